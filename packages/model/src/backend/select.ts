@@ -1,0 +1,78 @@
+/**
+ * Picks the TensorFlow.js backend: the best one that loads, or the one the user forces
+ * (`backend` option or MINIGLM_BACKEND). Native backends are optional dependencies whose
+ * install downloads libtensorflow; where that failed they are simply absent.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// The union package registers every op's gradient (tfjs-core's Node bundle has none) and
+// the cpu backend; it shares the one tfjs-core instance that the rest of the code imports.
+import '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { registerWasmKernels } from './wasm-kernels.ts';
+
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** Option and env var spellings users may type for each backend. */
+const ALIASES: Record<string, BackendName> = {
+  'tfjs-node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu', 'tensorflow-gpu': 'tensorflow-gpu',
+  'tfjs-node': 'tensorflow', node: 'tensorflow', tensorflow: 'tensorflow',
+  wasm: 'wasm', cpu: 'cpu',
+};
+
+export class BackendError extends Error {}
+
+let active: BackendName | undefined;
+
+/** The backend in use, for metrics and benchmarks. */
+export function activeBackend(): BackendName {
+  if (!active) throw new BackendError('no backend initialised: call initBackend() first');
+  return active;
+}
+
+/**
+ * Initialises and returns the backend. `preferred` (or MINIGLM_BACKEND) forces one and fails
+ * with a clear message when it cannot load; without it the best available one wins.
+ */
+export async function initBackend(preferred?: string): Promise<BackendName> {
+  const forced = preferred ?? process.env.MINIGLM_BACKEND;
+  if (forced) {
+    const name = ALIASES[forced.toLowerCase()];
+    if (!name) throw new BackendError(`unknown backend "${forced}": choose one of ${Object.keys(ALIASES).join(', ')}`);
+    if (active === name) return name;
+    const error = await tryBackend(name);
+    if (error) throw new BackendError(`backend "${forced}" is not available: ${error}`);
+    return (active = name);
+  }
+  if (active) return active;
+  for (const name of BACKEND_NAMES) {
+    if (!(await tryBackend(name))) return (active = name);
+  }
+  throw new BackendError('no TensorFlow.js backend could be initialised');
+}
+
+/** Loads and switches to one backend; returns why it failed, or undefined on success. */
+async function tryBackend(name: BackendName): Promise<string | undefined> {
+  try {
+    if (name === 'tensorflow-gpu') await import('@tensorflow/tfjs-node-gpu' as string);
+    if (name === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
+    if (name === 'wasm') await loadWasm();
+    // The cpu backend otherwise prints an advertisement for tfjs-node on first use.
+    if (name === 'cpu') tf.env().set('IS_TEST', true);
+    if (!(await tf.setBackend(name))) return `tf.setBackend("${name}") returned false`;
+    await tf.ready();
+    if (name === 'wasm') registerWasmKernels();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message.split('\n')[0] : String(error);
+  }
+}
+
+async function loadWasm(): Promise<void> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  // Point the backend at its .wasm files inside node_modules: nothing is fetched.
+  const require = createRequire(import.meta.url);
+  const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+  wasm.setWasmPaths(dist);
+}

@@ -1,0 +1,124 @@
+/**
+ * Sampling: N continuations of one prompt, decoded together as a batch of N rows, with
+ * temperature, top-k, top-p, a token budget, stop at end-of-text, and a seed.
+ *
+ * With the cache (the default) each new token costs one step over one position; once a
+ * sequence outgrows the GPT's block size, the window is cropped to the last blockSize
+ * tokens and recomputed in full, exactly as the uncached path does, so both give the
+ * same tokens for the same seed.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng } from '@miniglm/data';
+import type { LanguageModel } from './model.ts';
+
+export interface SampleOptions {
+  maxNewTokens: number;
+  /** 0 = greedy (argmax). */
+  temperature: number;
+  /** Keep only the k most likely tokens; 0 = all. */
+  topK: number;
+  /** Keep the smallest set of tokens whose probability reaches p; 1 = all. */
+  topP: number;
+  /** Number of independent samples. */
+  samples: number;
+  seed: number;
+  /** Token that ends a sample (not included in the output). */
+  eotId: number;
+  /** Use the KV cache / recurrent state (default true). */
+  useCache?: boolean;
+}
+
+export interface SampleResult {
+  /** New tokens per sample, without the prompt and without the final eot. */
+  tokens: number[][];
+  /** Tokens generated per second over all samples. */
+  tokensPerSec: number;
+  seconds: number;
+}
+
+export function generate(model: LanguageModel, prompt: number[], o: SampleOptions): SampleResult {
+  if (prompt.length === 0) prompt = [o.eotId]; // nothing to condition on: start a fresh document
+  const started = performance.now();
+  const rng = createRng(o.seed);
+  const n = o.samples;
+  const seqs = Array.from({ length: n }, () => [...prompt]);
+  const out: number[][] = Array.from({ length: n }, () => []);
+  const done = new Array<boolean>(n).fill(false);
+  const block = model.config.blockSize;
+  const useCache = o.useCache ?? true;
+  const state = useCache ? model.startDecoding(n) : undefined;
+  let cacheValid = useCache && model.canDecode(state!, prompt.length);
+  let generated = 0;
+  try {
+    // The first step feeds the whole prompt; later ones feed one token each.
+    let feed = cacheValid ? seqs.map((s) => s.slice()) : [];
+    for (let i = 0; i < o.maxNewTokens; i++) {
+      let logits: tf.Tensor2D;
+      if (cacheValid && model.canDecode(state!, feed[0]!.length)) {
+        logits = tf.tidy(() => model.decode(tf.tensor2d(feed, [n, feed[0]!.length], 'int32'), state!));
+      } else {
+        cacheValid = false;
+        logits = lastLogits(model, seqs.map((s) => s.slice(-block)));
+      }
+      const rows = logits.arraySync();
+      logits.dispose();
+      const next = rows.map((row) => pick(row, o, rng.next.bind(rng)));
+      for (let r = 0; r < n; r++) {
+        seqs[r]!.push(next[r]!);
+        if (done[r]) continue;
+        if (next[r] === o.eotId) done[r] = true;
+        else {
+          out[r]!.push(next[r]!);
+          generated++;
+        }
+      }
+      if (done.every(Boolean)) break;
+      feed = next.map((t) => [t]);
+    }
+  } finally {
+    if (state) model.disposeDecoding(state);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { tokens: out, tokensPerSec: generated / Math.max(seconds, 1e-9), seconds };
+}
+
+/** Full forward over each (equal-length) window; logits of the last position [N, V]. */
+function lastLogits(model: LanguageModel, windows: number[][]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [n, t] = [windows.length, windows[0]!.length];
+    const all = model.logits(tf.tensor2d(windows, [n, t], 'int32'), { training: false }); // (N·T, V)
+    const v = all.shape[1];
+    return tf.reshape(tf.slice(tf.reshape(all, [n, t, v]), [0, t - 1, 0], [n, 1, v]), [n, v]) as tf.Tensor2D;
+  });
+}
+
+/** Draws one token id from a row of logits under temperature, top-k and top-p. */
+export function pick(logits: number[], o: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, random: () => number): number {
+  if (o.temperature <= 0) return argmax(logits);
+  // Candidates sorted by logit, highest first; ties keep the lower id first (deterministic).
+  let order = logits.map((_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
+  if (o.topK > 0 && o.topK < order.length) order = order.slice(0, o.topK);
+  const max = logits[order[0]!]!;
+  let probs = order.map((i) => Math.exp((logits[i]! - max) / o.temperature));
+  let total = probs.reduce((s, p) => s + p, 0);
+  if (o.topP < 1) {
+    let cumulative = 0;
+    let keep = 0;
+    while (keep < probs.length && cumulative < o.topP * total) cumulative += probs[keep++]!;
+    order = order.slice(0, Math.max(1, keep));
+    probs = probs.slice(0, order.length);
+    total = probs.reduce((s, p) => s + p, 0);
+  }
+  let u = random() * total;
+  for (let i = 0; i < order.length; i++) {
+    u -= probs[i]!;
+    if (u <= 0) return order[i]!;
+  }
+  return order[order.length - 1]!;
+}
+
+function argmax(xs: number[]): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i]! > xs[best]!) best = i;
+  return best;
+}
