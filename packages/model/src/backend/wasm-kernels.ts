@@ -13,6 +13,9 @@
  * into the operands' wasm memory: no copies, no tape entries, same results.
  * `UnsortedSegmentSum` (the gradient of `gather`, i.e. of the token embedding) has no wasm
  * kernel at all; ours is a plain loop over the heap.
+ * `OneHot` with dtype float32 writes the integer bit pattern of 1 into the float buffer
+ * (reading back 1.4e-45), which silently zeroes a cross-entropy's target term; ours builds
+ * the int32 one-hot and casts it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -42,6 +45,7 @@ export function registerWasmKernels(): void {
   const original = tf.getKernel('BatchMatMul', 'wasm');
   if (!transpose || !original) throw new Error('wasm backend kernels are not registered');
   replaceKernel(batchMatMulConfig(original, transpose.kernelFunc));
+  replaceKernel(oneHotConfig(tf.getKernel('OneHot', 'wasm')!, tf.getKernel('Cast', 'wasm')!.kernelFunc));
   if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) tf.registerKernel(unsortedSegmentSumConfig);
 }
 
@@ -56,29 +60,51 @@ function batchMatMulConfig(original: KernelConfig, transposeKernel: KernelFunc):
   let wasmBatchMatMul: ((...args: unknown[]) => void) | undefined;
   const shapeBytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
 
+  const size = (t: TensorInfo) => t.shape.reduce((n, d) => n * d, 1);
+
   const kernelFunc = (({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
-    let { a, b } = inputs;
+    const { a, b } = inputs;
     const transposeA = attrs.transposeA as boolean;
     const transposeB = attrs.transposeB as boolean;
-    const batchA = a.shape.slice(0, -2).reduce((n, d) => n * d, 1);
-    const batchB = b.shape.slice(0, -2).reduce((n, d) => n * d, 1);
+    const batchA = size(a) / (a.shape.at(-1)! * a.shape.at(-2)!);
+    const batchB = size(b) / (b.shape.at(-1)! * b.shape.at(-2)!);
     if (!transposeA && !transposeB && batchA === 1 && batchB === 1) {
       return original.kernelFunc({ inputs, backend: backend as never, attrs: attrs as never }) as TensorInfo;
     }
     wasmBatchMatMul ??= backend.wasm.cwrap('BatchMatMul', null, [
       'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
     ]);
-    const temporaries: TensorInfo[] = [];
-    const swapLastTwo = (t: TensorInfo): TensorInfo => {
-      const perm = t.shape.map((_, i) => i);
-      perm.push(perm.splice(-2, 1)[0]!);
-      const out = transposeKernel({ inputs: { x: t }, backend: backend as never, attrs: { perm } }) as TensorInfo;
-      temporaries.push(out);
+    // Transposes cost time in proportion to their size, so pick the cheaper of
+    //   op(A)·op(B)                      (transpose whichever operand is flagged), and
+    //   (op(B)ᵀ·op(A)ᵀ)ᵀ                 (transpose the unflagged operands and the result).
+    // For the tied output layer's weight gradient, dlogitsᵀ·h, the second avoids
+    // transposing the [tokens, vocab] logits gradient: 0.8M elements moved instead of 8M.
+    const m = transposeA ? a.shape.at(-1)! : a.shape.at(-2)!;
+    const n = transposeB ? b.shape.at(-2)! : b.shape.at(-1)!;
+    const direct = (transposeA ? size(a) : 0) + (transposeB ? size(b) : 0);
+    const swapped = (transposeA ? 0 : size(a)) + (transposeB ? 0 : size(b)) + Math.max(batchA, batchB) * m * n;
+    if (swapped < direct) {
+      const outT = multiply(backend, b, a, !transposeB, !transposeA);
+      const out = swapLastTwo(backend, outT);
+      backend.disposeData(outT.dataId);
       return out;
-    };
-    if (transposeA) a = swapLastTwo(a);
-    if (transposeB) b = swapLastTwo(b);
+    }
+    return multiply(backend, a, b, transposeA, transposeB);
+  }) as unknown as KernelFunc;
 
+  const swapLastTwo = (backend: WasmBackend, t: TensorInfo): TensorInfo => {
+    const perm = t.shape.map((_, i) => i);
+    perm.push(perm.splice(-2, 1)[0]!);
+    return transposeKernel({ inputs: { x: t }, backend: backend as never, attrs: { perm } }) as TensorInfo;
+  };
+
+  /** op(a)·op(b): materializes flagged operands transposed, then one XNNPACK matmul per batch entry. */
+  const multiply = (backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo => {
+    const temporaries: TensorInfo[] = [];
+    if (transposeA) temporaries.push((a = swapLastTwo(backend, a)));
+    if (transposeB) temporaries.push((b = swapLastTwo(backend, b)));
+    const batchA = size(a) / (a.shape.at(-1)! * a.shape.at(-2)!);
+    const batchB = size(b) / (b.shape.at(-1)! * b.shape.at(-2)!);
     const [m, k] = a.shape.slice(-2) as [number, number];
     const [k2, n] = b.shape.slice(-2) as [number, number];
     if (k !== k2) throw new Error(`matMul: inner dimensions ${k} and ${k2} of shapes [${a.shape}] and [${b.shape}] differ`);
@@ -99,20 +125,36 @@ function batchMatMulConfig(original: KernelConfig, transposeKernel: KernelFunc):
       const aId = view(backend, aInfo.memoryOffset + (batchA === 1 ? 0 : i * m * k) * 4, m * k);
       const bId = view(backend, bInfo.memoryOffset + (batchB === 1 ? 0 : i * k * n) * 4, k * n);
       const outId = view(backend, outInfo.memoryOffset + i * m * n * 4, m * n);
-      wasmBatchMatMul(aId, aShape, 3, bId, bShape, 3, false, false, outId);
+      wasmBatchMatMul!(aId, aShape, 3, bId, bShape, 3, false, false, outId);
       backend.wasm.tfjs.disposeData(aId);
       backend.wasm.tfjs.disposeData(bId);
       backend.wasm.tfjs.disposeData(outId);
     }
     for (const t of temporaries) backend.disposeData(t.dataId);
     return out;
-  }) as unknown as KernelFunc;
+  };
 
   return {
     kernelName: 'BatchMatMul',
     backendName: 'wasm',
     setupFunc: original.setupFunc,
     kernelFunc,
+  };
+}
+
+function oneHotConfig(original: KernelConfig, cast: KernelFunc): KernelConfig {
+  return {
+    kernelName: 'OneHot',
+    backendName: 'wasm',
+    setupFunc: original.setupFunc,
+    kernelFunc: (({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
+      const run = (a: Record<string, unknown>) => original.kernelFunc({ inputs, backend: backend as never, attrs: a as never }) as TensorInfo;
+      if (attrs.dtype === 'int32') return run(attrs);
+      const ints = run({ ...attrs, dtype: 'int32' });
+      const out = cast({ inputs: { x: ints }, backend: backend as never, attrs: { dtype: attrs.dtype } as never }) as TensorInfo;
+      backend.disposeData(ints.dataId);
+      return out;
+    }) as unknown as KernelFunc,
   };
 }
 

@@ -1,0 +1,22 @@
+/**
+ * Turning failures into one line a user can act on. Errors of our own kinds carry messages
+ * written for users; anything else is a bug, reported with a hint to get the stack.
+ */
+import { DataError } from '@miniglm/data';
+import { BackendError, CheckpointError, ConfigError, ModelInputError } from '@miniglm/model';
+import { CurriculumError } from '@miniglm/core';
+
+/** A bad command line: wrong flags, missing arguments. */
+export class UsageError extends Error {}
+
+const USER_ERRORS = [UsageError, DataError, ConfigError, CheckpointError, ModelInputError, BackendError, CurriculumError];
+
+export function describeFailure(error: unknown): string {
+  if (USER_ERRORS.some((E) => error instanceof E)) return (error as Error).message;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOSPC') return (error as Error).message;
+  const message = error instanceof Error ? error.message : String(error);
+  return process.env.MINIGLM_DEBUG
+    ? (error instanceof Error && error.stack) || message
+    : `${message.split('\n')[0]} (internal error; run with MINIGLM_DEBUG=1 for a stack trace)`;
+}

@@ -1,0 +1,37 @@
+/**
+ * `miniglm`: local work with no services — prepare datasets, train a curriculum, sample,
+ * evaluate, and preview how an SFT sample is tokenized and masked.
+ */
+import { describeFailure, UsageError } from './errors.ts';
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
+  prepare: { summary: 'tokenize and split the datasets of a curriculum', run: async (a) => (await import('./commands/prepare.ts')).prepare(a) },
+  train: { summary: 'train every stage of a curriculum, each from the previous checkpoint', run: async (a) => (await import('./commands/train.ts')).train(a) },
+  sample: { summary: 'generate text (or answers) from a checkpoint', run: async (a) => (await import('./commands/sample.ts')).sample(a) },
+  eval: { summary: 'perplexity and ROUGE-L of a checkpoint on held-out data', run: async (a) => (await import('./commands/eval.ts')).evaluate(a) },
+  'sft-preview': { summary: 'show x, y and the loss mask of one Q&A sample', run: async (a) => (await import('./commands/sft-preview.ts')).sftPreview(a) },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `usage: miniglm <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun "miniglm <command> --help" for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  await command.run(rest);
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  console.error(`miniglm: error: ${describeFailure(error)}`);
+  process.exitCode = 1;
+}

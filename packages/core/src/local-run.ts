@@ -1,0 +1,181 @@
+/**
+ * A whole curriculum in one process, with no services: prepare the datasets, train each
+ * stage from the previous stage's model, then evaluate. `miniglm train` is a view of this.
+ *
+ * Layout of a run folder:
+ *   run.json                       the curriculum and, once done, the summary
+ *   stages/<name>/model.ckpt       the stage's checkpoint (its last one)
+ *   stages/<name>/metrics.jsonl    one line per iteration
+ *   evaluation.json                perplexity, ROUGE-L and samples of the final model
+ * Running the same command again continues where it stopped; finished stages are kept.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createTokenizer, type TokenizerSpec } from '@miniglm/data';
+import {
+  activeBackend,
+  createModel,
+  initBackend,
+  parameterCount,
+  readCheckpoint,
+  resolveModelConfig,
+  restoreModel,
+  type LanguageModel,
+  type StageOutcome,
+  type StepMetrics,
+} from '@miniglm/model';
+import type { Curriculum, StageConfig } from './curriculum.ts';
+import { CurriculumError } from './curriculum-file.ts';
+import { prepareDatasets, type PreparedDataset } from './datasets.ts';
+import { evaluateModel, type Evaluation } from './evaluation.ts';
+import { CHECKPOINT_FILE, runStage } from './run-stage.ts';
+
+export interface RunEvents {
+  onMessage?: (message: string) => void;
+  onStageStart?: (stage: StageConfig, index: number, fromStep: number) => void;
+  onMetrics?: (stage: StageConfig, metrics: StepMetrics) => void;
+  onStageEnd?: (stage: StageConfig, outcome: StageOutcome) => void;
+}
+
+export interface LocalRunOptions {
+  /** The run folder. */
+  outDir: string;
+  /** Relative dataset paths are resolved against this (the curriculum file's folder). */
+  baseDir: string;
+  /** Prepared datasets, shared between runs. Default: <outDir>/../.datasets. */
+  dataDir?: string;
+  backend?: string;
+  events?: RunEvents;
+  shouldStop?: () => boolean;
+}
+
+export interface StageSummary {
+  name: string;
+  kind: StageConfig['kind'];
+  status: StageOutcome['status'];
+  steps: number;
+  trainLoss?: number;
+  valLoss?: number;
+  checkpoint?: string;
+  dataset: { dir: string; sha256: string; source: string; reused: boolean };
+  message?: string;
+}
+
+export interface RunSummary {
+  name: string;
+  status: 'succeeded' | 'stopped' | 'failed';
+  backend: string;
+  params: number;
+  tokenizer: { name: string; vocabSize: number };
+  stages: StageSummary[];
+  evaluation?: Evaluation;
+  seconds: number;
+}
+
+export async function runCurriculum(curriculum: Curriculum, options: LocalRunOptions): Promise<RunSummary> {
+  const started = performance.now();
+  const events = options.events ?? {};
+  const backend = await initBackend(options.backend);
+  const seed = curriculum.seed ?? 1337;
+  const dataDir = options.dataDir ?? path.join(path.dirname(path.resolve(options.outDir)), '.datasets');
+  await fs.mkdir(options.outDir, { recursive: true });
+  await writeJson(path.join(options.outDir, 'run.json'), { curriculum, status: 'running', backend });
+
+  const init = curriculum.initFrom ? await readInitCheckpoint(curriculum, options.baseDir) : undefined;
+  const { tokenizer, datasets } = await prepareDatasets(curriculum, {
+    dataDir,
+    baseDir: options.baseDir,
+    tokenizer: init?.tokenizer,
+    onProgress: events.onMessage,
+  });
+  const vocabSize = createTokenizer(tokenizer).vocabSize;
+  let model: LanguageModel =
+    init?.model ?? createModel(resolveModelConfig({ ...curriculum.model, vocabSize }), seed);
+  events.onMessage?.(`model: ${model.config.kind}, ${parameterCount(model).toLocaleString('en-US')} parameters, vocabulary ${vocabSize}, backend ${backend}`);
+
+  const stages: StageSummary[] = [];
+  let parentCheckpoint = init ? path.resolve(options.baseDir, curriculum.initFrom!) : undefined;
+  let status: RunSummary['status'] = 'succeeded';
+  for (const [index, stage] of curriculum.stages.entries()) {
+    const dataset = datasets[index]!;
+    const dir = path.join(options.outDir, 'stages', stage.name);
+    const result = await runStage({
+      stage,
+      index,
+      dataset,
+      tokenizer,
+      parent: model,
+      dir,
+      seed,
+      parentCheckpoint,
+      onStart: (fromStep) => events.onStageStart?.(stage, index, fromStep),
+      onMetrics: (m) => events.onMetrics?.(stage, m),
+      shouldStop: options.shouldStop,
+    });
+    // The stage may have resumed from its own checkpoint with a fresh model object.
+    if (result.model !== model) model.dispose();
+    model = result.model;
+    const { outcome } = result;
+    events.onStageEnd?.(stage, outcome);
+    stages.push(stageSummary(stage, dataset, outcome));
+    if (outcome.status !== 'finished') {
+      status = outcome.status === 'stopped' ? 'stopped' : 'failed';
+      break;
+    }
+    parentCheckpoint = path.join(dir, CHECKPOINT_FILE);
+  }
+
+  let evaluation: Evaluation | undefined;
+  if (status === 'succeeded') {
+    events.onMessage?.('evaluating the final model');
+    evaluation = await evaluateModel(model, createTokenizer(tokenizer), curriculum, datasets);
+    await writeJson(path.join(options.outDir, 'evaluation.json'), evaluation);
+  }
+  const summary: RunSummary = {
+    name: curriculum.name,
+    status,
+    backend: activeBackend(),
+    params: parameterCount(model),
+    tokenizer: { name: tokenizer.name, vocabSize },
+    stages,
+    evaluation,
+    seconds: (performance.now() - started) / 1000,
+  };
+  model.dispose();
+  await writeJson(path.join(options.outDir, 'run.json'), { curriculum, ...summary });
+  return summary;
+}
+
+function stageSummary(stage: StageConfig, dataset: PreparedDataset, outcome: StageOutcome): StageSummary {
+  const base = {
+    name: stage.name,
+    kind: stage.kind,
+    status: outcome.status,
+    steps: outcome.step,
+    checkpoint: outcome.checkpoint,
+    dataset: { dir: dataset.dir, sha256: dataset.manifest.sha256, source: dataset.manifest.source, reused: dataset.reused },
+  };
+  return outcome.status === 'diverged'
+    ? { ...base, message: outcome.message }
+    : { ...base, trainLoss: outcome.trainLoss, valLoss: outcome.valLoss };
+}
+
+/** The model and tokenizer of `initFrom`, checked against the curriculum's model section. */
+async function readInitCheckpoint(curriculum: Curriculum, baseDir: string): Promise<{ model: LanguageModel; tokenizer: TokenizerSpec }> {
+  const file = path.resolve(baseDir, curriculum.initFrom!);
+  const ckpt = await readCheckpoint(file);
+  const have = ckpt.header.model as unknown as Record<string, unknown>;
+  const want = curriculum.model as unknown as Record<string, unknown>;
+  for (const key of ['kind', 'layers', 'heads', 'dim', 'blockSize'] as const) {
+    if (want[key] !== undefined && have[key] !== undefined && want[key] !== have[key])
+      throw new CurriculumError(`/model/${key}: ${String(want[key])} differs from the initFrom checkpoint's ${String(have[key])} (${file})`);
+  }
+  if (ckpt.header.tokenizer.name !== curriculum.tokenizer.name)
+    throw new CurriculumError(`/tokenizer/name: ${curriculum.tokenizer.name} differs from the initFrom checkpoint's ${ckpt.header.tokenizer.name}`);
+  return { model: restoreModel(ckpt), tokenizer: ckpt.header.tokenizer };
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await fs.writeFile(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  await fs.rename(`${file}.tmp`, file);
+}

@@ -1,0 +1,162 @@
+/**
+ * One stage of a curriculum, the same wherever it runs (the local CLI now, a queue worker
+ * later): open its dataset, continue from the parent model, train, checkpoint.
+ *
+ * A stage whose checkpoint already exists continues from it (weights, optimizer, step and
+ * data-sampler state), so an interrupted run loses at most the iterations since the last
+ * checkpoint, and a finished stage is never trained twice.
+ */
+import { appendFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { deriveSeed, type Batch, type BatchSampler, type TokenizerSpec } from '@miniglm/data';
+import {
+  decays,
+  readCheckpoint,
+  restoreModel,
+  restoreOptimizer,
+  trainStage,
+  type LanguageModel,
+  type StageOutcome,
+  type StepMetrics,
+  type TrainOptions,
+} from '@miniglm/model';
+import type { StageConfig } from './curriculum.ts';
+import { openStageData } from './stage-data.ts';
+import type { PreparedDataset } from './datasets.ts';
+
+export const CHECKPOINT_FILE = 'model.ckpt';
+export const METRICS_FILE = 'metrics.jsonl';
+
+export interface StageRunInput {
+  stage: StageConfig;
+  /** Position in the curriculum (for seeds and reports). */
+  index: number;
+  dataset: PreparedDataset;
+  tokenizer: TokenizerSpec;
+  /** The model to continue from; replaced by the stage checkpoint's when resuming. */
+  parent: LanguageModel;
+  /** Where this stage writes its checkpoint and metrics. */
+  dir: string;
+  seed: number;
+  /** Lineage recorded in the checkpoint. */
+  parentCheckpoint?: string;
+  /** Called once training is about to start, with the step it starts from. */
+  onStart?: (fromStep: number) => void;
+  onMetrics?: (m: StepMetrics) => void;
+  onCheckpoint?: (step: number, file: string) => void;
+  shouldStop?: () => boolean;
+}
+
+export interface StageRunResult {
+  outcome: StageOutcome;
+  /** The trained model (the parent object itself unless the stage resumed from disk). */
+  model: LanguageModel;
+  /** Steps already done before this call (0 for a fresh start). */
+  resumedFrom: number;
+}
+
+export function trainOptions(stage: StageConfig): TrainOptions {
+  return {
+    iterations: stage.iterations,
+    gradAccum: stage.gradAccum ?? 1,
+    lr: stage.lr ?? 1e-3,
+    minLr: stage.minLr ?? 1e-4,
+    warmup: Math.min(stage.warmup ?? 100, stage.iterations),
+    weightDecay: stage.weightDecay ?? 0.1,
+    beta1: stage.beta1 ?? 0.9,
+    beta2: stage.beta2 ?? 0.99,
+    gradClip: stage.gradClip ?? 1,
+    evalEvery: stage.evalEvery ?? 100,
+    checkpointEvery: stage.checkpointEvery ?? 500,
+  };
+}
+
+export async function runStage(input: StageRunInput): Promise<StageRunResult> {
+  const { stage, parent } = input;
+  const options = trainOptions(stage);
+  const blockSize = parent.config.blockSize;
+  const data = await openStageData(input.dataset, {
+    blockSize,
+    batchSize: stage.batchSize,
+    seed: deriveSeed(input.seed, `stage:${input.index}:${stage.name}`),
+    evalBatches: stage.evalBatches ?? 10,
+  });
+  const checkpointPath = path.join(input.dir, CHECKPOINT_FILE);
+  const metricsPath = path.join(input.dir, METRICS_FILE);
+  await fs.mkdir(input.dir, { recursive: true });
+
+  let model = parent;
+  let resume: { optimizer: NonNullable<ReturnType<typeof restoreOptimizer>>; step: number } | undefined;
+  if (await exists(checkpointPath)) {
+    const ckpt = await readCheckpoint(checkpointPath);
+    model = restoreModel(ckpt);
+    if (ckpt.header.step >= options.iterations) {
+      // Finished in an earlier run: keep it as it is.
+      const meta = ckpt.header.meta as { trainLoss?: number; valLoss?: number };
+      const outcome: StageOutcome = { status: 'finished', step: ckpt.header.step, trainLoss: meta.trainLoss ?? NaN, valLoss: meta.valLoss, checkpoint: checkpointPath };
+      input.onStart?.(ckpt.header.step);
+      return { outcome, model, resumedFrom: ckpt.header.step };
+    }
+    const optimizer = restoreOptimizer(ckpt, (name) => decays(model.params.get(name)!));
+    if (optimizer && ckpt.header.sampler) {
+      data.train.setState(ckpt.header.sampler);
+      resume = { optimizer, step: ckpt.header.step };
+    }
+    // Metrics past the checkpoint will be produced again: drop them so no step is doubled.
+    await truncateMetrics(metricsPath, ckpt.header.step);
+  } else {
+    await fs.rm(metricsPath, { force: true });
+  }
+
+  input.onStart?.(resume?.step ?? 0);
+  const outcome = await trainStage({
+    model,
+    tokenizer: input.tokenizer,
+    sampler: data.train,
+    valBatches: () => data.valBatches,
+    options,
+    checkpointPath,
+    resume,
+    checkpointMeta: {
+      stage: stage.name,
+      stageIndex: input.index,
+      kind: stage.kind,
+      dataset: { dir: input.dataset.dir, sha256: input.dataset.manifest.sha256, source: input.dataset.manifest.source },
+      parentCheckpoint: input.parentCheckpoint ?? null,
+      train: options,
+    },
+    onMetrics: (m) => {
+      // Synchronous: one small line per iteration, and lines must stay in step order.
+      appendFileSync(metricsPath, `${JSON.stringify({ stage: stage.name, ...m })}\n`);
+      input.onMetrics?.(m);
+    },
+    onCheckpoint: input.onCheckpoint,
+    shouldStop: input.shouldStop,
+  });
+  return { outcome, model, resumedFrom: resume?.step ?? 0 };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function truncateMetrics(file: string, step: number): Promise<void> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return;
+  }
+  const kept = text
+    .split('\n')
+    .filter((line) => line.trim() && (JSON.parse(line) as { step: number }).step <= step)
+    .map((line) => `${line}\n`)
+    .join('');
+  await fs.writeFile(file, kept);
+}
+
+export type { Batch, BatchSampler };
