@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The union package registers every op's gradient (tfjs-core's Node bundle has none) and
 // the cpu backend; it shares the one tfjs-core instance that the rest of the code imports.
 import '@tensorflow/tfjs';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { registerWasmKernels } from './wasm-kernels.ts';
@@ -55,8 +56,15 @@ export async function initBackend(preferred?: string): Promise<BackendName> {
 /** Loads and switches to one backend; returns why it failed, or undefined on success. */
 async function tryBackend(name: BackendName): Promise<string | undefined> {
   try {
-    if (name === 'tensorflow-gpu') await import('@tensorflow/tfjs-node-gpu' as string);
-    if (name === 'tensorflow') await import('@tensorflow/tfjs-node' as string);
+    if (name === 'tensorflow-gpu' || name === 'tensorflow') {
+      const pkg = name === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu';
+      // Import only with its native binding in place: a package whose install step could not
+      // download libtensorflow registers all its kernels before failing, and the second such
+      // import prints a warning for every kernel.
+      const missing = missingBinding(pkg);
+      if (missing) return missing;
+      await import(pkg);
+    }
     if (name === 'wasm') await loadWasm();
     // The cpu backend otherwise prints an advertisement for tfjs-node on first use.
     if (name === 'cpu') tf.env().set('IS_TEST', true);
@@ -67,6 +75,20 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
   } catch (error) {
     return error instanceof Error ? error.message.split('\n')[0] : String(error);
   }
+}
+
+/** Why a tfjs-node package cannot load, or undefined when its binding is installed. */
+function missingBinding(pkg: string): string | undefined {
+  const require = createRequire(import.meta.url);
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return `${pkg} is not installed`;
+  }
+  const lib = path.join(dir, 'lib');
+  const found = fs.existsSync(lib) && fs.readdirSync(lib).some((d) => fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
+  return found ? undefined : `${pkg} has no native binding (its install step downloads libtensorflow; reinstall it where that is possible)`;
 }
 
 async function loadWasm(): Promise<void> {
