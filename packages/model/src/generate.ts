@@ -2,14 +2,12 @@
  * Sampling: N continuations of one prompt, decoded together as a batch of N rows, with
  * temperature, top-k, top-p, a token budget, stop at end-of-text, and a seed.
  *
- * With the cache (the default) each new token costs one step over one position; once a
- * sequence outgrows the GPT's block size, the window is cropped to the last blockSize
- * tokens and recomputed in full, exactly as the uncached path does, so both give the
- * same tokens for the same seed.
+ * With the cache (the default) each new token costs one step over one position; see
+ * `windowStart` for what happens when a sequence outgrows the model's context.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '@miniglm/data';
-import type { LanguageModel } from './model.ts';
+import type { DecodeState, LanguageModel } from './model.ts';
 
 export interface SampleOptions {
   maxNewTokens: number;
@@ -44,25 +42,32 @@ export function generate(model: LanguageModel, prompt: number[], o: SampleOption
   const seqs = Array.from({ length: n }, () => [...prompt]);
   const out: number[][] = Array.from({ length: n }, () => []);
   const done = new Array<boolean>(n).fill(false);
-  const block = model.config.blockSize;
   const useCache = o.useCache ?? true;
-  const state = useCache ? model.startDecoding(n) : undefined;
-  let cacheValid = useCache && model.canDecode(state!, prompt.length);
+  let state: DecodeState | undefined;
+  let stateStart = -1; // where the cached window begins in the sequence
+  let fed = 0; // tokens of the sequence the state has seen
   let generated = 0;
   try {
-    // The first step feeds the whole prompt; later ones feed one token each.
-    let feed = cacheValid ? seqs.map((s) => s.slice()) : [];
     for (let i = 0; i < o.maxNewTokens; i++) {
+      const length = seqs[0]!.length;
+      const start = windowStart(length, model.contextLimit);
       let logits: tf.Tensor2D;
-      if (cacheValid && model.canDecode(state!, feed[0]!.length)) {
+      if (useCache) {
+        if (!state || start !== stateStart) {
+          // First step, or the window moved on: rebuild the cache from the new window.
+          if (state) model.disposeDecoding(state);
+          state = model.startDecoding(n);
+          stateStart = fed = start;
+        }
+        const feed = seqs.map((s) => s.slice(fed));
         logits = tf.tidy(() => model.decode(tf.tensor2d(feed, [n, feed[0]!.length], 'int32'), state!));
+        fed = length;
       } else {
-        cacheValid = false;
-        logits = lastLogits(model, seqs.map((s) => s.slice(-block)));
+        logits = lastLogits(model, seqs.map((s) => s.slice(start)));
       }
       const rows = logits.arraySync();
       logits.dispose();
-      const next = rows.map((row) => pick(row, o, rng.next.bind(rng)));
+      const next = rows.map((row) => pick(row, o, () => rng.next()));
       for (let r = 0; r < n; r++) {
         seqs[r]!.push(next[r]!);
         if (done[r]) continue;
@@ -73,13 +78,26 @@ export function generate(model: LanguageModel, prompt: number[], o: SampleOption
         }
       }
       if (done.every(Boolean)) break;
-      feed = next.map((t) => [t]);
     }
   } finally {
     if (state) model.disposeDecoding(state);
   }
   const seconds = (performance.now() - started) / 1000;
   return { tokens: out, tokensPerSec: generated / Math.max(seconds, 1e-9), seconds };
+}
+
+/**
+ * Where the context window of a sequence of `length` tokens starts. While the sequence fits
+ * in the model's context it is all of it; past that, the window jumps ahead by half the
+ * context at a time (and never sees fewer than half the context's tokens). Cropping to
+ * exactly the last `limit` tokens at every step would force a full recomputation per token;
+ * this way the KV cache is rebuilt once every limit/2 tokens. Both decoding paths use it, so
+ * cached and uncached sampling give the same tokens.
+ */
+export function windowStart(length: number, limit: number): number {
+  if (length <= limit) return 0;
+  const half = Math.max(1, Math.floor(limit / 2));
+  return Math.ceil((length - limit) / half) * half;
 }
 
 /** Full forward over each (equal-length) window; logits of the last position [N, V]. */

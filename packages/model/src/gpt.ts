@@ -17,10 +17,15 @@ interface KVCache extends DecodeState {
   kind: 'gpt';
   layers: { k: tf.Tensor4D; v: tf.Tensor4D }[];
   length: number;
+  /** wteᵀ (C, vocab), transposed once per decoding instead of once per token. */
+  wteT: tf.Tensor2D;
 }
 
 export class GPT implements LanguageModel {
   readonly params: Map<string, tf.Variable>;
+  get contextLimit(): number {
+    return this.config.blockSize;
+  }
   /** Additive causal mask for the longest context, sliced per call. */
   private readonly mask: tf.Tensor2D;
 
@@ -114,20 +119,25 @@ export class GPT implements LanguageModel {
   }
 
   /** Output layer tied to the token embedding: (N, C) @ wteᵀ → (N, vocab). */
-  private head(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.matMul(x, this.p('wte'), false, true);
+  private head(x: tf.Tensor2D, wteT?: tf.Tensor2D): tf.Tensor2D {
+    return wteT ? tf.matMul(x, wteT) : tf.matMul(x, this.p('wte'), false, true);
   }
 
   startDecoding(batch: number): KVCache {
     const hs = this.config.dim / this.config.heads;
     const empty = () => tf.keep(tf.zeros([batch, this.config.heads, 0, hs]) as tf.Tensor4D);
-    return { kind: 'gpt', layers: Array.from({ length: this.config.layers }, () => ({ k: empty(), v: empty() })), length: 0 };
+    return {
+      kind: 'gpt',
+      layers: Array.from({ length: this.config.layers }, () => ({ k: empty(), v: empty() })),
+      length: 0,
+      wteT: tf.keep(tf.transpose(this.p('wte')) as tf.Tensor2D),
+    };
   }
 
   /**
    * Feeds new tokens [B, T] after those already in the cache; returns the logits of the last
-   * position [B, vocab]. Throws when the cache would exceed the block size: the caller then
-   * falls back to a full forward over the cropped window.
+   * position [B, vocab]. Throws when the cache would exceed the block size (the sampler's
+   * window policy keeps it within).
    */
   decode(idx: tf.Tensor2D, state: DecodeState): tf.Tensor2D {
     const cache = state as KVCache;
@@ -137,18 +147,16 @@ export class GPT implements LanguageModel {
     const logits = tf.tidy(() => {
       const h = this.trunk(idx, cache.length, { training: false }, cache);
       const last = tf.reshape(tf.slice(h, [0, t - 1, 0], [-1, 1, -1]), [-1, this.config.dim]) as tf.Tensor2D;
-      return this.head(last);
+      return this.head(last, cache.wteT);
     });
     cache.length += t;
     return logits;
   }
 
-  canDecode(state: DecodeState, newTokens: number): boolean {
-    return (state as KVCache).length + newTokens <= this.config.blockSize;
-  }
-
   disposeDecoding(state: DecodeState): void {
-    for (const l of (state as KVCache).layers) tf.dispose([l.k, l.v]);
+    const cache = state as KVCache;
+    for (const l of cache.layers) tf.dispose([l.k, l.v]);
+    cache.wteT.dispose();
   }
 
   dispose(): void {

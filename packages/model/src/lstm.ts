@@ -15,6 +15,8 @@ interface LSTMState extends DecodeState {
 
 export class LSTM implements LanguageModel {
   readonly params: Map<string, tf.Variable>;
+  /** A recurrent state carries any length of context. */
+  readonly contextLimit = Infinity;
 
   constructor(
     readonly config: LSTMConfig,
@@ -75,10 +77,6 @@ export class LSTM implements LanguageModel {
   startDecoding(batch: number): LSTMState {
     const { h, c } = this.zeroState(batch);
     return { kind: 'lstm', h: h.map((t) => tf.keep(t)), c: c.map((t) => tf.keep(t)) };
-  }
-
-  canDecode(): boolean {
-    return true; // a recurrent state has no length limit
   }
 
   decode(idx: tf.Tensor2D, decodeState: DecodeState): tf.Tensor2D {

@@ -25,10 +25,10 @@ export interface LanguageModel {
   readonly params: Map<string, tf.Variable>;
   /** idx [B, T] int32 → logits [B·T, vocab]. */
   logits(idx: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D;
+  /** Longest context the model can condition on (a GPT's block size; Infinity for an LSTM). */
+  readonly contextLimit: number;
   /** Incremental decoding: a fresh state for `batch` sequences. */
   startDecoding(batch: number): DecodeState;
-  /** Whether `newTokens` more tokens fit in the state (a KV cache is bounded by the block size). */
-  canDecode(state: DecodeState, newTokens: number): boolean;
   /** Feeds idx [B, T] after what the state has seen; returns the last position's logits [B, vocab]. */
   decode(idx: tf.Tensor2D, state: DecodeState): tf.Tensor2D;
   disposeDecoding(state: DecodeState): void;
