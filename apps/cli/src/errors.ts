@@ -9,7 +9,10 @@ import { CurriculumError } from '@miniglm/core';
 /** A bad command line: wrong flags, missing arguments. */
 export class UsageError extends Error {}
 
-const USER_ERRORS = [UsageError, DataError, ConfigError, CheckpointError, ModelInputError, BackendError, CurriculumError];
+/** A stage that could not go on (its loss became NaN): the message says what was kept. */
+export class TrainingError extends Error {}
+
+const USER_ERRORS = [UsageError, TrainingError, DataError, ConfigError, CheckpointError, ModelInputError, BackendError, CurriculumError];
 
 export function describeFailure(error: unknown): string {
   if (USER_ERRORS.some((E) => error instanceof E)) return (error as Error).message;

@@ -30,7 +30,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 try {
-  process.exitCode = await main(process.argv.slice(2));
+  const code = await main(process.argv.slice(2));
+  // A command may have set its own status already (train: 130 when interrupted); keep it.
+  if (!process.exitCode) process.exitCode = code;
 } catch (error) {
   console.error(`miniglm: error: ${describeFailure(error)}`);
   process.exitCode = 1;

@@ -73,6 +73,26 @@ export interface RunSummary {
 }
 
 export async function runCurriculum(curriculum: Curriculum, options: LocalRunOptions): Promise<RunSummary> {
+  try {
+    return await runCurriculumSteps(curriculum, options);
+  } catch (error) {
+    // run.json must not go on saying "running" once this process has given up.
+    await markFailed(path.join(options.outDir, 'run.json'), error);
+    throw error;
+  }
+}
+
+async function markFailed(file: string, error: unknown): Promise<void> {
+  try {
+    const run = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>;
+    if (run.status !== 'running') return;
+    await writeJson(file, { ...run, status: 'failed', error: error instanceof Error ? error.message : String(error) });
+  } catch {
+    // no run.json of this attempt (it failed before writing one): nothing to correct
+  }
+}
+
+async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptions): Promise<RunSummary> {
   const started = performance.now();
   const events = options.events ?? {};
   const backend = await initBackend(options.backend);

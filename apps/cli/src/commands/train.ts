@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { loadCurriculumFile, runCurriculum, type RunSummary } from '@miniglm/core';
 import { parseCommandArgs, requireFlag } from '../args.ts';
+import { TrainingError } from '../errors.ts';
 import { StageProgress } from '../progress.ts';
 
 const HELP = `usage: miniglm train --config FILE [--out DIR] [--data-dir DIR] [--backend NAME]
@@ -58,7 +59,7 @@ export async function train(argv: string[]): Promise<void> {
   }
   if (summary.status === 'failed') {
     const failed = summary.stages.find((s) => s.status === 'diverged');
-    throw new Error(`stage ${failed?.name}: ${failed?.message ?? 'failed'}`);
+    throw new TrainingError(`stage ${failed?.name}: ${failed?.message ?? 'failed'}`);
   }
 }
 
