@@ -66,10 +66,11 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
       await import(pkg);
     }
     if (name === 'wasm') await loadWasm();
-    // The cpu backend otherwise prints an advertisement for tfjs-node on first use.
-    if (name === 'cpu') tf.env().set('IS_TEST', true);
     if (!(await tf.setBackend(name))) return `tf.setBackend("${name}") returned false`;
     await tf.ready();
+    // The cpu backend prints an advertisement for tfjs-node on its first write unless told
+    // it has been used (tfjs' own IS_TEST switch would also turn on per-kernel leak checks).
+    if (name === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
     if (name === 'wasm') registerWasmKernels();
     return undefined;
   } catch (error) {
