@@ -143,10 +143,19 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 export function parseCurriculum(input: unknown): Result<Curriculum> {
   const withDefaults = Value.Default(Curriculum, Value.Clone(input));
   const first = Value.Errors(Curriculum, withDefaults).First();
-  if (first) return { ok: false, error: `${first.path || '/'}: ${first.message}` };
+  if (first) return { ok: false, error: `${first.path || '/'}: ${describeSchemaError(first.schema, first.value, first.message)}` };
   const curriculum = withDefaults as Curriculum;
   const semantic = checkCurriculum(curriculum);
   return semantic ? { ok: false, error: semantic } : { ok: true, value: curriculum };
+}
+
+/** TypeBox says "Expected union value" for a bad enum; name the choices instead. */
+function describeSchemaError(schema: object, value: unknown, message: string): string {
+  const choices = (schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((s) => s.const);
+  if (choices && choices.length > 0 && choices.every((c) => typeof c === 'string')) {
+    return `${JSON.stringify(value)} is not one of ${choices.join(', ')}`;
+  }
+  return message;
 }
 
 /** Rules a JSON schema cannot say. */

@@ -142,7 +142,7 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
       status = outcome.status === 'stopped' ? 'stopped' : 'failed';
       break;
     }
-    parentCheckpoint = path.join(dir, CHECKPOINT_FILE);
+    parentCheckpoint = path.resolve(dir, CHECKPOINT_FILE);
   }
 
   let evaluation: Evaluation | undefined;

@@ -22,6 +22,7 @@ import {
   type TrainOptions,
 } from '@miniglm/model';
 import type { StageConfig } from './curriculum.ts';
+import { CurriculumError } from './curriculum-file.ts';
 import { openStageData } from './stage-data.ts';
 import type { PreparedDataset } from './datasets.ts';
 
@@ -90,6 +91,7 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
   let resume: { optimizer: NonNullable<ReturnType<typeof restoreOptimizer>>; step: number } | undefined;
   if (await exists(checkpointPath)) {
     const ckpt = await readCheckpoint(checkpointPath);
+    checkSameStage(checkpointPath, ckpt.header.meta, input.dataset.manifest.sha256, options);
     model = restoreModel(ckpt);
     if (ckpt.header.step >= options.iterations) {
       // Finished in an earlier run: keep it as it is.
@@ -135,6 +137,22 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
     shouldStop: input.shouldStop,
   });
   return { outcome, model, resumedFrom: resume?.step ?? 0 };
+}
+
+/**
+ * A stage folder belongs to one configuration: continuing it on other data or with other
+ * hyper-parameters would silently mix two experiments. Refuse, and say how to proceed.
+ */
+function checkSameStage(file: string, meta: Record<string, unknown>, datasetSha: string, options: TrainOptions): void {
+  const recorded = meta as { dataset?: { sha256?: string }; train?: TrainOptions };
+  const advice = 'use another --out folder, or delete that stage folder to train it again';
+  if (recorded.dataset?.sha256 && recorded.dataset.sha256 !== datasetSha)
+    throw new CurriculumError(`${file} was trained on different data than this curriculum now gives; ${advice}`);
+  if (recorded.train) {
+    const changed = (Object.keys(options) as (keyof TrainOptions)[]).filter((k) => recorded.train![k] !== options[k]);
+    if (changed.length > 0)
+      throw new CurriculumError(`${file} was trained with other settings (${changed.map((k) => `${k} ${recorded.train![k]} -> ${options[k]}`).join(', ')}); ${advice}`);
+  }
 }
 
 async function exists(file: string): Promise<boolean> {

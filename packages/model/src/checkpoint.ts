@@ -120,9 +120,13 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   } catch {
     throw new CheckpointError(`${file} has a corrupt header`);
   }
+  if (!header || typeof header !== 'object' || !Array.isArray(header.tensors))
+    throw new CheckpointError(`${file} has a corrupt header (no tensor list)`);
   if (header.format !== 'miniglm-checkpoint' || header.version !== CHECKPOINT_VERSION)
     throw new CheckpointError(`${file}: unsupported checkpoint format ${header.format} v${header.version}`);
   const dataStart = headerEnd + ((4 - (headerEnd % 4)) % 4);
+  if (dataStart > bytes.length || (bytes.length - dataStart) % 4 !== 0)
+    throw new CheckpointError(`${file} is truncated (its tensor data ends mid-value)`);
   // Copy into an aligned buffer: Float32Array views need 4-byte alignment.
   const floats = new Float32Array(bytes.buffer.slice(bytes.byteOffset + dataStart, bytes.byteOffset + bytes.length));
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();

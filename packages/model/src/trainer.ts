@@ -133,65 +133,71 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
     input.onCheckpoint?.(step, input.checkpointPath);
   };
 
-  while (step < o.iterations) {
-    if (input.shouldStop?.()) {
-      await checkpoint();
-      return { status: 'stopped', step, trainLoss, valLoss, checkpoint: input.checkpointPath };
-    }
-    const started = performance.now();
-    const lr = learningRate(step, schedule);
-    let grads = new Map<string, tf.Tensor>();
-    let lossSum = 0;
-    for (let micro = 0; micro < o.gradAccum; micro++) {
-      const batch = sampler.next();
-      const { value, grads: g } = tf.variableGrads(() => batchLoss(model, batch, true, step * o.gradAccum + micro), vars);
-      lossSum += value.dataSync()[0]!;
-      value.dispose();
-      for (const [varName, grad] of Object.entries(g)) {
-        const name = byVarName.get(varName)!;
-        const prev = grads.get(name);
-        const scaled = o.gradAccum > 1 ? tf.tidy(() => tf.div(grad, o.gradAccum)) : grad;
-        if (scaled !== grad) grad.dispose();
-        grads.set(name, prev ? tf.tidy(() => tf.add(prev, scaled)) : scaled);
-        if (prev) {
-          prev.dispose();
-          scaled.dispose();
+  // An optimizer made here is ours to free; a resumed one belongs to the caller.
+  const ownsOptimizer = !input.resume;
+  try {
+    while (step < o.iterations) {
+      if (input.shouldStop?.()) {
+        await checkpoint();
+        return { status: 'stopped', step, trainLoss, valLoss, checkpoint: input.checkpointPath };
+      }
+      const started = performance.now();
+      const lr = learningRate(step, schedule);
+      let grads = new Map<string, tf.Tensor>();
+      let lossSum = 0;
+      for (let micro = 0; micro < o.gradAccum; micro++) {
+        const batch = sampler.next();
+        const { value, grads: g } = tf.variableGrads(() => batchLoss(model, batch, true, step * o.gradAccum + micro), vars);
+        lossSum += value.dataSync()[0]!;
+        value.dispose();
+        for (const [varName, grad] of Object.entries(g)) {
+          const name = byVarName.get(varName)!;
+          const prev = grads.get(name);
+          const scaled = o.gradAccum > 1 ? tf.tidy(() => tf.div(grad, o.gradAccum)) : grad;
+          if (scaled !== grad) grad.dispose();
+          grads.set(name, prev ? tf.tidy(() => tf.add(prev, scaled)) : scaled);
+          if (prev) {
+            prev.dispose();
+            scaled.dispose();
+          }
         }
       }
-    }
-    trainLoss = lossSum / o.gradAccum;
-    if (!Number.isFinite(trainLoss)) {
+      trainLoss = lossSum / o.gradAccum;
+      if (!Number.isFinite(trainLoss)) {
+        tf.dispose([...grads.values()]);
+        return {
+          status: 'diverged',
+          step,
+          message:
+            `loss became ${trainLoss} at step ${step + 1}; the stage stopped` +
+            (lastCheckpoint ? ` and kept its last good checkpoint (step ${lastCheckpointStep}) at ${lastCheckpoint}` : ' before writing any checkpoint'),
+          checkpoint: lastCheckpoint,
+        };
+      }
+      const clipped = clipByGlobalNorm(grads, o.gradClip);
+      grads = clipped.grads;
+      optimizer.apply(model.params, grads, lr);
       tf.dispose([...grads.values()]);
-      return {
-        status: 'diverged',
-        step,
-        message:
-          `loss became ${trainLoss} at step ${step + 1}; the stage stopped` +
-          (lastCheckpoint ? ` and kept its last good checkpoint (step ${lastCheckpointStep}) at ${lastCheckpoint}` : ' before writing any checkpoint'),
-        checkpoint: lastCheckpoint,
-      };
-    }
-    const clipped = clipByGlobalNorm(grads, o.gradClip);
-    grads = clipped.grads;
-    optimizer.apply(model.params, grads, lr);
-    tf.dispose([...grads.values()]);
-    step += 1;
+      step += 1;
 
-    const seconds = (performance.now() - started) / 1000; // training only, not evaluation
-    const isEval = step % o.evalEvery === 0 || step === o.iterations;
-    if (isEval) valLoss = evaluateLoss(model, input.valBatches());
-    input.onMetrics?.({
-      step,
-      trainLoss,
-      valLoss: isEval ? valLoss : undefined,
-      lr,
-      gradNorm: clipped.norm,
-      tokensPerSec: tokensPerStep / seconds,
-      backend: activeBackend(),
-    });
-    if (step % o.checkpointEvery === 0 || step === o.iterations) await checkpoint();
-    // Let timers, signals and progress output run between (synchronous) iterations.
-    await new Promise((resolve) => setImmediate(resolve));
+      const seconds = (performance.now() - started) / 1000; // training only, not evaluation
+      const isEval = step % o.evalEvery === 0 || step === o.iterations;
+      if (isEval) valLoss = evaluateLoss(model, input.valBatches());
+      input.onMetrics?.({
+        step,
+        trainLoss,
+        valLoss: isEval ? valLoss : undefined,
+        lr,
+        gradNorm: clipped.norm,
+        tokensPerSec: tokensPerStep / seconds,
+        backend: activeBackend(),
+      });
+      if (step % o.checkpointEvery === 0 || step === o.iterations) await checkpoint();
+      // Let timers, signals and progress output run between (synchronous) iterations.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return { status: 'finished', step, trainLoss, valLoss, checkpoint: lastCheckpoint ?? input.checkpointPath };
+  } finally {
+    if (ownsOptimizer) optimizer.dispose();
   }
-  return { status: 'finished', step, trainLoss, valLoss, checkpoint: lastCheckpoint ?? input.checkpointPath };
 }

@@ -114,7 +114,7 @@ function batchMatMulConfig(original: KernelConfig, transposeKernel: KernelFunc):
     if (batchA !== batchB && batchA !== 1 && batchB !== 1)
       throw new Error(`matMul: batch dimensions of [${a.shape}] and [${b.shape}] cannot be broadcast`);
     const batch = Math.max(batchA, batchB);
-    const outerShape = (batchA >= batchB ? a : b).shape.slice(0, -2);
+    const outerShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
     const out = backend.makeOutput([...outerShape, m, n], 'float32');
 
     const aInfo = backend.dataIdMap.get(a.dataId);
