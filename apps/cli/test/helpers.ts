@@ -3,6 +3,7 @@
  * process (no shell), in a private temp folder, on the wasm backend, and look at what it left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { StepMetrics } from '@miniglm/model';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -104,16 +105,8 @@ export function snapshot(dir: string, skip: (rel: string) => boolean = () => fal
   return out;
 }
 
-export interface MetricsLine {
-  stage: string;
-  step: number;
-  trainLoss: number;
-  valLoss?: number;
-  lr: number;
-  gradNorm: number;
-  tokensPerSec: number;
-  backend: string;
-}
+/** One line of a stage's metrics.jsonl: the trainer's metrics and the stage name. */
+export type MetricsLine = StepMetrics & { stage: string };
 
 export function readMetrics(file: string): MetricsLine[] {
   const text = fs.readFileSync(file, 'utf8');

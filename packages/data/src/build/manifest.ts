@@ -6,7 +6,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DataError, describeError } from '../errors.ts';
-import type { TokenizerSpec } from '../types.ts';
+import type { Tokenizer, TokenizerSpec } from '../types.ts';
 import type { ShardInfo, TokenDtype } from './shards.ts';
 
 export const DATASET_FORMAT = 'miniglm-dataset';
@@ -20,7 +20,7 @@ export interface PerSplit<T> {
   val: T;
 }
 
-interface ManifestCommon {
+export interface ManifestCommon {
   format: typeof DATASET_FORMAT;
   version: typeof DATASET_VERSION;
   /** Rebuilds the tokenizer exactly, compact vocabulary included. */
@@ -66,6 +66,30 @@ export interface SftManifest extends ManifestCommon {
 }
 
 export type DatasetManifest = PretrainManifest | SftManifest;
+
+/** The fields every manifest shares, from what a builder has at hand once its shards are written. */
+export function manifestCommon(
+  tokenizer: Tokenizer,
+  dtype: TokenDtype,
+  written: { shards: PerSplit<ShardInfo[]>; sha256: string },
+  source: { description: string; seed: number; valFraction: number },
+): ManifestCommon {
+  return {
+    format: DATASET_FORMAT,
+    version: DATASET_VERSION,
+    tokenizer: tokenizer.spec,
+    vocabSize: tokenizer.vocabSize,
+    eotId: tokenizer.eotId,
+    sepId: tokenizer.sepId,
+    dtype,
+    byteOrder: 'little-endian',
+    source: source.description,
+    seed: source.seed,
+    valFraction: source.valFraction,
+    shards: written.shards,
+    sha256: written.sha256,
+  };
+}
 
 export async function writeManifest(dir: string, manifest: DatasetManifest): Promise<void> {
   const file = path.join(dir, MANIFEST_FILE);

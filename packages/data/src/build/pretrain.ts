@@ -8,7 +8,7 @@ import { DataError } from '../errors.ts';
 import { readDocuments } from '../readers/documents.ts';
 import { describeDocumentSource, toDocumentSource, type DocumentSource } from '../readers/source.ts';
 import type { Tokenizer } from '../types.ts';
-import { DATASET_FORMAT, DATASET_VERSION, writeManifest, type PretrainManifest } from './manifest.ts';
+import { manifestCommon, writeManifest, type PretrainManifest } from './manifest.ts';
 import { checkCommonOptions, type CommonBuildOptions } from './options.ts';
 import { clearOutputs, prepareOutDir, writeSplits } from './output.ts';
 import { dtypeFor } from './shards.ts';
@@ -63,21 +63,9 @@ export async function buildPretrainDataset(options: PretrainBuildOptions): Promi
     const dtype = dtypeFor(tokenizer.vocabSize);
     const written = await writeSplits(options.outDir, spools.spools, remap, dtype, shardTokens);
     const manifest: PretrainManifest = {
-      format: DATASET_FORMAT,
-      version: DATASET_VERSION,
+      ...manifestCommon(tokenizer, dtype, written, { description, seed, valFraction }),
       kind: 'pretrain',
-      tokenizer: tokenizer.spec,
-      vocabSize: tokenizer.vocabSize,
-      eotId: tokenizer.eotId,
-      sepId: tokenizer.sepId,
-      dtype,
-      byteOrder: 'little-endian',
-      source: description,
-      seed,
-      valFraction,
       counts: { documents: { ...spools.items }, tokens: written.tokens },
-      shards: written.shards,
-      sha256: written.sha256,
     };
     await writeManifest(options.outDir, manifest);
     ok = true;

@@ -15,7 +15,7 @@ import { readQaPairs } from '../readers/qa.ts';
 import { describeQaSource, toQaSource, type QaSource } from '../readers/source.ts';
 import { sftRow } from '../sampling/sft-mask.ts';
 import type { Tokenizer } from '../types.ts';
-import { DATASET_FORMAT, DATASET_VERSION, HELD_OUT_QA_FILE, writeManifest, type PerSplit, type SftManifest } from './manifest.ts';
+import { HELD_OUT_QA_FILE, manifestCommon, writeManifest, type PerSplit, type SftManifest } from './manifest.ts';
 import { checkCommonOptions, type CommonBuildOptions } from './options.ts';
 import { clearOutputs, prepareOutDir, writeSplits } from './output.ts';
 import { HeldOutWriter } from './held-out.ts';
@@ -102,18 +102,8 @@ export async function buildSftDataset(options: SftBuildOptions): Promise<SftBuil
     const rowsPerShard = Math.max(1, Math.floor(shardTokens / T));
     const written = await writeSplits(options.outDir, spools.spools, remap, dtype, rowsPerShard * T);
     const manifest: SftManifest = {
-      format: DATASET_FORMAT,
-      version: DATASET_VERSION,
+      ...manifestCommon(tokenizer, dtype, written, { description, seed, valFraction }),
       kind: 'sft',
-      tokenizer: tokenizer.spec,
-      vocabSize: tokenizer.vocabSize,
-      eotId: tokenizer.eotId,
-      sepId: tokenizer.sepId,
-      dtype,
-      byteOrder: 'little-endian',
-      source: description,
-      seed,
-      valFraction,
       blockSize: T,
       counts: {
         pairs: { ...spools.items },
@@ -122,8 +112,6 @@ export async function buildSftDataset(options: SftBuildOptions): Promise<SftBuil
         skippedQuestionTooLong: skipped,
       },
       heldOut: { file: HELD_OUT_QA_FILE, pairs: spools.items.val, sha256: heldOutSha },
-      shards: written.shards,
-      sha256: written.sha256,
     };
     await writeManifest(options.outDir, manifest);
     ok = true;
