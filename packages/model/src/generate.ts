@@ -110,29 +110,69 @@ function lastLogits(model: LanguageModel, windows: number[][]): tf.Tensor2D {
   });
 }
 
-/** Draws one token id from a row of logits under temperature, top-k and top-p. */
+/**
+ * Draws one token id from a row of logits under temperature, top-k and top-p.
+ * Without truncation it walks the ids in order (O(V): a 50k-token BPE vocabulary is common);
+ * with top-k or top-p the candidates are ranked by probability, highest first, ties by id.
+ */
 export function pick(logits: number[], o: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, random: () => number): number {
   if (o.temperature <= 0) return argmax(logits);
-  // Candidates sorted by logit, highest first; ties keep the lower id first (deterministic).
-  let order = logits.map((_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
-  if (o.topK > 0 && o.topK < order.length) order = order.slice(0, o.topK);
-  const max = logits[order[0]!]!;
-  let probs = order.map((i) => Math.exp((logits[i]! - max) / o.temperature));
-  let total = probs.reduce((s, p) => s + p, 0);
+  const byLogit = (a: number, b: number) => logits[b]! - logits[a]! || a - b;
+  let ids: number[] | undefined; // undefined: all ids, in id order
+  if (o.topK > 0 && o.topK < logits.length) ids = topK(logits, o.topK).sort(byLogit);
+  else if (o.topP < 1) ids = logits.map((_, i) => i).sort(byLogit);
+  const candidates = ids ?? logits.map((_, i) => i);
+  const max = logits[argmax(logits)]!;
+  let weights = candidates.map((i) => Math.exp((logits[i]! - max) / o.temperature));
+  let total = weights.reduce((s, w) => s + w, 0);
+  let chosen = candidates;
   if (o.topP < 1) {
     let cumulative = 0;
     let keep = 0;
-    while (keep < probs.length && cumulative < o.topP * total) cumulative += probs[keep++]!;
-    order = order.slice(0, Math.max(1, keep));
-    probs = probs.slice(0, order.length);
-    total = probs.reduce((s, p) => s + p, 0);
+    while (keep < weights.length && cumulative < o.topP * total) cumulative += weights[keep++]!;
+    chosen = candidates.slice(0, Math.max(1, keep));
+    weights = weights.slice(0, chosen.length);
+    total = weights.reduce((s, w) => s + w, 0);
   }
   let u = random() * total;
-  for (let i = 0; i < order.length; i++) {
-    u -= probs[i]!;
-    if (u <= 0) return order[i]!;
+  for (let i = 0; i < chosen.length; i++) {
+    u -= weights[i]!;
+    if (u <= 0) return chosen[i]!;
   }
-  return order[order.length - 1]!;
+  return chosen[chosen.length - 1]!;
+}
+
+/** The ids of the k largest logits (unordered), in O(V·log k) with a small min-heap. */
+function topK(logits: number[], k: number): number[] {
+  const heap: number[] = []; // ids; heap[0] is the smallest kept logit (ties: the larger id)
+  const less = (a: number, b: number) => logits[a]! < logits[b]! || (logits[a] === logits[b] && a > b);
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (let id = 0; id < logits.length; id++) {
+    if (heap.length < k) {
+      heap.push(id);
+      for (let i = heap.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if (!less(heap[i]!, heap[parent]!)) break;
+        [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+        i = parent;
+      }
+    } else if (less(heap[0]!, id)) {
+      heap[0] = id;
+      siftDown(0);
+    }
+  }
+  return heap;
 }
 
 function argmax(xs: number[]): number {

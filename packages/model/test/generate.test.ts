@@ -196,9 +196,10 @@ describe('pick', () => {
   it('top-p keeps the smallest set reaching p (the nucleus), renormalised', () => {
     // 0.5 < 0.75 ≤ 0.5 + 0.3: the nucleus is {2, 0}.
     close(sweep(logits, { temperature: 1, topK: 0, topP: 0.75 }), [0.3 / 0.8, 0, 0.5 / 0.8, 0]);
-    // A draw that would land on id 3 or 1 without top-p lands inside the nucleus.
+    // A draw at the very top lands inside the nucleus (ranked 2, 0) with top-p; without
+    // truncation ids are walked in id order, so it lands on the last id.
     expect(pick(logits, { temperature: 1, topK: 0, topP: 0.75 }, () => 0.99)).toBe(0);
-    expect(pick(logits, { temperature: 1, topK: 0, topP: 1 }, () => 0.99)).toBe(1);
+    expect(pick(logits, { temperature: 1, topK: 0, topP: 1 }, () => 0.99)).toBe(3);
     // p = 0.9 takes three tokens; a tiny p takes only the most likely one.
     close(sweep(logits, { temperature: 1, topK: 0, topP: 0.9 }), [0.3 / 0.95, 0, 0.5 / 0.95, 0.15 / 0.95]);
     close(sweep(logits, { temperature: 1, topK: 0, topP: 0.01 }), [0, 0, 1, 0]);
@@ -207,6 +208,18 @@ describe('pick', () => {
   it('top-k keeps the k most likely, renormalised', () => {
     close(sweep(logits, { temperature: 1, topK: 2, topP: 1 }), [0.3 / 0.8, 0, 0.5 / 0.8, 0]);
     close(sweep(logits, { temperature: 1, topK: 1, topP: 1 }), [0, 0, 1, 0]);
+  });
+
+  it('top-k on a large vocabulary with tied logits matches a full sort', () => {
+    // 500 logits from 20 distinct values: many ties, so the k-th place is contested.
+    const big = Array.from({ length: 500 }, (_, i) => ((i * 7919) % 20) / 4);
+    const k = 7;
+    const ranked = big.map((_, i) => i).sort((a, b) => big[b]! - big[a]! || a - b).slice(0, k);
+    const w = ranked.map((i) => Math.exp(big[i]!));
+    const z = w.reduce((s, x) => s + x, 0);
+    const expected = new Array<number>(big.length).fill(0);
+    ranked.forEach((id, j) => (expected[id] = w[j]! / z));
+    close(sweep(big, { temperature: 1, topK: k, topP: 1 }, 20_000), expected);
   });
 
   it('temperature scales the logits: p ∝ exp(logit / T)', () => {
