@@ -73,7 +73,7 @@ export const TrainConfig = Type.Object(
     batchSize: Type.Integer({ minimum: 1, maximum: LIMITS.batchSize }),
     gradAccum: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.gradAccum, default: 1 })),
     lr: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 1e-3 })),
-    minLr: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 1e-4 })),
+    minLr: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'Learning rate at the end of the cosine decay (default lr / 10, as nanoGPT)' })),
     warmup: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.iterations, default: 100 })),
     weightDecay: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 0.1 })),
     beta1: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9 })),
@@ -89,7 +89,7 @@ export const TrainConfig = Type.Object(
 export const StageConfig = Type.Composite(
   [
     Type.Object({
-      name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' }),
+      name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$', description: 'names the stage folder: letters, digits, "_", "." and "-"' }),
       kind: Type.Union([Type.Literal('pretrain'), Type.Literal('sft')]),
       dataset: DatasetConfig,
     }),
@@ -114,7 +114,13 @@ export const EvaluationConfig = Type.Object(
 
 export const Curriculum = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 128 }),
+    // Names the run folder: no path separators, no leading dot.
+    name: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[^./\\\\][^/\\\\]*$',
+      description: 'names the run folder: no "/" or "\\", and no leading "."',
+    }),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 1337 })),
     tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32 })),
     tokenizer: TokenizerConfig,
@@ -151,6 +157,8 @@ export function parseCurriculum(input: unknown): Result<Curriculum> {
 
 /** TypeBox says "Expected union value" for a bad enum; name the choices instead. */
 function describeSchemaError(schema: object, value: unknown, message: string): string {
+  const { pattern, description } = schema as { pattern?: string; description?: string };
+  if (pattern && description && typeof value === 'string') return `${JSON.stringify(value)} is not allowed: ${description}`;
   const choices = (schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((s) => s.const);
   if (choices && choices.length > 0 && choices.every((c) => typeof c === 'string')) {
     return `${JSON.stringify(value)} is not one of ${choices.join(', ')}`;
@@ -165,11 +173,13 @@ function checkCurriculum(c: Curriculum): string | undefined {
     const heads = m.heads ?? 1;
     if (m.dim % heads !== 0) return `/model/dim: ${m.dim} is not divisible by heads=${heads}`;
   }
+  if (c.tokenizer.name === 'char' && c.tokenizer.compactVocab === false)
+    return '/tokenizer/compactVocab: the char tokenizer needs a compact vocabulary (its full range is 1.1M ids, far too many rows for an embedding)';
   const names = new Set<string>();
   for (const [i, s] of c.stages.entries()) {
     if (names.has(s.name)) return `/stages/${i}/name: stage name "${s.name}" is used twice`;
     names.add(s.name);
-    if ((s.minLr ?? 0) > (s.lr ?? 1e-3)) return `/stages/${i}/minLr: ${s.minLr} is larger than lr=${s.lr}`;
+    if (s.minLr !== undefined && s.minLr > (s.lr ?? 1e-3)) return `/stages/${i}/minLr: ${s.minLr} is larger than lr=${s.lr}`;
     if (s.kind === 'sft' && s.dataset.source.startsWith('poetry:'))
       return `/stages/${i}/dataset/source: an sft stage needs Q&A records (a .jsonl file or "poetry-qa:<name>"), not "${s.dataset.source}"`;
   }

@@ -13,15 +13,15 @@ import {
   buildPretrainDataset,
   buildSftDataset,
   collectCompactVocab,
-  readDocuments,
+  datasetTexts,
   readManifest,
-  readQaPairs,
   toDocumentSource,
   toQaSource,
   type DatasetManifest,
   type TokenizerSpec,
 } from '@miniglm/data';
 import type { Curriculum, StageConfig } from './curriculum.ts';
+import { CurriculumError } from './curriculum-file.ts';
 
 export interface PreparedDataset {
   stage: string;
@@ -49,18 +49,6 @@ export function contentKey(value: unknown): string {
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
-/** Every text a stage's corpus contains, for collecting a shared compact vocabulary. */
-async function* stageTexts(stage: StageConfig, baseDir: string): AsyncGenerator<string> {
-  if (stage.kind === 'pretrain') {
-    yield* readDocuments(toDocumentSource(stage.dataset, { baseDir }));
-  } else {
-    for await (const pair of readQaPairs(toQaSource(stage.dataset, { baseDir }))) {
-      yield pair.question;
-      yield pair.answer;
-    }
-  }
-}
-
 /** The curriculum's tokenizer: fixed, full, or a compact vocabulary over all its corpora. */
 export async function resolveTokenizer(curriculum: Curriculum, options: PrepareOptions): Promise<TokenizerSpec> {
   if (options.tokenizer) return options.tokenizer;
@@ -76,7 +64,7 @@ export async function resolveTokenizer(curriculum: Curriculum, options: PrepareO
   }
   options.onProgress?.(`collecting the ${name} vocabulary of ${curriculum.stages.length} corpora`);
   const all = async function* () {
-    for (const stage of curriculum.stages) yield* stageTexts(stage, options.baseDir);
+    for (const stage of curriculum.stages) yield* datasetTexts(stage.dataset, stage.kind, { baseDir: options.baseDir });
   };
   const spec = await collectCompactVocab(name, all());
   await fs.mkdir(options.dataDir, { recursive: true });
@@ -90,6 +78,27 @@ function sourceStamp(stage: StageConfig, baseDir: string): unknown {
   const source = stage.dataset.source;
   if (source.startsWith('poetry:') || source.startsWith('poetry-qa:')) return source;
   return path.resolve(baseDir, source);
+}
+
+/**
+ * Checks that every prepared dataset suits the model before any stage trains, so a problem
+ * in the last stage's data does not surface after the first stages have run for an hour.
+ */
+export function checkDatasetsFit(datasets: PreparedDataset[], blockSize: number): void {
+  for (const d of datasets) {
+    const m = d.manifest;
+    if (m.kind === 'sft') {
+      if (m.blockSize !== blockSize)
+        throw new CurriculumError(`stage ${d.stage}: its SFT rows are ${m.blockSize} tokens but the model's block size is ${blockSize}`);
+      continue;
+    }
+    for (const split of ['train', 'val'] as const) {
+      if (m.counts.tokens[split] < blockSize + 1)
+        throw new CurriculumError(
+          `stage ${d.stage}: the ${split} split of ${m.source} has ${m.counts.tokens[split]} tokens, fewer than one window of blockSize ${blockSize} + 1; use more data or a smaller blockSize`,
+        );
+    }
+  }
 }
 
 /** Prepares (or reuses) the dataset of every stage. */

@@ -26,7 +26,7 @@ import {
 } from '@miniglm/model';
 import type { Curriculum, StageConfig } from './curriculum.ts';
 import { CurriculumError } from './curriculum-file.ts';
-import { prepareDatasets, type PreparedDataset } from './datasets.ts';
+import { checkDatasetsFit, prepareDatasets, type PreparedDataset } from './datasets.ts';
 import { evaluateModel, type Evaluation } from './evaluation.ts';
 import { CHECKPOINT_FILE, runStage } from './run-stage.ts';
 
@@ -99,7 +99,10 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
   const seed = curriculum.seed ?? 1337;
   const dataDir = options.dataDir ?? path.join(path.dirname(path.resolve(options.outDir)), '.datasets');
   await fs.mkdir(options.outDir, { recursive: true });
-  await writeJson(path.join(options.outDir, 'run.json'), { curriculum, status: 'running', backend });
+  // Keep what an earlier attempt recorded (its summary) until this one has its own.
+  const runFile = path.join(options.outDir, 'run.json');
+  const earlier = await fs.readFile(runFile, 'utf8').then((t) => JSON.parse(t) as object, () => ({}));
+  await writeJson(runFile, { ...earlier, curriculum, status: 'running', backend });
 
   const init = curriculum.initFrom ? await readInitCheckpoint(curriculum, options.baseDir) : undefined;
   const { tokenizer, datasets } = await prepareDatasets(curriculum, {
@@ -109,6 +112,7 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
     onProgress: events.onMessage,
   });
   const vocabSize = createTokenizer(tokenizer).vocabSize;
+  checkDatasetsFit(datasets, init?.model.config.blockSize ?? curriculum.model.blockSize);
   let model: LanguageModel =
     init?.model ?? createModel(resolveModelConfig({ ...curriculum.model, vocabSize }), seed);
   events.onMessage?.(`model: ${model.config.kind}, ${parameterCount(model).toLocaleString('en-US')} parameters, vocabulary ${vocabSize}, backend ${backend}`);

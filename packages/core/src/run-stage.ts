@@ -62,7 +62,7 @@ export function trainOptions(stage: StageConfig): TrainOptions {
     iterations: stage.iterations,
     gradAccum: stage.gradAccum ?? 1,
     lr: stage.lr ?? 1e-3,
-    minLr: stage.minLr ?? 1e-4,
+    minLr: stage.minLr ?? (stage.lr ?? 1e-3) / 10,
     warmup: Math.min(stage.warmup ?? 100, stage.iterations),
     weightDecay: stage.weightDecay ?? 0.1,
     beta1: stage.beta1 ?? 0.9,
@@ -91,8 +91,16 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
   let resume: { optimizer: NonNullable<ReturnType<typeof restoreOptimizer>>; step: number } | undefined;
   if (await exists(checkpointPath)) {
     const ckpt = await readCheckpoint(checkpointPath);
-    checkSameStage(checkpointPath, ckpt.header.meta, input.dataset.manifest.sha256, options);
+    checkSameStage(checkpointPath, ckpt.header, {
+      datasetSha: input.dataset.manifest.sha256,
+      options,
+      batch: batchSettings(stage),
+      model: parent.config,
+    });
     model = restoreModel(ckpt);
+    // Metrics past the checkpoint will be produced again (and a crash may have torn the
+    // last line): keep exactly the steps the checkpoint holds.
+    await truncateMetrics(metricsPath, ckpt.header.step);
     if (ckpt.header.step >= options.iterations) {
       // Finished in an earlier run: keep it as it is.
       const meta = ckpt.header.meta as { trainLoss?: number; valLoss?: number };
@@ -101,12 +109,10 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
       return { outcome, model, resumedFrom: ckpt.header.step };
     }
     const optimizer = restoreOptimizer(ckpt, (name) => decays(model.params.get(name)!));
-    if (optimizer && ckpt.header.sampler) {
-      data.train.setState(ckpt.header.sampler);
-      resume = { optimizer, step: ckpt.header.step };
-    }
-    // Metrics past the checkpoint will be produced again: drop them so no step is doubled.
-    await truncateMetrics(metricsPath, ckpt.header.step);
+    if (!optimizer || !ckpt.header.sampler)
+      throw new CurriculumError(`${checkpointPath} has no optimizer or sampler state to continue from; delete that stage folder to train it again`);
+    data.train.setState(ckpt.header.sampler);
+    resume = { optimizer, step: ckpt.header.step };
   } else {
     await fs.rm(metricsPath, { force: true });
   }
@@ -127,6 +133,7 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
       dataset: { dir: input.dataset.dir, sha256: input.dataset.manifest.sha256, source: input.dataset.manifest.source },
       parentCheckpoint: input.parentCheckpoint ?? null,
       train: options,
+      batch: batchSettings(stage),
     },
     onMetrics: (m) => {
       // Synchronous: one small line per iteration, and lines must stay in step order.
@@ -135,24 +142,39 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
     },
     onCheckpoint: input.onCheckpoint,
     shouldStop: input.shouldStop,
-  });
+  }).finally(() => resume?.optimizer.dispose()); // a restored optimizer is ours to free
   return { outcome, model, resumedFrom: resume?.step ?? 0 };
 }
 
+/** What shapes a stage's batches besides its training options. */
+function batchSettings(stage: StageConfig): { batchSize: number; evalBatches: number } {
+  return { batchSize: stage.batchSize, evalBatches: stage.evalBatches ?? 10 };
+}
+
 /**
- * A stage folder belongs to one configuration: continuing it on other data or with other
- * hyper-parameters would silently mix two experiments. Refuse, and say how to proceed.
+ * A stage folder belongs to one configuration: continuing it on other data, with another
+ * model or other hyper-parameters would silently mix two experiments. Refuse, and say how.
  */
-function checkSameStage(file: string, meta: Record<string, unknown>, datasetSha: string, options: TrainOptions): void {
-  const recorded = meta as { dataset?: { sha256?: string }; train?: TrainOptions };
+function checkSameStage(
+  file: string,
+  header: { model: object; meta: Record<string, unknown> },
+  now: { datasetSha: string; options: TrainOptions; batch: object; model: object },
+): void {
+  const recorded = header.meta as { dataset?: { sha256?: string }; train?: object; batch?: object };
   const advice = 'use another --out folder, or delete that stage folder to train it again';
-  if (recorded.dataset?.sha256 && recorded.dataset.sha256 !== datasetSha)
+  if (recorded.dataset?.sha256 && recorded.dataset.sha256 !== now.datasetSha)
     throw new CurriculumError(`${file} was trained on different data than this curriculum now gives; ${advice}`);
-  if (recorded.train) {
-    const changed = (Object.keys(options) as (keyof TrainOptions)[]).filter((k) => recorded.train![k] !== options[k]);
+  const compare = (what: string, before: object | undefined, after: object) => {
+    if (!before) return;
+    const b = before as Record<string, unknown>;
+    const a = after as Record<string, unknown>;
+    const changed = Object.keys(a).filter((k) => JSON.stringify(b[k]) !== JSON.stringify(a[k]));
     if (changed.length > 0)
-      throw new CurriculumError(`${file} was trained with other settings (${changed.map((k) => `${k} ${recorded.train![k]} -> ${options[k]}`).join(', ')}); ${advice}`);
-  }
+      throw new CurriculumError(`${file} was trained with another ${what} (${changed.map((k) => `${k} ${JSON.stringify(b[k])} -> ${JSON.stringify(a[k])}`).join(', ')}); ${advice}`);
+  };
+  compare('model', header.model, now.model);
+  compare('training setup', recorded.train, now.options);
+  compare('batch setup', recorded.batch, now.batch);
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -169,9 +191,16 @@ async function truncateMetrics(file: string, step: number): Promise<void> {
   } catch {
     return;
   }
+  const stepOf = (line: string): number => {
+    try {
+      return (JSON.parse(line) as { step: number }).step;
+    } catch {
+      return Infinity; // a line torn by a crash mid-write: drop it
+    }
+  };
   const kept = text
     .split('\n')
-    .filter((line) => line.trim() && (JSON.parse(line) as { step: number }).step <= step)
+    .filter((line) => line.trim() && stepOf(line) <= step)
     .map((line) => `${line}\n`)
     .join('');
   await fs.writeFile(file, kept);

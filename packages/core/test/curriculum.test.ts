@@ -41,7 +41,9 @@ describe('parseCurriculum', () => {
     expect(c.model).toEqual({ kind: 'gpt', layers: 2, heads: 2, dim: 16, blockSize: 32, dropout: 0, bias: false });
     for (const stage of c.stages) {
       // The stage hyper-parameters listed in the README.
-      expect(stage).toMatchObject({ lr: 1e-3, minLr: 1e-4, warmup: 100, weightDecay: 0.1, beta1: 0.9, beta2: 0.99, gradClip: 1, gradAccum: 1, evalEvery: 100, evalBatches: 10, checkpointEvery: 500 });
+      // minLr is left unset: the trainer derives lr / 10 from the stage's own lr.
+      expect(stage.minLr).toBeUndefined();
+      expect(stage).toMatchObject({ lr: 1e-3, warmup: 100, weightDecay: 0.1, beta1: 0.9, beta2: 0.99, gradClip: 1, gradAccum: 1, evalEvery: 100, evalBatches: 10, checkpointEvery: 500 });
       expect(stage.dataset).toEqual({ source: stage.dataset.source, questionField: 'question', answerField: 'answer', valFraction: 0.05 });
     }
     expect(c.initFrom).toBeUndefined();
@@ -60,7 +62,7 @@ describe('parseCurriculum', () => {
   it('keeps what the user gave', () => {
     const input = minimal();
     Object.assign(input.stages[0], { lr: 0.02, minLr: 0.002, warmup: 3, gradAccum: 2, checkpointEvery: 7 });
-    input.tokenizer.compactVocab = false;
+    input.tokenizer = { name: 'r50k_base', compactVocab: false };
     input.seed = 0;
     const c = parsed(input);
     expect(c.seed).toBe(0);
@@ -68,7 +70,15 @@ describe('parseCurriculum', () => {
     expect(c.stages[0]).toMatchObject({ lr: 0.02, minLr: 0.002, warmup: 3, gradAccum: 2, checkpointEvery: 7, evalEvery: 100 });
   });
 
+  it('derives minLr from lr when it is not given, and checks it only when it is', () => {
+    const input = minimal();
+    Object.assign(input.stages[0], { lr: 5e-5 });
+    expect(trainOptions(parsed(input).stages[0]!).minLr).toBeCloseTo(5e-6, 12);
+  });
+
   const bad: [string, (c: Record<string, any>) => unknown, RegExp][] = [
+    ['a char tokenizer without a compact vocabulary', (c) => { c.tokenizer.compactVocab = false; }, /^\/tokenizer\/compactVocab: the char tokenizer needs a compact vocabulary/],
+    ['a run name that climbs out of the runs folder', (c) => { c.name = '../elsewhere'; }, /^\/name: "\.\.\/elsewhere" is not allowed: names the run folder/],
     ['not an object', () => 'stages: []', /^\/: Expected object/],
     ['null', () => null, /^\/: Expected object/],
     ['a missing name', (c) => { delete c.name; }, /^\/name: Expected required property/],

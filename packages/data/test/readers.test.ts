@@ -4,6 +4,7 @@ import { parquetWriteFile } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import {
   DataError,
+  MAX_TXT_DOCUMENT_CHARS,
   parseSourceSpec,
   readDocuments,
   readQaPairs,
@@ -21,6 +22,16 @@ describe('file readers', () => {
   it('.txt: documents are separated by blank lines', async () => {
     await writeFile(file('a.txt'), '\uFEFFfirst line\nsecond line\n\n\n  \nthird doc\r\nstill third\n\nlast');
     expect(await docs(file('a.txt'))).toEqual(['first line\nsecond line', 'third doc\nstill third', 'last']);
+  });
+
+  it('.txt: a document with no blank line for megabytes is cut at line ends, nothing lost', async () => {
+    const line = '春眠不觉晓，处处闻啼鸟。'.repeat(40); // 480 characters
+    const lines = Array.from({ length: 5000 }, (_, i) => `${i}${line}`); // ~2.4M characters, one "document"
+    await writeFile(file('novel.txt'), lines.join('\n'));
+    const out = await docs(file('novel.txt'));
+    expect(out.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...out.map((d) => d.length))).toBeLessThan(MAX_TXT_DOCUMENT_CHARS + line.length + 10);
+    expect(out.join('\n')).toBe(lines.join('\n'));
   });
 
   it('.jsonl: chosen field, blank lines skipped, limit honoured', async () => {

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { SamplerState, TokenizerSpec } from '@miniglm/data';
-import type { ModelConfig } from './config.ts';
+import { resolveModelConfig, type ModelConfig } from './config.ts';
 import { createModel, type LanguageModel } from './model.ts';
 import { AdamW, type AdamWOptions } from './adamw.ts';
 
@@ -91,14 +91,19 @@ export async function saveCheckpoint(file: string, input: SaveInput): Promise<vo
 
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  const handle = await fs.open(tmp, 'w');
   try {
-    await handle.writev([prefix, json, Buffer.alloc(pad), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writev([prefix, json, Buffer.alloc(pad), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (error) {
+    await fs.rm(tmp, { force: true }); // the last good checkpoint at `file` is untouched
+    throw error;
   }
-  await fs.rename(tmp, file);
 }
 
 export async function readCheckpoint(file: string): Promise<Checkpoint> {
@@ -122,6 +127,12 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   }
   if (!header || typeof header !== 'object' || !Array.isArray(header.tensors))
     throw new CheckpointError(`${file} has a corrupt header (no tensor list)`);
+  const badEntry = header.tensors.find(
+    (e) => !e || typeof e.name !== 'string' || !Number.isInteger(e.offset) || !Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0),
+  );
+  if (badEntry !== undefined) throw new CheckpointError(`${file} has a corrupt header (bad tensor entry ${JSON.stringify(badEntry)})`);
+  if (!header.model || typeof header.model !== 'object' || !header.tokenizer || typeof header.tokenizer !== 'object')
+    throw new CheckpointError(`${file} has a corrupt header (no model config or tokenizer)`);
   if (header.format !== 'miniglm-checkpoint' || header.version !== CHECKPOINT_VERSION)
     throw new CheckpointError(`${file}: unsupported checkpoint format ${header.format} v${header.version}`);
   const dataStart = headerEnd + ((4 - (headerEnd % 4)) % 4);
@@ -140,13 +151,23 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
 
 /** Builds the checkpoint's model and loads its weights. */
 export function restoreModel(ckpt: Checkpoint): LanguageModel {
-  const model = createModel(ckpt.header.model, 0);
-  for (const [name, param] of model.params) {
-    const t = ckpt.tensors.get(`param/${name}`);
-    if (!t) throw new CheckpointError(`checkpoint lacks parameter ${name}`);
-    if (t.shape.join() !== param.shape.join())
-      throw new CheckpointError(`parameter ${name} has shape [${t.shape}] in the checkpoint but [${param.shape}] in the model`);
-    tf.tidy(() => param.assign(tf.tensor(t.data, t.shape)));
+  let model: LanguageModel;
+  try {
+    model = createModel(resolveModelConfig(ckpt.header.model), 0);
+  } catch (error) {
+    throw new CheckpointError(`checkpoint has an unusable model config: ${(error as Error).message}`);
+  }
+  try {
+    for (const [name, param] of model.params) {
+      const t = ckpt.tensors.get(`param/${name}`);
+      if (!t) throw new CheckpointError(`checkpoint lacks parameter ${name}`);
+      if (t.shape.join() !== param.shape.join())
+        throw new CheckpointError(`parameter ${name} has shape [${t.shape}] in the checkpoint but [${param.shape}] in the model`);
+      tf.tidy(() => param.assign(tf.tensor(t.data, t.shape)));
+    }
+  } catch (error) {
+    model.dispose(); // do not leave a half-loaded model's tensors behind
+    throw error;
   }
   return model;
 }

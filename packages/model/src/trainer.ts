@@ -133,6 +133,15 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
     input.onCheckpoint?.(step, input.checkpointPath);
   };
 
+  const diverged = (what: string): StageOutcome => ({
+    status: 'diverged',
+    step,
+    message:
+      `${what} at step ${step + 1}; the stage stopped` +
+      (lastCheckpoint ? ` and kept its last good checkpoint (step ${lastCheckpointStep}) at ${lastCheckpoint}` : ' before writing any checkpoint'),
+    checkpoint: lastCheckpoint,
+  });
+
   // An optimizer made here is ours to free; a resumed one belongs to the caller.
   const ownsOptimizer = !input.resume;
   try {
@@ -165,17 +174,16 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
       trainLoss = lossSum / o.gradAccum;
       if (!Number.isFinite(trainLoss)) {
         tf.dispose([...grads.values()]);
-        return {
-          status: 'diverged',
-          step,
-          message:
-            `loss became ${trainLoss} at step ${step + 1}; the stage stopped` +
-            (lastCheckpoint ? ` and kept its last good checkpoint (step ${lastCheckpointStep}) at ${lastCheckpoint}` : ' before writing any checkpoint'),
-          checkpoint: lastCheckpoint,
-        };
+        return diverged(`loss became ${trainLoss}`);
       }
       const clipped = clipByGlobalNorm(grads, o.gradClip);
       grads = clipped.grads;
+      if (!Number.isFinite(clipped.norm)) {
+        // A finite loss can still have an overflowing gradient: updating would write NaN
+        // into the weights (and the next checkpoint), so stop here like for a NaN loss.
+        tf.dispose([...grads.values()]);
+        return diverged(`the gradient norm became ${clipped.norm}`);
+      }
       optimizer.apply(model.params, grads, lr);
       tf.dispose([...grads.values()]);
       step += 1;

@@ -2,7 +2,7 @@
  * `miniglm eval --checkpoint model.ckpt`: perplexity on a prepared dataset's held-out split
  * and, for Q&A, ROUGE-L of the model's answers against the reference answers.
  */
-import { createBatchSampler, createTokenizer, evalBatches, loadHeldOutQa, openDataset, readQaPairs, toQaSource, type QaPair } from '@miniglm/data';
+import { createTokenizer, evalBatches, loadHeldOutQa, openDataset, readQaPairs, toQaSource, type QaPair } from '@miniglm/data';
 import { evaluateQa, initBackend, perplexity, readCheckpoint, restoreModel } from '@miniglm/model';
 import { numberFlag, parseCommandArgs, requireFlag } from '../args.ts';
 import { UsageError } from '../errors.ts';
@@ -48,7 +48,6 @@ export async function evaluate(argv: string[]): Promise<void> {
     const dataset = await openDataset(f.dataset);
     if (JSON.stringify(dataset.manifest.tokenizer) !== JSON.stringify(ckpt.header.tokenizer))
       throw new UsageError(`${f.dataset} was tokenized with a different tokenizer or vocabulary than ${file}`);
-    createBatchSampler(dataset, 'val', { batchSize, blockSize: model.config.blockSize, seed: 0 }); // checks shapes
     result.perplexity = perplexity(model, evalBatches(dataset, 'val', { batches, batchSize, blockSize: model.config.blockSize }));
     if (dataset.manifest.kind === 'sft') pairs = await loadHeldOutQa(f.dataset);
   }

@@ -44,18 +44,27 @@ async function* lines(file: string): AsyncGenerator<[line: string, lineNo: numbe
   }
 }
 
+/**
+ * A document longer than this is cut into pieces at line ends: a multi-GB novel with no
+ * blank line must not become one string (V8 caps strings near 512M characters) or fill memory.
+ */
+export const MAX_TXT_DOCUMENT_CHARS = 1 << 20;
+
 /** .txt: documents are separated by one or more blank (or whitespace-only) lines. */
 async function* txtRecords(file: string): AsyncGenerator<SourceRecord> {
   let buffer: string[] = [];
+  let chars = 0;
   let startLine = 1;
   for await (const [line, lineNo] of lines(file)) {
-    if (line.trim() === '') {
+    if (line.trim() === '' || chars >= MAX_TXT_DOCUMENT_CHARS) {
       if (buffer.length) yield { value: buffer.join('\n'), where: `${file}:${startLine}` };
       buffer = [];
-      continue;
+      chars = 0;
+      if (line.trim() === '') continue;
     }
     if (!buffer.length) startLine = lineNo;
     buffer.push(line);
+    chars += line.length + 1;
   }
   if (buffer.length) yield { value: buffer.join('\n'), where: `${file}:${startLine}` };
 }

@@ -38,7 +38,8 @@ class CharVocab implements BaseVocab {
   }
 
   appendTo(out: TextAssembler, id: number): void {
-    // Code points go in as strings, so even a lone surrogate round-trips exactly.
+    // Code points go in as strings, so a lone surrogate round-trips here (only with the full
+    // char vocabulary: byte fallback in a compact one encodes it as U+FFFD, like UTF-8 must).
     if (id < 256) out.pushByte(id);
     else out.pushString(String.fromCodePoint(id - CHAR_OFFSET));
   }

@@ -115,6 +115,10 @@ function batchMatMulConfig(original: KernelConfig, transposeKernel: KernelFunc):
       throw new Error(`matMul: batch dimensions of [${a.shape}] and [${b.shape}] cannot be broadcast`);
     const batch = Math.max(batchA, batchB);
     const outerShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+    // One operand's batch repeats against the other's; both broadcasting ([1,3] × [3,1]) is
+    // not supported (tfjs' own kernels do not support it either).
+    if (outerShape.reduce((n, d) => n * d, 1) !== batch)
+      throw new Error(`matMul: batch dimensions of [${a.shape}] and [${b.shape}] broadcast in both directions`);
     const out = backend.makeOutput([...outerShape, m, n], 'float32');
 
     const aInfo = backend.dataIdMap.get(a.dataId);
