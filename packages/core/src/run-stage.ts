@@ -9,7 +9,7 @@
 import { appendFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { deriveSeed, type Batch, type BatchSampler, type TokenizerSpec } from '@miniglm/data';
+import { deriveSeed, type TokenizerSpec } from '@miniglm/data';
 import {
   decays,
   readCheckpoint,
@@ -205,5 +205,3 @@ async function truncateMetrics(file: string, step: number): Promise<void> {
     .join('');
   await fs.writeFile(file, kept);
 }
-
-export type { Batch, BatchSampler };
