@@ -34,7 +34,7 @@ export {
   type SourceSpec,
 } from './readers/source.ts';
 export { readDocuments } from './readers/documents.ts';
-export { MAX_TXT_DOCUMENT_CHARS } from './readers/files.ts';
+export { MAX_TXT_DOCUMENT_CHARS, readRecords, type SourceRecord } from './readers/files.ts';
 export { readQaPairs } from './readers/qa.ts';
 export type { QaPair } from './readers/qa-types.ts';
 export { datasetTexts } from './readers/texts.ts';

@@ -1,0 +1,6 @@
+/** What the API, the workers and the CLI share about the service. */
+export * from './queues.ts';
+export * from './states.ts';
+export * from './redis.ts';
+export * from './sources.ts';
+export * from './submit.ts';

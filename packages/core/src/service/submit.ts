@@ -1,0 +1,125 @@
+/**
+ * Accepting a run: validate everything a user can get wrong, write the Run and its Stage
+ * rows, then queue its flow. Nothing is written unless the whole curriculum is valid.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FlowProducer } from 'bullmq';
+import { parseCurriculum, type Curriculum } from '../curriculum.ts';
+import type { PrismaClient } from '../db/index.ts';
+import { runFlow } from './queues.ts';
+import { checkSources } from './sources.ts';
+
+/** An error a client can act on, with the HTTP status that says whose fault it is. */
+export interface ServiceError {
+  status: 400 | 404 | 409 | 503;
+  error: string;
+}
+export type ServiceResult<T> = { ok: true; value: T } | ({ ok: false } & ServiceError);
+
+const fail = (status: ServiceError['status'], error: string): { ok: false } & ServiceError => ({ ok: false, status, error });
+
+export interface SubmitDeps {
+  prisma: PrismaClient;
+  flows: FlowProducer;
+}
+
+export interface SubmittedRun {
+  id: string;
+  name: string;
+  status: 'queued';
+  stages: { id: string; index: number; name: string }[];
+  curriculum: Curriculum;
+  initFrom: { checkpointId: string; alias?: string } | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const isUuid = (s: string): boolean => UUID.test(s);
+
+/** A checkpoint named by id or by alias. */
+export async function resolveCheckpointRef(prisma: PrismaClient, ref: string): Promise<{ checkpointId: string; alias?: string } | undefined> {
+  if (isUuid(ref)) {
+    const found = await prisma.checkpoint.findUnique({ where: { id: ref }, select: { id: true } });
+    if (found) return { checkpointId: found.id };
+  }
+  const alias = await prisma.alias.findUnique({ where: { name: ref } });
+  return alias ? { checkpointId: alias.checkpointId, alias: alias.name } : undefined;
+}
+
+export async function submitRun(deps: SubmitDeps, body: unknown): Promise<ServiceResult<SubmittedRun>> {
+  const parsed = parseCurriculum(body);
+  if (!parsed.ok) return fail(400, parsed.error);
+  const curriculum = parsed.value;
+  const sources = await checkSources(deps.prisma, curriculum);
+  if (!sources.ok) return fail(sources.notFound ? 404 : 400, sources.error);
+
+  let initFrom: SubmittedRun['initFrom'] = null;
+  if (curriculum.initFrom) {
+    const ref = await resolveCheckpointRef(deps.prisma, curriculum.initFrom);
+    if (!ref) return fail(404, `/initFrom: no checkpoint or alias "${curriculum.initFrom}" (GET /v1/checkpoints and GET /v1/aliases list them)`);
+    const mismatch = await initFromMismatch(deps.prisma, ref.checkpointId, curriculum);
+    if (mismatch) return fail(400, mismatch);
+    initFrom = ref;
+  }
+
+  const runId = randomUUID();
+  const stages = curriculum.stages.map((s, index) => ({ id: randomUUID(), index, name: s.name, kind: s.kind, iterations: s.iterations }));
+  await deps.prisma.$transaction([
+    deps.prisma.run.create({
+      data: { id: runId, name: curriculum.name, curriculum: curriculum as object, seed: curriculum.seed ?? 1337, tags: curriculum.tags ?? [] },
+    }),
+    deps.prisma.stage.createMany({
+      data: stages.map((s) => ({ ...s, runId, parentCheckpointId: s.index === 0 ? (initFrom?.checkpointId ?? null) : null })),
+    }),
+    deps.prisma.stageEvent.createMany({ data: stages.map((s) => ({ stageId: s.id, type: 'queued' as const })) }),
+  ]);
+  try {
+    await deps.flows.add(runFlow(runId, stages.map((s) => s.id)));
+  } catch (error) {
+    const message = `could not queue the run: ${error instanceof Error ? error.message : String(error)}`;
+    await deps.prisma.run.update({ where: { id: runId }, data: { status: 'failed', error: message, finishedAt: new Date() } });
+    return fail(503, message);
+  }
+  return {
+    ok: true,
+    value: { id: runId, name: curriculum.name, status: 'queued', stages: stages.map(({ id, index, name }) => ({ id, index, name })), curriculum, initFrom },
+  };
+}
+
+/** A run may start from a checkpoint only with the same architecture and tokenizer. */
+async function initFromMismatch(prisma: PrismaClient, checkpointId: string, curriculum: Curriculum): Promise<string | undefined> {
+  const ckpt = await prisma.checkpoint.findUnique({ where: { id: checkpointId }, include: { stage: { include: { run: true } } } });
+  if (!ckpt) return `/initFrom: checkpoint ${checkpointId} is gone`;
+  const source = ckpt.stage.run.curriculum as unknown as Curriculum;
+  for (const key of ['kind', 'layers', 'heads', 'dim', 'blockSize'] as const) {
+    const want = curriculum.model[key];
+    const have = source.model[key];
+    if (want !== undefined && have !== undefined && want !== have)
+      return `/model/${key}: ${String(want)} differs from the initFrom checkpoint's ${String(have)} (run ${ckpt.stage.run.name}, stage ${ckpt.stage.name})`;
+  }
+  if (source.tokenizer.name !== curriculum.tokenizer.name)
+    return `/tokenizer/name: ${curriculum.tokenizer.name} differs from the initFrom checkpoint's ${source.tokenizer.name}`;
+  return undefined;
+}
+
+/**
+ * Cancels a run: queued stages are cancelled at once; a running stage is told through the
+ * cancel channel and stops after its current iteration, with a checkpoint.
+ */
+export async function cancelRun(
+  deps: { prisma: PrismaClient; publish: (runId: string) => Promise<unknown> },
+  runId: string,
+): Promise<ServiceResult<{ id: string; status: 'cancelled' }>> {
+  const run = isUuid(runId) ? await deps.prisma.run.findUnique({ where: { id: runId } }) : null;
+  if (!run) return fail(404, `no run with id "${runId}"`);
+  if (run.status === 'succeeded' || run.status === 'failed' || run.status === 'cancelled')
+    return fail(409, `run ${runId} has already ${run.status === 'cancelled' ? 'been cancelled' : run.status}`);
+  const now = new Date();
+  const queued = await deps.prisma.stage.findMany({ where: { runId, status: 'queued' }, select: { id: true } });
+  await deps.prisma.$transaction([
+    deps.prisma.run.update({ where: { id: runId }, data: { status: 'cancelled', finishedAt: now, error: 'cancelled by request' } }),
+    deps.prisma.stage.updateMany({ where: { runId, status: 'queued' }, data: { status: 'cancelled', finishedAt: now } }),
+    deps.prisma.stageEvent.createMany({ data: queued.map((s) => ({ stageId: s.id, type: 'cancelled' as const, message: 'cancelled before it started' })) }),
+  ]);
+  await deps.publish(runId);
+  return { ok: true, value: { id: runId, status: 'cancelled' } };
+}
