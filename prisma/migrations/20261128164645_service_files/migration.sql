@@ -1,4 +1,7 @@
 -- AlterTable
+ALTER TABLE "Evaluation" ADD COLUMN     "perStage" JSONB;
+
+-- AlterTable
 ALTER TABLE "Run" ADD COLUMN     "params" INTEGER,
 ADD COLUMN     "tokenizer" JSONB;
 
