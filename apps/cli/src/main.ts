@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
   train: { summary: 'train every stage of a curriculum, each from the previous checkpoint', run: async (a) => (await import('./commands/train.ts')).train(a) },
   sample: { summary: 'generate text (or answers) from a checkpoint', run: async (a) => (await import('./commands/sample.ts')).sample(a) },
   eval: { summary: 'perplexity and ROUGE-L of a checkpoint on held-out data', run: async (a) => (await import('./commands/eval.ts')).evaluate(a) },
+  worker: { summary: 'run a worker of the training service (prepare, train, evaluate, generate)', run: async (a) => (await import('./commands/worker.ts')).worker(a) },
   'sft-preview': { summary: 'show x, y and the loss mask of one Q&A sample', run: async (a) => (await import('./commands/sft-preview.ts')).sftPreview(a) },
 };
 

@@ -1,0 +1,50 @@
+/**
+ * `miniglm worker`: one worker process of the training service. Run as many as you like,
+ * on as many machines: they share only Postgres and Redis.
+ */
+import { startWorker } from '@miniglm/worker';
+import { parseCommandArgs } from '../args.ts';
+import { envMs, onShutdownSignal, openServiceDb, queuePrefix, requireRedisUrl } from '../services.ts';
+
+const HELP = `usage: miniglm worker [options]
+
+  --redis-url   Redis (default REDIS_URL)
+  --prefix      queue key prefix (default MINIGLM_PREFIX, then "miniglm")
+  --work-dir    local cache of datasets and checkpoints (default .miniglm/worker)
+  --backend     wasm | cpu | tensorflow | tensorflow-gpu (default: best available)
+  --id          worker id shown in stage events (default host:pid)
+
+The database is DATABASE_URL, or an embedded PGlite in .miniglm/pglite (one process only).
+SIGTERM or Ctrl-C: running stages finish their iteration, checkpoint and go back to the
+queue; then the worker exits 0.`;
+
+export async function worker(argv: string[]): Promise<void> {
+  const f = parseCommandArgs('worker', argv, {
+    'redis-url': { type: 'string' },
+    prefix: { type: 'string' },
+    'work-dir': { type: 'string' },
+    backend: { type: 'string' },
+    id: { type: 'string' },
+  }, HELP);
+  const redisUrl = requireRedisUrl(f['redis-url']);
+  const prefix = queuePrefix(f.prefix);
+  const db = await openServiceDb();
+  const running = await startWorker({
+    db,
+    redisUrl,
+    prefix,
+    workDir: f['work-dir'] ?? process.env.MINIGLM_WORK_DIR,
+    workerId: f.id,
+    settings: {
+      backend: f.backend ?? process.env.MINIGLM_BACKEND,
+      lockDurationMs: envMs('MINIGLM_LOCK_DURATION_MS'),
+      stalledIntervalMs: envMs('MINIGLM_STALLED_INTERVAL_MS'),
+    },
+  });
+  onShutdownSignal(async (signal) => {
+    console.log(`[worker ${running.workerId}] ${signal}: handing running stages back at a checkpoint`);
+    await running.close();
+    await db.close();
+    console.log(`[worker ${running.workerId}] stopped`);
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * Messages between a worker and the child process it trains or evaluates in.
+ *
+ * Training is synchronous TensorFlow.js work: in the worker's own process it would starve
+ * BullMQ's lock renewal and the cancel channel. So the worker forks a child per task and
+ * keeps its event loop free; the child talks only to its parent (no database, no Redis),
+ * which is also what lets it run beside an embedded PGlite that one process owns.
+ */
+import type { StageOutcome, StepMetrics } from '@miniglm/model';
+import type { TokenizerSpec } from '@miniglm/data';
+import type { Curriculum, Evaluation } from '@miniglm/core';
+
+export interface TrainTask {
+  kind: 'train';
+  curriculum: Curriculum;
+  stageIndex: number;
+  datasetDir: string;
+  tokenizer: TokenizerSpec;
+  /** The model to start from (previous stage or initFrom); none: a fresh model. */
+  parentCheckpoint?: { id: string; file: string };
+  /** The stage folder; holds model.ckpt when resuming. */
+  dir: string;
+  backend?: string;
+}
+
+export interface EvaluateTask {
+  kind: 'evaluate';
+  curriculum: Curriculum;
+  checkpointFile: string;
+  /** One prepared dataset folder per stage, in order. */
+  datasetDirs: string[];
+  tokenizer: TokenizerSpec;
+  backend?: string;
+}
+
+export type ChildTask = TrainTask | EvaluateTask;
+
+/** Parent → child. */
+export type ParentMessage = { type: 'task'; task: ChildTask } | { type: 'stop' };
+
+/** Child → parent. */
+export type ChildMessage =
+  | { type: 'started'; fromStep: number; backend: string; params: number }
+  | { type: 'metrics'; metrics: StepMetrics }
+  /** `file` is a hard link to the checkpoint as written at `step`; the parent removes it. */
+  | { type: 'checkpoint'; step: number; file: string }
+  | { type: 'trained'; outcome: StageOutcome }
+  | { type: 'evaluated'; evaluation: Evaluation }
+  | { type: 'failed'; message: string; userError: boolean };

@@ -1,0 +1,39 @@
+/**
+ * What every job processor of one worker process shares: its database, artifact store,
+ * Redis, key prefix, identity and local working folder.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { ArtifactStore, type Db } from '@miniglm/core/db';
+
+export interface WorkerSettings {
+  /** BullMQ lock: a job whose lock is not renewed for this long counts as stalled (default 30 s). */
+  lockDurationMs: number;
+  /** How often this worker looks for stalled jobs (default 30 s). */
+  stalledIntervalMs: number;
+  /** The TensorFlow.js backend to ask for (default: the best available). */
+  backend?: string;
+  /** Models kept loaded for POST /v1/generate (default 3). */
+  generateCacheSize: number;
+}
+
+export interface WorkerContext {
+  db: Db;
+  store: ArtifactStore;
+  redis: Redis;
+  prefix: string;
+  workerId: string;
+  /** Local cache: datasets, uploaded files, stage folders. Losing it loses nothing. */
+  workDir: string;
+  settings: WorkerSettings;
+  log: (message: string) => void;
+}
+
+export function defaultWorkerId(): string {
+  return `${os.hostname()}:${process.pid}`;
+}
+
+export function createContext(input: Omit<WorkerContext, 'store'>): WorkerContext {
+  return { ...input, store: new ArtifactStore(input.db, { cacheDir: path.join(input.workDir, 'artifacts') }) };
+}

@@ -1,0 +1,149 @@
+/**
+ * The prepare job: fix the run's tokenizer and give every stage a tokenized dataset.
+ * A dataset is identified by what went into it (source content, fields, limit, split,
+ * seed, SFT block size) and by the tokenizer; one that exists is reused, and a Redis lock
+ * makes sure two workers asked for the same new dataset build it once.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Job } from 'bullmq';
+import { DataError, createTokenizer, type TokenizerSpec } from '@miniglm/data';
+import { countParameters, resolveModelConfig } from '@miniglm/model';
+import {
+  checkDatasetsFit,
+  contentKey,
+  CurriculumError,
+  prepareStageDataset,
+  resolveTokenizer,
+  type Curriculum,
+  type PreparedDataset,
+  type StageConfig,
+} from '@miniglm/core';
+import { datasetLockKey, localDataset, uploadedFileId, type PrepareJob, type UploadedFile } from '@miniglm/core/service';
+import type { WorkerContext } from './context.ts';
+import { datasetDir, uploadedFiles } from './materialize.ts';
+import { packDirectory } from './pack.ts';
+import { failRun, markRunRunning, runIsOver } from './run-state.ts';
+import { UnrecoverableError } from 'bullmq';
+
+export async function processPrepare(ctx: WorkerContext, job: Job<PrepareJob>): Promise<{ datasets: string[]; reused: number }> {
+  const { runId } = job.data;
+  const over = await runIsOver(ctx, runId);
+  if (over) throw new UnrecoverableError(`run ${runId} is ${over.status}`);
+  const run = await ctx.db.prisma.run.findUnique({ where: { id: runId }, include: { stages: { orderBy: { index: 'asc' } } } });
+  if (!run) throw new UnrecoverableError(`run ${runId} does not exist`);
+  await markRunRunning(ctx, runId);
+  const curriculum = run.curriculum as unknown as Curriculum;
+  try {
+    return await prepareRun(ctx, run.id, curriculum, run.stages);
+  } catch (error) {
+    // The user's data is wrong: retrying will not help. Say what is wrong and stop the run.
+    if (error instanceof DataError || error instanceof CurriculumError) throw await failRun(ctx, runId, `preparing the data: ${error.message}`);
+    throw error;
+  }
+}
+
+async function prepareRun(
+  ctx: WorkerContext,
+  runId: string,
+  curriculum: Curriculum,
+  stages: { id: string; index: number; parentCheckpointId: string | null }[],
+): Promise<{ datasets: string[]; reused: number }> {
+  // Uploaded files become local files, and the curriculum is rewritten to read them.
+  const files = await uploadedFileRows(ctx, curriculum);
+  const filesDir = await uploadedFiles(ctx, files.values());
+  const local: Curriculum = { ...curriculum, stages: curriculum.stages.map((s) => ({ ...s, dataset: localDataset(s.dataset, files, filesDir) })) };
+  const dataDir = path.join(ctx.workDir, 'build');
+  const tokenizer = await runTokenizer(ctx, local, stages[0]?.parentCheckpointId ?? null, dataDir);
+  const seed = curriculum.seed ?? 1337;
+  const tokenizerHash = contentKey(tokenizer);
+
+  const ids: string[] = [];
+  const prepared: PreparedDataset[] = [];
+  let reused = 0;
+  for (const [index, stage] of local.stages.entries()) {
+    const contentHash = datasetContentHash(curriculum.stages[index]!, files, seed, curriculum.model.blockSize);
+    const found = await findOrBuild(ctx, { contentHash, tokenizerHash }, async () => {
+      ctx.log(`run ${runId}: preparing ${stage.kind} data for stage ${stage.name} from ${curriculum.stages[index]!.dataset.source}`);
+      const built = await prepareStageDataset(stage, tokenizer, seed, curriculum.model.blockSize, { dataDir, baseDir: filesDir });
+      const { sha256 } = await ctx.store.put(packDirectory(built.dir), 'dataset');
+      const row = await ctx.db.prisma.dataset.create({
+        data: { contentHash, tokenizerHash, kind: stage.kind, source: built.manifest.source, manifest: built.manifest as object, artifactSha256: sha256 },
+      });
+      await fs.rm(built.dir, { recursive: true, force: true });
+      return row;
+    });
+    if (found.reused) reused++;
+    ids.push(found.row.id);
+    await ctx.db.prisma.stage.update({ where: { id: stages[index]!.id }, data: { datasetId: found.row.id } });
+    prepared.push({ stage: stage.name, dir: await datasetDir(ctx, found.row), manifest: found.row.manifest as never, reused: found.reused });
+  }
+  checkDatasetsFit(prepared, curriculum.model.blockSize);
+
+  const vocabSize = createTokenizer(tokenizer).vocabSize;
+  const params = countParameters(resolveModelConfig({ ...curriculum.model, vocabSize }));
+  await ctx.db.prisma.run.update({ where: { id: runId }, data: { tokenizer: tokenizer as object, params } });
+  return { datasets: ids, reused };
+}
+
+async function uploadedFileRows(ctx: WorkerContext, curriculum: Curriculum): Promise<Map<string, UploadedFile>> {
+  const ids = curriculum.stages.map((s) => uploadedFileId(s.dataset.source)).filter((id): id is string => id !== undefined);
+  const rows = ids.length ? await ctx.db.prisma.datasetFile.findMany({ where: { id: { in: ids } } }) : [];
+  return new Map(rows.map((r) => [r.id, { id: r.id, name: r.name, format: r.format, fields: r.fields, artifactSha256: r.artifactSha256 }]));
+}
+
+/** A run that starts from a checkpoint keeps that checkpoint's tokenizer; otherwise it is collected from the corpora. */
+async function runTokenizer(ctx: WorkerContext, local: Curriculum, initFrom: string | null, dataDir: string): Promise<TokenizerSpec> {
+  if (initFrom) {
+    const parent = await ctx.db.prisma.checkpoint.findUnique({ where: { id: initFrom }, include: { stage: { include: { run: true } } } });
+    const spec = parent?.stage.run.tokenizer as TokenizerSpec | null | undefined;
+    if (!spec) throw new CurriculumError(`/initFrom: the tokenizer of checkpoint ${initFrom} is unknown`);
+    return spec;
+  }
+  return resolveTokenizer(local, { dataDir, baseDir: dataDir });
+}
+
+/**
+ * What a dataset is made of, independent of where the bytes sit: uploaded files count by
+ * their content hash, so the same file uploaded twice is tokenized once.
+ */
+function datasetContentHash(stage: StageConfig, files: Map<string, UploadedFile>, seed: number, blockSize: number): string {
+  const id = uploadedFileId(stage.dataset.source);
+  const { source: _source, ...options } = stage.dataset;
+  return contentKey({
+    kind: stage.kind,
+    source: id !== undefined ? `sha256:${files.get(id)!.artifactSha256}${path.extname(files.get(id)!.name)}` : stage.dataset.source,
+    ...options,
+    seed,
+    blockSize: stage.kind === 'sft' ? blockSize : undefined,
+  });
+}
+
+type DatasetRow = Awaited<ReturnType<WorkerContext['db']['prisma']['dataset']['create']>>;
+
+/** The dataset row for a key, built by `build` under a lock if no worker has built it yet. */
+async function findOrBuild(
+  ctx: WorkerContext,
+  key: { contentHash: string; tokenizerHash: string },
+  build: () => Promise<DatasetRow>,
+): Promise<{ row: DatasetRow; reused: boolean }> {
+  const find = () => ctx.db.prisma.dataset.findUnique({ where: { contentHash_tokenizerHash: key } });
+  const lockKey = datasetLockKey(ctx.prefix, key.contentHash, key.tokenizerHash);
+  const lockMs = 30_000;
+  for (;;) {
+    const existing = await find();
+    if (existing) return { row: existing, reused: true };
+    if ((await ctx.redis.set(lockKey, ctx.workerId, 'PX', lockMs, 'NX')) === 'OK') break;
+    await new Promise((resolve) => setTimeout(resolve, 250)); // another worker is building it
+  }
+  // Keep the lock while building (a big corpus takes longer than the lock's lifetime).
+  const renew = setInterval(() => void ctx.redis.pexpire(lockKey, lockMs).catch(() => {}), lockMs / 3);
+  try {
+    const existing = await find(); // built between our last look and taking the lock
+    if (existing) return { row: existing, reused: true };
+    return { row: await build(), reused: false };
+  } finally {
+    clearInterval(renew);
+    await ctx.redis.del(lockKey).catch(() => {});
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The child process of a train or evaluate task (see child-protocol.ts). It does exactly
+ * one task and exits. If the parent dies, the IPC channel closes and the child exits at
+ * once: a retried job must never train the same stage beside an orphan.
+ */
+import fs from 'node:fs';
+import { createTokenizer, DataError, readManifest } from '@miniglm/data';
+import { createModel, initBackend, parameterCount, readCheckpoint, resolveModelConfig, restoreModel, type LanguageModel } from '@miniglm/model';
+import { CurriculumError, evaluateModel, runStage, type PreparedDataset } from '@miniglm/core';
+import type { ChildMessage, EvaluateTask, ParentMessage, TrainTask } from './child-protocol.ts';
+
+let stopRequested = false;
+const send = (message: ChildMessage) => process.send?.(message);
+/** Sends the last message and exits once it is on its way (an exit could drop it). */
+const finish = (message: ChildMessage) => process.send?.(message, () => process.exit(0));
+
+// Signals go to the parent, which decides (SIGTERM: checkpoint and hand back). A terminal's
+// Ctrl-C reaches the whole process group; ignoring it here keeps the child until told.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+process.on('disconnect', () => process.exit(70));
+
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'stop') stopRequested = true;
+  else void run(message.task);
+});
+
+async function run(task: TrainTask | EvaluateTask): Promise<void> {
+  try {
+    finish(task.kind === 'train' ? await train(task) : await evaluate(task));
+  } catch (error) {
+    const userError = error instanceof DataError || error instanceof CurriculumError || (error as Error)?.name === 'ConfigError';
+    finish({ type: 'failed', message: error instanceof Error ? error.message : String(error), userError });
+  }
+}
+
+async function openDataset(stage: string, dir: string): Promise<PreparedDataset> {
+  return { stage, dir, manifest: await readManifest(dir), reused: true };
+}
+
+async function train(task: TrainTask): Promise<ChildMessage> {
+  const backend = await initBackend(task.backend);
+  const { curriculum, stageIndex } = task;
+  const stage = curriculum.stages[stageIndex]!;
+  const seed = curriculum.seed ?? 1337;
+  const vocabSize = createTokenizer(task.tokenizer).vocabSize;
+  const parent: LanguageModel = task.parentCheckpoint
+    ? restoreModel(await readCheckpoint(task.parentCheckpoint.file))
+    : createModel(resolveModelConfig({ ...curriculum.model, vocabSize }), seed);
+  const result = await runStage({
+    stage,
+    index: stageIndex,
+    dataset: await openDataset(stage.name, task.datasetDir),
+    tokenizer: task.tokenizer,
+    parent,
+    dir: task.dir,
+    seed,
+    parentCheckpoint: task.parentCheckpoint?.id,
+    onStart: (fromStep) => send({ type: 'started', fromStep, backend, params: parameterCount(parent) }),
+    onMetrics: (metrics) => send({ type: 'metrics', metrics }),
+    onCheckpoint: (step, file) => {
+      // The file is replaced at the next checkpoint: give the parent a link that stays.
+      const link = `${file}.${step}`;
+      fs.rmSync(link, { force: true });
+      fs.linkSync(file, link);
+      send({ type: 'checkpoint', step, file: link });
+    },
+    shouldStop: () => stopRequested,
+  });
+  return { type: 'trained', outcome: result.outcome };
+}
+
+async function evaluate(task: EvaluateTask): Promise<ChildMessage> {
+  await initBackend(task.backend);
+  const model = restoreModel(await readCheckpoint(task.checkpointFile));
+  const datasets = await Promise.all(task.curriculum.stages.map((s, i) => openDataset(s.name, task.datasetDirs[i]!)));
+  const evaluation = await evaluateModel(model, createTokenizer(task.tokenizer), task.curriculum, datasets);
+  model.dispose();
+  return { type: 'evaluated', evaluation };
+}
