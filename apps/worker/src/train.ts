@@ -37,7 +37,13 @@ export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks,
   const { runId, stageId, stageIndex } = job.data;
   const prisma = ctx.db.prisma;
   const over = await runIsOver(ctx, runId);
-  if (over) throw new UnrecoverableError(`run ${runId} is ${over.status}`);
+  if (over) {
+    // Cancelled while no worker held the stage (its worker died): close it here.
+    const now = new Date();
+    const open = await prisma.stage.updateMany({ where: { id: stageId, status: { in: ['queued', 'running'] } }, data: { status: 'cancelled', finishedAt: now } });
+    if (open.count > 0) await prisma.stageEvent.create({ data: { stageId, type: 'cancelled', workerId: ctx.workerId, message: `the run is ${over.status}` } });
+    throw new UnrecoverableError(`run ${runId} is ${over.status}`);
+  }
   const run = await prisma.run.findUnique({ where: { id: runId } });
   const stage = await prisma.stage.findUnique({ where: { id: stageId } });
   if (!run || !stage) throw new UnrecoverableError(`stage ${stageId} of run ${runId} does not exist`);
