@@ -1,0 +1,93 @@
+/**
+ * What every route needs: the database, Redis, and the BullMQ objects the API uses to queue
+ * work. Built once per app by buildApi and closed by its onClose hook.
+ */
+import { FlowProducer, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ArtifactStore, type Db, type PrismaClient } from '@miniglm/core/db';
+import { QUEUE, type QueueName } from '@miniglm/core/service';
+
+export interface ApiContext {
+  db: Db;
+  prisma: PrismaClient;
+  /** Non-blocking, fail-fast client: commands fail at once while Redis is down. */
+  redis: Redis;
+  prefix: string;
+  flows: FlowProducer;
+  /** One Queue per QUEUE name, for adding generate jobs, reading jobs and counting them. */
+  queues: Record<QueueName, Queue>;
+  artifacts: ArtifactStore;
+  generateTimeoutMs: number;
+  /** The generate queue's event stream, opened on first use (see below). */
+  generateEvents(): Promise<QueueEvents>;
+  close(): Promise<void>;
+}
+
+/** How long closing one BullMQ object may take before we stop waiting for it. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+export function createContext(options: { db: Db; redis: Redis; prefix: string; generateTimeoutMs: number }): ApiContext {
+  const { db, redis, prefix } = options;
+  const connection = { connection: redis, prefix };
+  const flows = new FlowProducer(connection);
+  const queues = Object.fromEntries(Object.values(QUEUE).map((name) => [name, new Queue(name, connection)])) as Record<QueueName, Queue>;
+  // Redis trouble is reported by the requests that need it (503) and by /readyz; without a
+  // listener an 'error' event would crash the process.
+  flows.on('error', () => {});
+  for (const queue of Object.values(queues)) queue.on('error', () => {});
+
+  // QueueEvents reads the event stream with a blocking XREAD, so it needs a connection of
+  // its own that never gives up on a command (maxRetriesPerRequest null). It is opened on
+  // the first generate request: most API processes never generate, and one that is started
+  // while Redis is down must still close promptly (a QueueEvents that never connected
+  // cannot be closed cleanly by BullMQ 6).
+  let events: { queueEvents: QueueEvents; blocking: Redis } | undefined;
+  let opening: Promise<QueueEvents> | undefined;
+  const generateEvents = (): Promise<QueueEvents> => {
+    opening ??= (async () => {
+      const blocking = redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+      blocking.on('error', () => {});
+      const queueEvents = new QueueEvents(QUEUE.generate, { connection: blocking, prefix });
+      queueEvents.on('error', () => {});
+      events = { queueEvents, blocking };
+      await queueEvents.waitUntilReady();
+      return queueEvents;
+    })().catch((error: unknown) => {
+      opening = undefined; // try again on the next request
+      throw error;
+    });
+    return opening;
+  };
+
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      const closing: Promise<unknown>[] = [flows.close(), ...Object.values(queues).map((q) => q.close())];
+      if (events) closing.push(events.queueEvents.close());
+      await Promise.all(closing.map((p) => withTimeout(p.catch(() => {}), CLOSE_TIMEOUT_MS)));
+      events?.blocking.disconnect();
+    })());
+
+  return {
+    db,
+    prisma: db.prisma,
+    redis,
+    prefix,
+    flows,
+    queues,
+    artifacts: new ArtifactStore(db),
+    generateTimeoutMs: options.generateTimeoutMs,
+    generateEvents,
+    close,
+  };
+}
+
+/** Resolves with the promise, or with undefined after `ms` (the timer does not hold the process open). */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

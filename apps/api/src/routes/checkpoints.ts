@@ -1,0 +1,128 @@
+/** Checkpoints (read, download) and aliases (stable names for checkpoints). */
+import type { FastifyInstance } from 'fastify';
+import type { PrismaClient } from '@miniglm/core/db';
+import { isUuid, resolveCheckpointRef } from '@miniglm/core/service';
+import type { ApiContext } from '../context.ts';
+import { HttpError, notFound } from '../errors.ts';
+import { AliasParams, IdParams, ListCheckpointsQuery, PutAliasBody } from '../schemas.ts';
+
+const checkpointInclude = {
+  stage: { select: { id: true, name: true, index: true, kind: true, run: { select: { id: true, name: true } } } },
+  artifact: { select: { sha256: true, size: true } },
+  aliases: { select: { name: true }, orderBy: { name: 'asc' } },
+} as const;
+
+async function findCheckpoint(prisma: PrismaClient, id: string) {
+  const found = isUuid(id) ? await prisma.checkpoint.findUnique({ where: { id }, include: checkpointInclude }) : null;
+  if (!found) throw notFound(`no checkpoint with id "${id}" (GET /v1/checkpoints lists them)`);
+  return found;
+}
+
+function checkpointView(c: Awaited<ReturnType<typeof findCheckpoint>>) {
+  const { run, ...stage } = c.stage;
+  return {
+    id: c.id,
+    step: c.step,
+    stage,
+    run,
+    metrics: c.metrics,
+    // BigInt does not serialize to JSON; a checkpoint is far below 2^53 bytes.
+    artifact: { sha256: c.artifact.sha256, size: Number(c.artifact.size) },
+    aliases: c.aliases.map((a) => a.name),
+    createdAt: c.createdAt,
+  };
+}
+
+/** A file name made of the run, stage and step, safe in a Content-Disposition header. */
+export function checkpointFileName(run: string, stage: string, step: number): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
+  return `${safe(run)}-${safe(stage)}-${step}.ckpt`;
+}
+
+export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { prisma } = ctx;
+
+  app.get<{ Querystring: ListCheckpointsQuery }>(
+    '/v1/checkpoints',
+    { schema: { tags: ['checkpoints'], summary: 'Checkpoints, newest first (optionally of one run)', querystring: ListCheckpointsQuery } },
+    async (request) => {
+      const { run, limit } = request.query;
+      if (run !== undefined && !(isUuid(run) && (await prisma.run.count({ where: { id: run } }))))
+        throw notFound(`query string /run: no run with id "${run}" (GET /v1/runs lists them)`);
+      const rows = await prisma.checkpoint.findMany({
+        where: run ? { stage: { runId: run } } : {},
+        orderBy: [{ createdAt: 'desc' }, { step: 'desc' }],
+        take: limit ?? 100,
+        include: checkpointInclude,
+      });
+      return { checkpoints: rows.map(checkpointView) };
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/v1/checkpoints/:id',
+    { schema: { tags: ['checkpoints'], summary: 'A checkpoint with its stage, run, metrics, artifact and aliases', params: IdParams } },
+    async (request) => checkpointView(await findCheckpoint(prisma, request.params.id)),
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/v1/checkpoints/:id/download',
+    { schema: { tags: ['checkpoints'], summary: "The checkpoint's bytes (weights, optimizer and sampler state)", params: IdParams } },
+    async (request, reply) => {
+      const c = await findCheckpoint(prisma, request.params.id);
+      const stream = await ctx.artifacts.stream(c.artifact.sha256);
+      if (!stream) throw new HttpError(404, `the bytes of checkpoint ${c.id} are not stored (artifact ${c.artifact.sha256} is missing or incomplete)`);
+      // The store verifies the sha256 as it streams; a corrupt artifact ends the stream with
+      // an error, which aborts the response instead of completing it with wrong bytes.
+      return reply
+        .type('application/octet-stream')
+        .header('content-length', String(c.artifact.size))
+        .header('content-disposition', `attachment; filename="${checkpointFileName(c.stage.run.name, c.stage.name, c.step)}"`)
+        .header('x-sha256', c.artifact.sha256)
+        .send(stream);
+    },
+  );
+
+  // ------------------------------------------------------------------ aliases
+
+  app.get('/v1/aliases', { schema: { tags: ['aliases'], summary: 'All aliases' } }, async () => ({
+    aliases: await prisma.alias.findMany({ orderBy: { name: 'asc' }, select: { name: true, checkpointId: true, createdAt: true, updatedAt: true } }),
+  }));
+
+  app.get<{ Params: AliasParams }>(
+    '/v1/aliases/:name',
+    { schema: { tags: ['aliases'], summary: 'One alias', params: AliasParams } },
+    async (request) => {
+      const alias = await prisma.alias.findUnique({ where: { name: request.params.name }, select: { name: true, checkpointId: true, createdAt: true, updatedAt: true } });
+      if (!alias) throw notFound(`no alias "${request.params.name}" (GET /v1/aliases lists them)`);
+      return alias;
+    },
+  );
+
+  app.put<{ Params: AliasParams; Body: PutAliasBody }>(
+    '/v1/aliases/:name',
+    { schema: { tags: ['aliases'], summary: 'Point an alias at a checkpoint (creates or moves it)', params: AliasParams, body: PutAliasBody } },
+    async (request) => {
+      const ref = await resolveCheckpointRef(prisma, request.body.checkpoint);
+      if (!ref) throw notFound(`/checkpoint: no checkpoint or alias "${request.body.checkpoint}" (GET /v1/checkpoints and GET /v1/aliases list them)`);
+      const { name } = request.params;
+      const alias = await prisma.alias.upsert({
+        where: { name },
+        create: { name, checkpointId: ref.checkpointId },
+        update: { checkpointId: ref.checkpointId },
+        select: { name: true, checkpointId: true },
+      });
+      return alias;
+    },
+  );
+
+  app.delete<{ Params: AliasParams }>(
+    '/v1/aliases/:name',
+    { schema: { tags: ['aliases'], summary: 'Remove an alias (the checkpoint stays)', params: AliasParams } },
+    async (request, reply) => {
+      const { count } = await prisma.alias.deleteMany({ where: { name: request.params.name } });
+      if (count === 0) throw notFound(`no alias "${request.params.name}" (GET /v1/aliases lists them)`);
+      return reply.status(204).send();
+    },
+  );
+}

@@ -1,0 +1,175 @@
+/**
+ * Corpus uploads. A stage on the service cannot name a path on the API's disk (workers run
+ * elsewhere), so a corpus is uploaded here and named "file:<id>" in a curriculum.
+ *
+ * The body is spooled to a temporary file as it arrives (never held whole in memory), then
+ * read through once with the same readers training uses: a file that is not what its
+ * extension says is refused here, with the reader's message (which names the line), instead
+ * of failing a prepare job later. Only then are its bytes stored.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } from 'hyparquet';
+import { FILE_FORMATS, readRecords, type FileFormat } from '@miniglm/data';
+import { FILE_SOURCE_PREFIX, isUuid } from '@miniglm/core/service';
+import type { DbModels } from '@miniglm/core/db';
+import type { ApiContext } from '../context.ts';
+import { HttpError, badRequest, notFound } from '../errors.ts';
+import { IdParams, ListFilesQuery, UploadQuery } from '../schemas.ts';
+
+export const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
+const UPLOAD_TYPES = ['application/octet-stream', 'text/plain'];
+const EXTENSIONS = Object.keys(FILE_FORMATS).join(' ');
+
+/** What the content-type parser hands the route: where the body was spooled. */
+interface Spooled {
+  kind: 'spooled-upload';
+  dir: string;
+  file: string;
+  size: number;
+}
+const isSpooled = (body: unknown): body is Spooled => (body as Spooled | undefined)?.kind === 'spooled-upload';
+
+export function formatOf(name: string): FileFormat {
+  const ext = path.extname(name).toLowerCase() as keyof typeof FILE_FORMATS;
+  const format = FILE_FORMATS[ext];
+  if (!format) throw badRequest(`query string /name: "${name}" has ${ext ? `the extension ${ext}` : 'no extension'}; the formats that can be uploaded are ${EXTENSIONS}`);
+  return format;
+}
+
+async function spool(request: FastifyRequest, payload: NodeJS.ReadableStream): Promise<Spooled> {
+  // Refuse what we can before receiving the bytes: a wrong name, a declared size over the limit.
+  const { name } = request.query as { name?: unknown };
+  if (typeof name !== 'string' || name === '') throw badRequest('query string /name: required: the file name, e.g. ?name=corpus.jsonl (its extension decides the format)');
+  formatOf(name);
+  const declared = Number(request.headers['content-length']);
+  if (declared > MAX_UPLOAD_BYTES) throw tooLarge();
+
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'miniglm-upload-'));
+  const file = path.join(dir, `upload${path.extname(name).toLowerCase()}`);
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      done(size > MAX_UPLOAD_BYTES ? tooLarge() : null, chunk);
+    },
+  });
+  try {
+    await pipeline(payload, count, fs.createWriteStream(file));
+  } catch (error) {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return { kind: 'spooled-upload', dir, file, size };
+}
+
+const tooLarge = () => new HttpError(413, `the file is larger than ${MAX_UPLOAD_BYTES / 1024 / 1024} MiB, the most POST /v1/files takes`);
+
+/** Column names of a parquet file (readRecords reads only the columns it is given). */
+async function parquetColumns(file: string): Promise<string[]> {
+  try {
+    const metadata = await parquetMetadataAsync(await asyncBufferFromFile(file));
+    return parquetSchema(metadata).children.map((c) => c.element.name);
+  } catch (error) {
+    throw badRequest(`not a readable parquet file (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+/** Reads every record once; the count and the first record's field names are kept. */
+async function inspect(upload: Spooled, name: string, format: FileFormat): Promise<{ records: number; fields: string[] }> {
+  const columns = format === 'parquet' ? await parquetColumns(upload.file) : [];
+  let records = 0;
+  let fields: string[] = [];
+  try {
+    for await (const record of readRecords(upload.file, format, columns)) {
+      if (records === 0 && format !== 'txt') {
+        const v = record.value;
+        fields = v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : [];
+      }
+      records++;
+    }
+  } catch (error) {
+    // The readers name the place ("<path>:12: not valid JSON"): show it with the uploaded name.
+    const message = (error instanceof Error ? error.message : String(error)).replaceAll(upload.file, name);
+    throw badRequest(`${name} is not a valid ${format} file: ${message}`);
+  }
+  if (records === 0) throw badRequest(`${name} holds no records: an empty corpus cannot train anything`);
+  return { records, fields };
+}
+
+function fileView(row: DbModels.DatasetFile) {
+  return {
+    id: row.id,
+    name: row.name,
+    format: row.format,
+    size: Number(row.size),
+    records: row.records,
+    fields: row.fields,
+    sha256: row.artifactSha256,
+    source: `${FILE_SOURCE_PREFIX}${row.id}`,
+    createdAt: row.createdAt,
+  };
+}
+
+export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { prisma } = ctx;
+
+  // An encapsulated scope: only here are raw bodies accepted, and JSON is not.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(UPLOAD_TYPES, { bodyLimit: MAX_UPLOAD_BYTES }, (request: FastifyRequest, payload: NodeJS.ReadableStream) => spool(request, payload));
+    // The spooled file goes when the response has been sent, whatever happened.
+    scope.addHook('onResponse', async (request) => {
+      if (isSpooled(request.body)) await fs.promises.rm(request.body.dir, { recursive: true, force: true });
+    });
+
+    scope.post<{ Querystring: UploadQuery }>(
+      '/v1/files',
+      {
+        bodyLimit: MAX_UPLOAD_BYTES,
+        schema: {
+          tags: ['files'],
+          summary: 'Upload a corpus (raw bytes, application/octet-stream or text/plain); name it "file:<id>" in a stage',
+          querystring: UploadQuery,
+          consumes: UPLOAD_TYPES,
+        },
+      },
+      async (request, reply) => {
+        const upload = request.body;
+        if (!isSpooled(upload)) throw new HttpError(415, `send the file's bytes as ${UPLOAD_TYPES.join(' or ')}`);
+        const { name } = request.query;
+        const format = formatOf(name);
+        if (upload.size === 0) throw badRequest(`${name} is empty: send the file's bytes as the request body`);
+        const { records, fields } = await inspect(upload, name, format);
+        const stored = await ctx.artifacts.put(fs.createReadStream(upload.file), 'other');
+        const row = await prisma.datasetFile.create({
+          data: { name, format, size: BigInt(stored.size), records, fields, artifactSha256: stored.sha256 },
+        });
+        return reply.status(201).header('location', `/v1/files/${row.id}`).send(fileView(row));
+      },
+    );
+  });
+
+  app.get<{ Querystring: ListFilesQuery }>(
+    '/v1/files',
+    { schema: { tags: ['files'], summary: 'Uploaded files, newest first', querystring: ListFilesQuery } },
+    async (request) => ({
+      files: (await prisma.datasetFile.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: request.query.limit ?? 100 })).map(fileView),
+    }),
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/v1/files/:id',
+    { schema: { tags: ['files'], summary: 'One uploaded file', params: IdParams } },
+    async (request) => {
+      const { id } = request.params;
+      const row = isUuid(id) ? await prisma.datasetFile.findUnique({ where: { id } }) : null;
+      if (!row) throw notFound(`no uploaded file with id "${id}" (GET /v1/files lists them)`);
+      return fileView(row);
+    },
+  );
+}

@@ -1,0 +1,72 @@
+/**
+ * Text generation. The API holds no models: it queues a generate job, which a worker (that
+ * keeps recently used models loaded) answers, and waits for the answer.
+ *
+ * The model is named by exactly one of `checkpoint` (a checkpoint id) or `alias` (an alias
+ * name): two fields rather than one that accepts both, so a typo in an alias can never be
+ * read as an id, and the error says which kind of name was not found.
+ */
+import type { FastifyInstance } from 'fastify';
+import { QUEUE, isUuid, type GenerateJob, type GenerateResult } from '@miniglm/core/service';
+import type { ApiContext } from '../context.ts';
+import { HttpError, badRequest, notFound } from '../errors.ts';
+import { GenerateBody } from '../schemas.ts';
+
+export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
+
+async function resolveModel(ctx: ApiContext, body: GenerateBody): Promise<{ checkpointId: string; kind: 'pretrain' | 'sft' }> {
+  if ((body.checkpoint === undefined) === (body.alias === undefined))
+    throw badRequest('/checkpoint: name the model with exactly one of "checkpoint" (a checkpoint id) or "alias" (an alias name)');
+  const stage = { select: { stage: { select: { kind: true } } } } as const;
+  if (body.checkpoint !== undefined) {
+    const found = isUuid(body.checkpoint) ? await ctx.prisma.checkpoint.findUnique({ where: { id: body.checkpoint }, ...stage }) : null;
+    if (!found) throw notFound(`/checkpoint: no checkpoint with id "${body.checkpoint}" (GET /v1/checkpoints lists them; use "alias" for a name)`);
+    return { checkpointId: body.checkpoint, kind: found.stage.kind };
+  }
+  const alias = await ctx.prisma.alias.findUnique({ where: { name: body.alias! }, select: { checkpointId: true, checkpoint: stage } });
+  if (!alias) throw notFound(`/alias: no alias "${body.alias}" (GET /v1/aliases lists them)`);
+  return { checkpointId: alias.checkpointId, kind: alias.checkpoint.stage.kind };
+}
+
+export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.post<{ Body: GenerateBody }>(
+    '/v1/generate',
+    { schema: { tags: ['generate'], summary: 'Sample text from a checkpoint (answered by a worker)', body: GenerateBody } },
+    async (request) => {
+      const body = request.body;
+      const model = await resolveModel(ctx, body);
+      const data: GenerateJob = {
+        checkpointId: model.checkpointId,
+        prompt: body.prompt,
+        // An SFT model was trained on "question [SEP] answer": by default it answers.
+        mode: body.mode ?? (model.kind === 'sft' ? 'answer' : 'completion'),
+        temperature: body.temperature ?? 0.8,
+        topK: body.topK ?? 0,
+        topP: body.topP ?? 1,
+        maxTokens: body.maxTokens ?? 128,
+        samples: body.samples ?? 5,
+        ...(body.seed !== undefined ? { seed: body.seed } : {}),
+      };
+
+      // Listen before adding: the answer cannot come before we are listening for it.
+      const events = await ctx.generateEvents();
+      const queue = ctx.queues[QUEUE.generate];
+      const job = await queue.add('generate', data, { removeOnComplete: true, removeOnFail: true });
+      const timeoutMs = ctx.generateTimeoutMs;
+      const started = Date.now();
+      try {
+        return (await job.waitUntilFinished(events, timeoutMs)) as GenerateResult;
+      } catch (error) {
+        if (Date.now() - started >= timeoutMs) {
+          // Nobody took it (or nobody finished it): do not leave it for a worker that starts
+          // an hour later. A job a worker holds is locked and stays; its answer is dropped.
+          await job.remove().catch(() => {});
+          throw new HttpError(503, `no worker answered within ${Math.round(timeoutMs / 1000)} s; is a worker running?`);
+        }
+        // The worker tried and failed; its message says why (a prompt the tokenizer cannot
+        // take, a checkpoint whose bytes are missing, ...).
+        throw new HttpError(502, `the worker could not generate: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    },
+  );
+}

@@ -1,0 +1,102 @@
+/**
+ * TypeBox schemas of the request parts: validated by validation.ts and published in the
+ * OpenAPI document at /docs. Every object is closed (`additionalProperties: false`): an
+ * unknown field is an error, not a silently ignored typo.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const strict = { additionalProperties: false } as const;
+
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+
+export const IdParams = Type.Object({ id: Type.String({ description: 'a uuid' }) }, strict);
+export type IdParams = Static<typeof IdParams>;
+
+export const ListRunsQuery = Type.Object(
+  {
+    status: Type.Optional(Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)))),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  },
+  strict,
+);
+export type ListRunsQuery = Static<typeof ListRunsQuery>;
+
+export const MetricsQuery = Type.Object(
+  {
+    keys: Type.Optional(
+      Type.String({
+        default: 'trainLoss,valLoss',
+        pattern: '^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$',
+        description: 'comma-separated metric keys (trainLoss, valLoss, lr, gradNorm, tokensPerSec, ...)',
+      }),
+    ),
+  },
+  strict,
+);
+export type MetricsQuery = Static<typeof MetricsQuery>;
+
+export const ListCheckpointsQuery = Type.Object(
+  {
+    run: Type.Optional(Type.String({ minLength: 1, description: 'only the checkpoints of this run' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  },
+  strict,
+);
+export type ListCheckpointsQuery = Static<typeof ListCheckpointsQuery>;
+
+export const ALIAS_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
+export const AliasParams = Type.Object(
+  { name: Type.String({ pattern: ALIAS_PATTERN, description: 'an alias name: 1 to 64 letters, digits, "_", "." or "-"' }) },
+  strict,
+);
+export type AliasParams = Static<typeof AliasParams>;
+
+export const PutAliasBody = Type.Object(
+  { checkpoint: Type.String({ minLength: 1, description: 'a checkpoint id, or another alias (the alias then points at its checkpoint)' }) },
+  strict,
+);
+export type PutAliasBody = Static<typeof PutAliasBody>;
+
+export const UploadQuery = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[^/\\\\]+$',
+      description: 'the file name; its extension (.txt .jsonl .ndjson .json .csv .parquet) decides how it is read',
+    }),
+  },
+  strict,
+);
+export type UploadQuery = Static<typeof UploadQuery>;
+
+export const ListFilesQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, strict);
+export type ListFilesQuery = Static<typeof ListFilesQuery>;
+
+export const GenerateBody = Type.Object(
+  {
+    checkpoint: Type.Optional(Type.String({ minLength: 1, description: 'a checkpoint id; give this or `alias`, not both' })),
+    alias: Type.Optional(Type.String({ minLength: 1, description: 'an alias name (PUT /v1/aliases/:name); give this or `checkpoint`, not both' })),
+    prompt: Type.String({ maxLength: 10_000, description: 'the text to continue, or the question (mode "answer")' }),
+    mode: Type.Optional(
+      Type.Union([Type.Literal('completion'), Type.Literal('answer')], {
+        description: 'default: "answer" when the checkpoint comes from an sft stage, else "completion"',
+      }),
+    ),
+    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 0.8, description: '0 is greedy' })),
+    topK: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: '0 turns top-k off' })),
+    topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1 })),
+    maxTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 2048, default: 128 })),
+    samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 5 })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
+  },
+  strict,
+);
+export type GenerateBody = Static<typeof GenerateBody>;
+
+export const CompareQuery = Type.Object(
+  { runs: Type.String({ minLength: 1, description: 'comma-separated run ids, 2 to 20' }) },
+  strict,
+);
+export type CompareQuery = Static<typeof CompareQuery>;

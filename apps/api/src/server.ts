@@ -1,0 +1,114 @@
+/**
+ * The Fastify app of the training service: buildApi wires the database, Redis and BullMQ
+ * into the routes; startApi also listens on a port.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Redis } from 'ioredis';
+import type { Db } from '@miniglm/core/db';
+import { DEFAULT_PREFIX } from '@miniglm/core/service';
+import { createContext } from './context.ts';
+import { installErrorHandlers } from './errors.ts';
+import { createMetrics } from './metrics.ts';
+import { checkpointRoutes } from './routes/checkpoints.ts';
+import { compareRoutes } from './routes/compare.ts';
+import { fileRoutes } from './routes/files.ts';
+import { DEFAULT_GENERATE_TIMEOUT_MS, generateRoutes } from './routes/generate.ts';
+import { healthRoutes } from './routes/health.ts';
+import { runRoutes } from './routes/runs.ts';
+import { typeboxValidatorCompiler } from './validation.ts';
+
+export interface ApiOptions {
+  db: Db;
+  /** A non-blocking client, e.g. createRedis(url, { failFast: true }). The caller owns and closes it. */
+  redis: Redis;
+  /** BullMQ / Redis key prefix; workers must use the same one. Default DEFAULT_PREFIX. */
+  prefix?: string;
+  /** Fastify's logger: false (default), true, or pino options. */
+  logger?: FastifyServerOptions['logger'];
+  /** How long POST /v1/generate waits for a worker (default 120 s). */
+  generateTimeoutMs?: number;
+  /** The largest JSON body accepted (default 1 MiB); uploads have their own limit. */
+  bodyLimit?: number;
+}
+
+export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    // Ids are uuids and aliases are short: a long URL is a mistake, not a request.
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.setValidatorCompiler(typeboxValidatorCompiler);
+  installErrorHandlers(app);
+  // JSON is the only body the API takes outside POST /v1/files, which sets its own parsers:
+  // text/plain sent to a JSON route is a 415, not a string the schema then complains about.
+  app.removeContentTypeParser('text/plain');
+
+  const ctx = createContext({
+    db: options.db,
+    redis: options.redis,
+    prefix: options.prefix ?? DEFAULT_PREFIX,
+    generateTimeoutMs: options.generateTimeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS,
+  });
+  app.addHook('onClose', async () => ctx.close());
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'MiniGLM Foundry',
+        version: '0.1.0',
+        description:
+          'Train small GPT models in curricula. Every error is JSON { error, message }; the message names the offending field by its JSON path.',
+      },
+      tags: [
+        { name: 'runs', description: 'Submit, watch, compare and cancel runs' },
+        { name: 'checkpoints', description: 'Trained weights' },
+        { name: 'aliases', description: 'Stable names for checkpoints' },
+        { name: 'files', description: 'Uploaded corpora, named "file:<id>" in a curriculum' },
+        { name: 'generate', description: 'Sampling from a checkpoint' },
+        { name: 'health', description: 'Liveness, readiness, Prometheus metrics' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const register = createMetrics(app, ctx);
+  runRoutes(app, ctx);
+  checkpointRoutes(app, ctx);
+  fileRoutes(app, ctx);
+  generateRoutes(app, ctx);
+  compareRoutes(app, ctx);
+  healthRoutes(app, ctx, register);
+
+  await app.ready();
+  return app;
+}
+
+export interface StartOptions extends ApiOptions {
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1; "0.0.0.0" to serve other machines. */
+  host?: string;
+}
+
+export interface StartedApi {
+  app: FastifyInstance;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApi(options: StartOptions): Promise<StartedApi> {
+  const app = await buildApi(options);
+  try {
+    await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const url = typeof address === 'string' ? address : `http://${address?.family === 'IPv6' ? `[${address.address}]` : address?.address}:${address?.port}`;
+  return { app, url, close: () => app.close() };
+}

@@ -1,0 +1,128 @@
+/**
+ * Side by side comparison of runs: headline numbers, the curriculum settings that differ,
+ * and loss histories aligned on one global step axis (stage offset + step, as in
+ * GET /v1/runs/:id/metrics).
+ */
+import type { Curriculum } from '@miniglm/core';
+import type { PrismaClient } from '@miniglm/core/db';
+import { isUuid } from '@miniglm/core/service';
+import { badRequest, notFound } from '../errors.ts';
+
+export const COMPARE_KEYS = ['trainLoss', 'valLoss'] as const;
+export const MIN_COMPARE = 2;
+export const MAX_COMPARE = 20;
+
+/** "a, b,,c" → ["a","b","c"], checked for count and duplicates. */
+export function parseRunList(raw: string): string[] {
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (ids.length < MIN_COMPARE || ids.length > MAX_COMPARE)
+    throw badRequest(`query string /runs: name ${MIN_COMPARE} to ${MAX_COMPARE} run ids separated by commas, not ${ids.length}`);
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) throw badRequest(`query string /runs: run "${id}" is named twice`);
+    seen.add(id);
+  }
+  return ids;
+}
+
+/** Leaves of a JSON value by dotted path: { model: { dim: 64 }, stages: [{ lr: 1 }] } → model.dim, stages.0.lr. */
+export function flatten(value: unknown, prefix = '', out = new Map<string, unknown>()): Map<string, unknown> {
+  if (value !== null && typeof value === 'object') {
+    const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v] as const) : Object.entries(value);
+    if (entries.length === 0) out.set(prefix, value);
+    for (const [key, v] of entries) flatten(v, prefix ? `${prefix}.${key}` : key, out);
+  } else if (prefix) {
+    out.set(prefix, value);
+  }
+  return out;
+}
+
+export async function compareRuns(prisma: PrismaClient, ids: string[]) {
+  const runs = await prisma.run.findMany({
+    where: { id: { in: ids.filter(isUuid) } },
+    include: {
+      stages: { orderBy: { index: 'asc' } },
+      evaluations: { orderBy: { createdAt: 'desc' }, take: 1 },
+    },
+  });
+  const byId = new Map(runs.map((r) => [r.id, r]));
+  const missing = ids.find((id) => !byId.has(id));
+  if (missing) throw notFound(`query string /runs: no run with id "${missing}" (GET /v1/runs lists them)`);
+  const ordered = ids.map((id) => byId.get(id)!);
+
+  const points = await prisma.metricPoint.findMany({
+    where: { runId: { in: ids }, key: { in: [...COMPARE_KEYS] } },
+    orderBy: { step: 'asc' },
+    select: { runId: true, stageId: true, key: true, step: true, value: true },
+  });
+
+  // Global step of a point = its stage's offset (sum of earlier stages' iterations) + step.
+  const stageOffset = new Map<string, number>();
+  for (const run of ordered) {
+    let offset = 0;
+    for (const s of run.stages) {
+      stageOffset.set(s.id, offset);
+      offset += s.iterations;
+    }
+  }
+
+  const now = Date.now();
+  const summaries = ordered.map((run) => {
+    const last = run.stages.at(-1);
+    const lastVal = points.filter((p) => p.key === 'valLoss' && p.stageId === last?.id).at(-1);
+    const evaluation = run.evaluations[0];
+    const rougeF = (evaluation?.rouge as { mean?: { f?: unknown } } | null)?.mean?.f;
+    const timed = run.stages.filter((s) => s.tokensPerSec !== null && s.iterations > 0);
+    const weight = timed.reduce((sum, s) => sum + s.iterations, 0);
+    const backends = [...new Set(run.stages.map((s) => s.backend).filter((b): b is string => !!b))];
+    return {
+      id: run.id,
+      name: run.name,
+      status: run.status,
+      finalValLoss: lastVal?.value ?? null,
+      perplexity: evaluation?.perplexity ?? null,
+      rouge: typeof rougeF === 'number' ? rougeF : null,
+      params: run.params,
+      tokensPerSec: weight > 0 ? timed.reduce((sum, s) => sum + s.tokensPerSec! * s.iterations, 0) / weight : null,
+      wallSeconds: run.startedAt ? ((run.finishedAt?.getTime() ?? now) - run.startedAt.getTime()) / 1000 : null,
+      backend: backends.length ? backends.join(', ') : null,
+    };
+  });
+
+  // Settings that differ: every leaf path of any curriculum whose values are not all equal.
+  const flat = ordered.map((run) => flatten(run.curriculum as unknown as Curriculum));
+  const paths = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort(comparePaths);
+  const differences = paths
+    .map((path) => ({ path, values: Object.fromEntries(ordered.map((run, i) => [run.id, flat[i]!.has(path) ? flat[i]!.get(path) : null])) }))
+    .filter((d) => new Set(Object.values(d.values).map((v) => JSON.stringify(v))).size > 1);
+
+  // Histories aligned by global step: one row per step any run has, null where a run has none.
+  const histories = Object.fromEntries(
+    COMPARE_KEYS.map((key) => {
+      const rows = new Map<number, Record<string, number | null>>();
+      for (const p of points) {
+        if (p.key !== key) continue;
+        const step = (stageOffset.get(p.stageId) ?? 0) + p.step;
+        let row = rows.get(step);
+        if (!row) rows.set(step, (row = Object.fromEntries(ids.map((id) => [id, null]))));
+        row[p.runId] = p.value;
+      }
+      return [key, [...rows.entries()].sort((a, b) => a[0] - b[0]).map(([step, values]) => ({ step, values }))];
+    }),
+  );
+
+  return { runs: summaries, differences, histories };
+}
+
+/** Sorts "stages.10.lr" after "stages.2.lr": numeric segments compare as numbers. */
+function comparePaths(a: string, b: string): number {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    const [m, n] = [Number(x[i]), Number(y[i])];
+    if (Number.isInteger(m) && Number.isInteger(n)) return m - n;
+    return x[i]! < y[i]! ? -1 : 1;
+  }
+  return x.length - y.length;
+}

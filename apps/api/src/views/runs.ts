@@ -1,0 +1,249 @@
+/**
+ * Read models of runs: the list row, the full run with its stages, its event log and its
+ * metric histories. Everything here only reads Postgres.
+ */
+import type { Curriculum } from '@miniglm/core';
+import type { DbModels, PrismaClient, SqlExecutor } from '@miniglm/core/db';
+import { isUuid, stageProgress } from '@miniglm/core/service';
+import { notFound } from '../errors.ts';
+
+type StageRow = DbModels.Stage;
+type RunRow = DbModels.Run;
+
+/** Tokens one optimizer step consumes: what turns tokens/s into seconds per iteration. */
+export function tokensPerStep(curriculum: Curriculum, index: number): number {
+  const stage = curriculum.stages?.[index];
+  if (!stage) return 0;
+  return stage.batchSize * (stage.gradAccum ?? 1) * curriculum.model.blockSize;
+}
+
+export function stageProgressOf(stage: StageRow, curriculum: Curriculum) {
+  return stageProgress({ ...stage, tokensPerStep: tokensPerStep(curriculum, stage.index) });
+}
+
+/** The stage a person watching the run cares about: the running one, else the next queued, else the last. */
+export function currentStage(stages: StageRow[]): StageRow | undefined {
+  return stages.find((s) => s.status === 'running') ?? stages.find((s) => s.status === 'queued') ?? stages.at(-1);
+}
+
+/**
+ * Time left for the whole run: every unfinished stage's remaining iterations at the speed
+ * (tokens/s) of the stage running now. Null while no speed is known yet.
+ */
+export function runEtaSeconds(run: RunRow, stages: StageRow[]): number | null {
+  if (run.status === 'succeeded') return 0;
+  if (run.status !== 'running') return null;
+  const speed = stages.find((s) => s.status === 'running')?.tokensPerSec;
+  if (!speed || speed <= 0) return null;
+  const curriculum = run.curriculum as unknown as Curriculum;
+  let seconds = 0;
+  for (const s of stages) {
+    if (s.status !== 'running' && s.status !== 'queued') continue;
+    seconds += (Math.max(0, s.iterations - s.step) * tokensPerStep(curriculum, s.index)) / speed;
+  }
+  return seconds;
+}
+
+export async function listRuns(prisma: PrismaClient, query: { status?: DbModels.RunStatus; tag?: string; limit?: number }) {
+  const runs = await prisma.run.findMany({
+    where: { status: query.status, ...(query.tag ? { tags: { has: query.tag } } : {}) },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: query.limit ?? 50,
+    include: { stages: { orderBy: { index: 'asc' } } },
+  });
+  const best = await prisma.metricPoint.groupBy({
+    by: ['runId'],
+    where: { runId: { in: runs.map((r) => r.id) }, key: 'valLoss' },
+    _min: { value: true },
+  });
+  const bestByRun = new Map(best.map((b) => [b.runId, b._min.value]));
+  return runs.map((run) => {
+    const curriculum = run.curriculum as unknown as Curriculum;
+    const stage = currentStage(run.stages);
+    return {
+      id: run.id,
+      name: run.name,
+      status: run.status,
+      tags: run.tags,
+      createdAt: run.createdAt,
+      startedAt: run.startedAt,
+      finishedAt: run.finishedAt,
+      error: run.error,
+      stage: stage
+        ? {
+            index: stage.index,
+            name: stage.name,
+            status: stage.status,
+            step: stage.step,
+            iterations: stage.iterations,
+            progress: stageProgressOf(stage, curriculum).progress,
+          }
+        : null,
+      tokensPerSec: stage?.tokensPerSec ?? null,
+      etaSeconds: runEtaSeconds(run, run.stages),
+      bestValLoss: bestByRun.get(run.id) ?? null,
+    };
+  });
+}
+
+/** The latest value of each metric key, per stage (one DISTINCT ON query for the whole run). */
+async function latestMetrics(sql: SqlExecutor, runId: string, keys: string[]): Promise<Map<string, Record<string, number>>> {
+  const rows = await sql.query<{ stageId: string; key: string; value: number }>(
+    `SELECT DISTINCT ON ("stageId", "key") "stageId", "key", "value"
+       FROM "MetricPoint" WHERE "runId" = $1 AND "key" = ANY($2)
+      ORDER BY "stageId", "key", "step" DESC`,
+    [runId, keys],
+  );
+  const byStage = new Map<string, Record<string, number>>();
+  for (const row of rows) {
+    const entry = byStage.get(row.stageId) ?? {};
+    entry[row.key] = Number(row.value);
+    byStage.set(row.stageId, entry);
+  }
+  return byStage;
+}
+
+const LATEST_KEYS = ['trainLoss', 'valLoss', 'lr', 'gradNorm'];
+
+/**
+ * The tokenizer's name and vocabulary size. The Run's tokenizer column is filled by the
+ * prepare job and may hold a whole compact vocabulary: only these two numbers are shown.
+ */
+function tokenizerSummary(run: RunRow, curriculum: Curriculum): { name: string; vocabSize: number | null } {
+  const stored = (run.tokenizer ?? {}) as { name?: unknown; vocabSize?: unknown };
+  return {
+    name: typeof stored.name === 'string' ? stored.name : curriculum.tokenizer.name,
+    vocabSize: typeof stored.vocabSize === 'number' ? stored.vocabSize : null,
+  };
+}
+
+export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string) {
+  const run = isUuid(id)
+    ? await prisma.run.findUnique({
+        where: { id },
+        include: {
+          stages: {
+            orderBy: { index: 'asc' },
+            include: { checkpoints: { orderBy: { step: 'asc' }, select: { id: true, step: true, createdAt: true } } },
+          },
+          evaluations: { orderBy: { createdAt: 'desc' }, take: 1 },
+        },
+      })
+    : null;
+  if (!run) throw notFound(`no run with id "${id}" (GET /v1/runs lists them)`);
+  const curriculum = run.curriculum as unknown as Curriculum;
+  const [metrics, aliases] = await Promise.all([
+    latestMetrics(sql, id, LATEST_KEYS),
+    prisma.alias.findMany({ where: { checkpoint: { stage: { runId: id } } }, orderBy: { name: 'asc' }, select: { name: true, checkpointId: true } }),
+  ]);
+  const evaluation = run.evaluations[0];
+  return {
+    id: run.id,
+    name: run.name,
+    status: run.status,
+    error: run.error,
+    tags: run.tags,
+    seed: run.seed,
+    params: run.params,
+    tokenizer: tokenizerSummary(run, curriculum),
+    curriculum,
+    createdAt: run.createdAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    etaSeconds: runEtaSeconds(run, run.stages),
+    stages: run.stages.map((stage) => {
+      const latest = metrics.get(stage.id) ?? {};
+      return {
+        id: stage.id,
+        index: stage.index,
+        name: stage.name,
+        kind: stage.kind,
+        status: stage.status,
+        step: stage.step,
+        iterations: stage.iterations,
+        ...stageProgressOf(stage, curriculum),
+        tokensPerSec: stage.tokensPerSec,
+        backend: stage.backend,
+        attempts: stage.attempts,
+        workerId: stage.workerId,
+        parentCheckpointId: stage.parentCheckpointId,
+        datasetId: stage.datasetId,
+        metrics: {
+          trainLoss: latest.trainLoss ?? null,
+          valLoss: latest.valLoss ?? null,
+          lr: latest.lr ?? null,
+          gradNorm: latest.gradNorm ?? null,
+        },
+        checkpoints: stage.checkpoints,
+        startedAt: stage.startedAt,
+        finishedAt: stage.finishedAt,
+        error: stage.error,
+      };
+    }),
+    evaluation: evaluation
+      ? {
+          id: evaluation.id,
+          checkpointId: evaluation.checkpointId,
+          perplexity: evaluation.perplexity,
+          valLoss: evaluation.valLoss,
+          perStage: evaluation.perStage,
+          rouge: evaluation.rouge,
+          samples: evaluation.samples,
+          createdAt: evaluation.createdAt,
+        }
+      : null,
+    aliases,
+  };
+}
+
+async function requireRun(prisma: PrismaClient, id: string) {
+  const run = isUuid(id) ? await prisma.run.findUnique({ where: { id }, select: { id: true } }) : null;
+  if (!run) throw notFound(`no run with id "${id}" (GET /v1/runs lists them)`);
+}
+
+export async function runEvents(prisma: PrismaClient, id: string) {
+  await requireRun(prisma, id);
+  const events = await prisma.stageEvent.findMany({
+    where: { stage: { runId: id } },
+    orderBy: [{ at: 'asc' }, { id: 'asc' }],
+    include: { stage: { select: { name: true, index: true } } },
+  });
+  return events.map((e) => ({
+    id: e.id,
+    at: e.at,
+    type: e.type,
+    stageId: e.stageId,
+    stage: e.stage.name,
+    stageIndex: e.stage.index,
+    workerId: e.workerId,
+    step: e.step,
+    message: e.message,
+  }));
+}
+
+/**
+ * Metric histories by key and stage. `offset` of a stage is the sum of the earlier stages'
+ * iterations, so a chart can draw every stage on one x axis (global step = offset + step).
+ */
+export async function runMetrics(prisma: PrismaClient, id: string, keys: string[]) {
+  await requireRun(prisma, id);
+  const stages = await prisma.stage.findMany({ where: { runId: id }, orderBy: { index: 'asc' }, select: { id: true, index: true, name: true, iterations: true } });
+  let offset = 0;
+  const withOffsets = stages.map((s) => {
+    const view = { ...s, offset };
+    offset += s.iterations;
+    return view;
+  });
+  const nameOf = new Map(stages.map((s) => [s.id, s.name]));
+  const points = await prisma.metricPoint.findMany({
+    where: { runId: id, key: { in: keys } },
+    orderBy: [{ key: 'asc' }, { step: 'asc' }],
+    select: { stageId: true, key: true, step: true, value: true },
+  });
+  const series: Record<string, Record<string, [number, number][]>> = Object.fromEntries(keys.map((k) => [k, {}]));
+  for (const p of points) {
+    const stage = nameOf.get(p.stageId)!;
+    (series[p.key]![stage] ??= []).push([p.step, p.value]);
+  }
+  return { stages: withOffsets, series };
+}
