@@ -28,8 +28,8 @@ export interface CliProcess {
 }
 
 /** Starts `miniglm ...args` in `cwd`. A run that hangs is killed after `timeoutMs`. */
-export function startCli(args: string[], cwd: string, timeoutMs = 110_000): CliProcess {
-  const env: NodeJS.ProcessEnv = { ...process.env, MINIGLM_BACKEND: 'wasm' };
+export function startCli(args: string[], cwd: string, timeoutMs = 110_000, extraEnv: NodeJS.ProcessEnv = {}): CliProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env, MINIGLM_BACKEND: 'wasm', ...extraEnv };
   delete env.MINIGLM_DEBUG; // stack traces on would defeat the one-line error checks
   const started = performance.now();
   const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,3 +4,4 @@ export * from './states.ts';
 export * from './redis.ts';
 export * from './sources.ts';
 export * from './submit.ts';
+export * from './local-redis.ts';

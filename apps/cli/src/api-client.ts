@@ -1,0 +1,105 @@
+/**
+ * The CLI as a client of a running API (submit, runs, watch, compare). Errors come back as
+ * the API's own message, which names the field or the id that is wrong.
+ */
+import { UsageError } from './errors.ts';
+
+export const DEFAULT_API_URL = 'http://127.0.0.1:8080';
+
+export function apiUrl(flag?: string): string {
+  const url = flag ?? process.env.MINIGLM_API_URL ?? DEFAULT_API_URL;
+  try {
+    return new URL(url).toString().replace(/\/$/, '');
+  } catch {
+    throw new UsageError(`--api must be a URL like ${DEFAULT_API_URL}, got "${url}"`);
+  }
+}
+
+/** An answer of the API that is not 2xx, with its message. */
+export class ApiError extends UsageError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function api<T>(base: string, method: string, route: string, body?: unknown): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`${base}${route}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+    throw new UsageError(`cannot reach the API at ${base} (${cause}); start one with "miniglm api" or "miniglm demo", or pass --api`);
+  }
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (!response.ok) {
+    const message = (json as { message?: string } | undefined)?.message ?? text.slice(0, 200);
+    throw new ApiError(response.status, `${method} ${route}: ${response.status} ${message}`);
+  }
+  return json as T;
+}
+
+// ---------------------------------------------------------------------------- response shapes
+
+export interface StageView {
+  id: string;
+  index: number;
+  name: string;
+  kind: string;
+  status: string;
+  step: number;
+  iterations: number;
+  progress: number;
+  tokensPerSec: number | null;
+  etaSeconds: number | null;
+  latestMetrics?: { trainLoss?: number; valLoss?: number } | null;
+  checkpoints?: { id: string; step: number }[];
+  error?: string | null;
+}
+
+export interface RunView {
+  id: string;
+  name: string;
+  status: string;
+  error?: string | null;
+  stages: StageView[];
+}
+
+export interface RunListItem {
+  id: string;
+  name: string;
+  status: string;
+  tags: string[];
+  createdAt: string;
+  currentStage?: { index: number; name: string; status: string; step: number; iterations: number; progress: number } | null;
+  tokensPerSec?: number | null;
+  etaSeconds?: number | null;
+  bestValLoss?: number | null;
+}
+
+export interface CompareView {
+  runs: {
+    id: string;
+    name: string;
+    status: string;
+    finalValLoss: number | null;
+    perplexity: number | null;
+    rougeL: number | null;
+    params: number | null;
+    tokensPerSec: number | null;
+    wallSeconds: number | null;
+  }[];
+  differences: { path: string; values: Record<string, unknown> }[];
+}

@@ -1,0 +1,35 @@
+/** `miniglm api`: the REST API of the training service (and, later, its web pages). */
+import { startApi } from '@miniglm/api';
+import { createRedis } from '@miniglm/core/service';
+import { numberFlag, parseCommandArgs } from '../args.ts';
+import { onShutdownSignal, openServiceDb, queuePrefix, requireRedisUrl } from '../services.ts';
+
+const HELP = `usage: miniglm api [--host H] [--port N] [--redis-url URL] [--prefix P]
+
+  --host       address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
+  --port       default 8080
+  --redis-url  Redis (default REDIS_URL)
+  --prefix     queue key prefix (default MINIGLM_PREFIX, then "miniglm")
+
+The database is DATABASE_URL, or an embedded PGlite in .miniglm/pglite (which one process
+owns: use "miniglm demo" to run the API and a worker together on it).`;
+
+export async function apiCommand(argv: string[]): Promise<void> {
+  const f = parseCommandArgs('api', argv, {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'redis-url': { type: 'string' },
+    prefix: { type: 'string' },
+  }, HELP);
+  const port = numberFlag('port', f.port, 8080, { integer: true, min: 0, max: 65535 });
+  const redisUrl = requireRedisUrl(f['redis-url']);
+  const db = await openServiceDb();
+  const redis = createRedis(redisUrl, { failFast: true });
+  const server = await startApi({ db, redis, prefix: queuePrefix(f.prefix), port, host: f.host ?? '127.0.0.1', logger: true });
+  console.log(`miniglm api: listening on ${server.url} (OpenAPI at ${server.url}/docs)`);
+  onShutdownSignal(async () => {
+    await server.close();
+    await redis.quit().catch(() => {});
+    await db.close();
+  });
+}
