@@ -6,6 +6,7 @@ import { FlowProducer, Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ArtifactStore, type Db, type PrismaClient } from '@miniglm/core/db';
 import { QUEUE, type QueueName } from '@miniglm/core/service';
+import { HttpError } from './errors.ts';
 
 export interface ApiContext {
   db: Db;
@@ -22,6 +23,9 @@ export interface ApiContext {
   generateEvents(): Promise<QueueEvents>;
   close(): Promise<void>;
 }
+
+/** How long a request waits for Redis to take a job before answering 503. */
+export const REDIS_DEADLINE_MS = 5000;
 
 /** How long closing one BullMQ object may take before we stop waiting for it. */
 const CLOSE_TIMEOUT_MS = 2000;
@@ -80,6 +84,22 @@ export function createContext(options: { db: Db; redis: Redis; prefix: string; g
     generateEvents,
     close,
   };
+}
+
+/**
+ * Refuses at once when Redis is not connected. BullMQ waits for its first connection
+ * before running any command, so without this check a request that queues work would hang
+ * for as long as Redis is down instead of answering 503.
+ */
+export function requireRedis(ctx: Pick<ApiContext, 'redis'>): void {
+  if (ctx.redis.status !== 'ready') throw new HttpError(503, `Redis is not connected (${ctx.redis.status}); nothing was queued or written, try again when it is back`);
+}
+
+/** Rejects with a 503 when the promise has not settled after `ms`. */
+export async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  const result = await withTimeout(promise.then((value) => ({ value })), ms);
+  if (!result) throw new HttpError(503, `${what}: Redis did not answer within ${ms / 1000} s`);
+  return result.value;
 }
 
 /** Resolves with the promise, or with undefined after `ms` (the timer does not hold the process open). */

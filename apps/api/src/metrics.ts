@@ -46,6 +46,9 @@ export function createMetrics(app: FastifyInstance, ctx: ApiContext): Registry {
     labelNames: ['queue', 'state'] as const,
     registers: [register],
     async collect() {
+      // With Redis down the job counts are unknown: leave them out rather than hang the scrape.
+      this.reset();
+      if (ctx.redis.status !== 'ready') return;
       for (const name of Object.values(QUEUE)) {
         const counts = await ctx.queues[name].getJobCounts(...JOB_STATES);
         for (const state of JOB_STATES) this.set({ queue: name, state }, counts[state] ?? 0);

@@ -71,6 +71,9 @@ export const UploadQuery = Type.Object(
 );
 export type UploadQuery = Static<typeof UploadQuery>;
 
+/** Documentation only: the raw bytes of the file. */
+export const UploadBody = Type.String({ format: 'binary', description: "the file's bytes, sent as they are (no multipart)" });
+
 export const ListFilesQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, strict);
 export type ListFilesQuery = Static<typeof ListFilesQuery>;
 

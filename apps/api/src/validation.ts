@@ -9,6 +9,7 @@
  * Defaults written in a schema are filled in (`Value.Default`) on every part.
  */
 import type { FastifySchemaCompiler } from 'fastify';
+import type { FastifyRouteSchemaDef } from 'fastify/types/schema.js';
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value, type ValueError } from '@sinclair/typebox/value';
@@ -47,3 +48,7 @@ function describe(error: ValueError): string {
 
 /** A route whose handler validates its body itself (POST /v1/runs: core's parseCurriculum), schema kept for the docs only. */
 export const documentationOnly = () => (value: unknown) => ({ value });
+
+/** For a route whose body is not JSON (uploads): the query string and params are validated, the body schema only documents. */
+export const validateAllButBody = (route: FastifyRouteSchemaDef<unknown>) =>
+  route.httpPart === 'body' ? documentationOnly() : typeboxValidatorCompiler(route as FastifyRouteSchemaDef<TSchema>);

@@ -19,7 +19,8 @@ import { FILE_SOURCE_PREFIX, isUuid } from '@miniglm/core/service';
 import type { DbModels } from '@miniglm/core/db';
 import type { ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
-import { IdParams, ListFilesQuery, UploadQuery } from '../schemas.ts';
+import { IdParams, ListFilesQuery, UploadBody, UploadQuery } from '../schemas.ts';
+import { validateAllButBody } from '../validation.ts';
 
 export const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
 const UPLOAD_TYPES = ['application/octet-stream', 'text/plain'];
@@ -135,8 +136,11 @@ export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
           tags: ['files'],
           summary: 'Upload a corpus (raw bytes, application/octet-stream or text/plain); name it "file:<id>" in a stage',
           querystring: UploadQuery,
+          body: UploadBody,
           consumes: UPLOAD_TYPES,
         },
+        // The body is the spooled file, checked by reading it; the schema only documents it.
+        validatorCompiler: validateAllButBody,
       },
       async (request, reply) => {
         const upload = request.body;

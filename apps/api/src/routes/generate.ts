@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { QUEUE, isUuid, type GenerateJob, type GenerateResult } from '@miniglm/core/service';
-import type { ApiContext } from '../context.ts';
+import { REDIS_DEADLINE_MS, deadline, requireRedis, type ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
 import { GenerateBody } from '../schemas.ts';
 
@@ -49,9 +49,10 @@ export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
       };
 
       // Listen before adding: the answer cannot come before we are listening for it.
-      const events = await ctx.generateEvents();
+      requireRedis(ctx);
+      const events = await deadline(ctx.generateEvents(), REDIS_DEADLINE_MS, 'listening for answers');
       const queue = ctx.queues[QUEUE.generate];
-      const job = await queue.add('generate', data, { removeOnComplete: true, removeOnFail: true });
+      const job = await deadline(queue.add('generate', data, { removeOnComplete: true, removeOnFail: true }), REDIS_DEADLINE_MS, 'queueing the request');
       const timeoutMs = ctx.generateTimeoutMs;
       const started = Date.now();
       try {
@@ -61,7 +62,7 @@ export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
           // Nobody took it (or nobody finished it): do not leave it for a worker that starts
           // an hour later. A job a worker holds is locked and stays; its answer is dropped.
           await job.remove().catch(() => {});
-          throw new HttpError(503, `no worker answered within ${Math.round(timeoutMs / 1000)} s; is a worker running?`);
+          throw new HttpError(503, `no worker answered within ${Number((timeoutMs / 1000).toFixed(1))} s; is a worker running?`);
         }
         // The worker tried and failed; its message says why (a prompt the tokenizer cannot
         // take, a checkpoint whose bytes are missing, ...).

@@ -1,8 +1,9 @@
 /** Runs: submit a curriculum, list and read runs, their events, metrics and lineage; cancel. */
+import type { FlowJob, FlowProducer } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { Curriculum } from '@miniglm/core';
 import { cancelChannel, cancelRun, submitRun } from '@miniglm/core/service';
-import type { ApiContext } from '../context.ts';
+import { REDIS_DEADLINE_MS, deadline, requireRedis, type ApiContext } from '../context.ts';
 import { fromService } from '../errors.ts';
 import { IdParams, ListRunsQuery, MetricsQuery } from '../schemas.ts';
 import { documentationOnly } from '../validation.ts';
@@ -22,7 +23,11 @@ export function runRoutes(app: FastifyInstance, ctx: ApiContext): void {
       validatorCompiler: documentationOnly,
     },
     async (request, reply) => {
-      const submitted = fromService(await submitRun({ prisma, flows: ctx.flows }, request.body));
+      requireRedis(ctx);
+      // submitRun only calls `add`; the deadline turns a Redis that stops answering midway
+      // into a failed run and a 503 (core marks the run failed) instead of a hung request.
+      const flows = { add: (flow: FlowJob) => deadline(ctx.flows.add(flow), REDIS_DEADLINE_MS, 'queueing the run') } as unknown as FlowProducer;
+      const submitted = fromService(await submitRun({ prisma, flows }, request.body));
       return reply.status(201).header('location', `/v1/runs/${submitted.id}`).send(submitted);
     },
   );
@@ -61,6 +66,7 @@ export function runRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/runs/:id/cancel',
     { schema: { tags: ['runs'], summary: 'Cancel a run: queued stages at once, a running one at its next iteration', params: IdParams } },
     async (request, reply) => {
+      requireRedis(ctx);
       const result = fromService(
         await cancelRun({ prisma, publish: (runId) => ctx.redis.publish(cancelChannel(ctx.prefix), runId) }, request.params.id),
       );
