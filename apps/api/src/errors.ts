@@ -48,8 +48,9 @@ export function describeError(error: FastifyError | Error, jsonMediaTypes: strin
   if (error instanceof HttpError) return { status: error.statusCode, message: error.message };
   if (e.code === 'FST_ERR_VALIDATION') return { status: 400, message: error.message };
   if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return { status: 400, message: 'the request body is empty, but its content-type says JSON: send a JSON object' };
-  // Fastify's JSON parser throws the SyntaxError of the parser with statusCode 400.
-  if (error instanceof SyntaxError && e.statusCode === 400) return { status: 400, message: `the request body is not valid JSON (${error.message})` };
+  // Fastify's JSON parser (secure-json-parse) also refuses "__proto__" keys as invalid.
+  if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (error instanceof SyntaxError && e.statusCode === 400))
+    return { status: 400, message: 'the request body is not valid JSON (check quotes, commas and brackets; "__proto__" keys are refused too)' };
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return { status: 415, message: `unsupported content-type: send ${jsonMediaTypes} (POST /v1/files takes application/octet-stream or text/plain)` };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, message: 'the request body is larger than this route accepts' };

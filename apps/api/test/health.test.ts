@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '@miniglm/core/service';
-import { buildApi } from '../src/index.ts';
+import { buildApi, startApi } from '../src/index.ts';
 import { openHarness, validCurriculum, type Harness } from './helpers.ts';
 
 let h: Harness;
@@ -52,6 +52,21 @@ describe('health', () => {
       redis.disconnect();
       expect(Date.now() - started).toBeLessThan(3000);
     }
+  });
+});
+
+describe('startApi', () => {
+  it('listens on a port and closes', async () => {
+    const api = await startApi({ db: h.db, redis: h.redis, prefix: h.prefix, port: 0 });
+    try {
+      expect(api.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const res = await fetch(`${api.url}/healthz`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok' });
+    } finally {
+      await api.close();
+    }
+    await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
   });
 });
 

@@ -60,7 +60,7 @@ describe('POST /v1/runs refuses bad input and writes nothing', () => {
   it('malformed JSON, an empty JSON body, a wrong content type, a body too large', async () => {
     const send = (payload: string, contentType = 'application/json') =>
       h.app.inject({ method: 'POST', url: '/v1/runs', headers: { 'content-type': contentType }, payload });
-    expectError(await send('{"name": "x",'), 400, /not valid JSON/);
+    expectError(await send('{"name": "x",'), 400, /^the request body is not valid JSON/);
     expectError(await send(''), 400, /body is empty/);
     expectError(await send('name: x', 'text/plain'), 415, /content-type/);
     expectError(await send('name: x', 'application/yaml'), 415, /content-type/);
@@ -197,6 +197,9 @@ describe('bad input elsewhere', () => {
     expectError(await post('/v1/generate', { alias: 'a', prompt: 'hi', samples: 0 }), 400, /^\/samples: Expected integer to be greater or equal to 1/);
     expectError(await post('/v1/generate', { alias: 'a', prompt: 'hi', temperature: 'hot' }), 400, /^\/temperature: Expected number/);
     expectError(await post('/v1/generate', { alias: 'a', prompt: 'hi', maxTokens: 4096 }), 400, /^\/maxTokens: /);
+    // A body is never coerced: "5" is not a number, even though it could be read as one.
+    expectError(await post('/v1/generate', { alias: 'a', prompt: 'hi', samples: '5' }), 400, /^\/samples: Expected integer/);
+    expectError(await post('/v1/generate', { alias: 'a', prompt: 'hi', samples: 5, tempreature: 1 }), 400, /^\/tempreature: unknown field/);
     expectError(await post('/v1/generate', { alias: 'a', prompt: 'x'.repeat(10_001) }), 400, /^\/prompt: /);
     expectError(await post('/v1/generate', { prompt: 'hi' }), 400, /exactly one of "checkpoint" .* or "alias"/);
     expectError(await post('/v1/generate', { alias: 'a', checkpoint: 'b', prompt: 'hi' }), 400, /exactly one/);
