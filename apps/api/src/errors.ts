@@ -43,7 +43,7 @@ export function isRedisDown(error: unknown): boolean {
 }
 
 /** Maps a thrown error to a status and message a client can act on. */
-export function describeError(error: FastifyError | Error, jsonMediaTypes: string): { status: number; message: string } {
+export function describeError(error: FastifyError | Error, contentType: string | undefined): { status: number; message: string } {
   const e = error as FastifyError & { validationContext?: string };
   if (error instanceof HttpError) return { status: error.statusCode, message: error.message };
   if (e.code === 'FST_ERR_VALIDATION') return { status: 400, message: error.message };
@@ -52,7 +52,10 @@ export function describeError(error: FastifyError | Error, jsonMediaTypes: strin
   if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (error instanceof SyntaxError && e.statusCode === 400))
     return { status: 400, message: 'the request body is not valid JSON (check quotes, commas and brackets; "__proto__" keys are refused too)' };
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-    return { status: 415, message: `unsupported content-type: send ${jsonMediaTypes} (POST /v1/files takes application/octet-stream or text/plain)` };
+    return {
+      status: 415,
+      message: `unsupported content-type ${JSON.stringify(contentType ?? '')}: send application/json (POST /v1/files takes the file's bytes as application/octet-stream or text/plain)`,
+    };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, message: 'the request body is larger than this route accepts' };
   if (e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return { status: 400, message: 'the content-length header does not match the body' };
   if (isRedisDown(error)) return { status: 503, message: `Redis is not reachable (${error.message}); try again when it is back` };
@@ -62,7 +65,7 @@ export function describeError(error: FastifyError | Error, jsonMediaTypes: strin
 
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const { status, message } = describeError(error, 'application/json');
+    const { status, message } = describeError(error, request.headers['content-type']);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     return reply.status(status).type('application/json').send(errorBody(status, message));
   });
