@@ -64,7 +64,7 @@ export interface StageView {
   progress: number;
   tokensPerSec: number | null;
   etaSeconds: number | null;
-  latestMetrics?: { trainLoss?: number; valLoss?: number } | null;
+  metrics?: { trainLoss?: number | null; valLoss?: number | null } | null;
   checkpoints?: { id: string; step: number }[];
   error?: string | null;
 }
@@ -83,7 +83,7 @@ export interface RunListItem {
   status: string;
   tags: string[];
   createdAt: string;
-  currentStage?: { index: number; name: string; status: string; step: number; iterations: number; progress: number } | null;
+  stage?: { index: number; name: string; status: string; step: number; iterations: number; progress: number } | null;
   tokensPerSec?: number | null;
   etaSeconds?: number | null;
   bestValLoss?: number | null;
@@ -96,7 +96,7 @@ export interface CompareView {
     status: string;
     finalValLoss: number | null;
     perplexity: number | null;
-    rougeL: number | null;
+    rouge: number | null;
     params: number | null;
     tokensPerSec: number | null;
     wallSeconds: number | null;

@@ -90,7 +90,7 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]) {
   });
 
   // Settings that differ: every leaf path of any curriculum whose values are not all equal.
-  const flat = ordered.map((run) => flatten(run.curriculum as unknown as Curriculum));
+  const flat = ordered.map((run) => flatten(byStageName(run.curriculum as unknown as Curriculum)));
   const paths = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort(comparePaths);
   const differences = paths
     .map((path) => ({ path, values: Object.fromEntries(ordered.map((run, i) => [run.id, flat[i]!.has(path) ? flat[i]!.get(path) : null])) }))
@@ -112,6 +112,14 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]) {
   );
 
   return { runs: summaries, differences, histories };
+}
+
+/**
+ * Stages keyed by name ("stages.qa.lr"), not position: a variant that branches from another
+ * run's checkpoint and repeats only its last stage is compared stage for stage.
+ */
+function byStageName(c: Curriculum): unknown {
+  return { ...c, stages: Object.fromEntries((c.stages ?? []).map((s) => [s.name, s])) };
 }
 
 /** Sorts "stages.10.lr" after "stages.2.lr": numeric segments compare as numbers. */

@@ -3,6 +3,7 @@
  * metric histories. Everything here only reads Postgres.
  */
 import type { Curriculum } from '@miniglm/core';
+import { createTokenizer, type TokenizerSpec } from '@miniglm/data';
 import type { DbModels, PrismaClient, SqlExecutor } from '@miniglm/core/db';
 import { isUuid, stageProgress } from '@miniglm/core/service';
 import { notFound } from '../errors.ts';
@@ -110,11 +111,9 @@ const LATEST_KEYS = ['trainLoss', 'valLoss', 'lr', 'gradNorm'];
  * prepare job and may hold a whole compact vocabulary: only these two numbers are shown.
  */
 function tokenizerSummary(run: RunRow, curriculum: Curriculum): { name: string; vocabSize: number | null } {
-  const stored = (run.tokenizer ?? {}) as { name?: unknown; vocabSize?: unknown };
-  return {
-    name: typeof stored.name === 'string' ? stored.name : curriculum.tokenizer.name,
-    vocabSize: typeof stored.vocabSize === 'number' ? stored.vocabSize : null,
-  };
+  if (!run.tokenizer) return { name: curriculum.tokenizer.name, vocabSize: null }; // not prepared yet
+  const tokenizer = createTokenizer(run.tokenizer as unknown as TokenizerSpec);
+  return { name: tokenizer.spec.name, vocabSize: tokenizer.vocabSize };
 }
 
 export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string) {

@@ -22,7 +22,7 @@ export function formatCompare(view: CompareView): string {
       r.status,
       num(r.finalValLoss),
       num(r.perplexity, 1),
-      num(r.rougeL, 3),
+      num(r.rouge, 3),
       r.params === null ? '-' : r.params.toLocaleString('en-US'),
       num(r.tokensPerSec, 0),
       duration(r.wallSeconds),

@@ -39,7 +39,7 @@ export async function watchRun(base: string, runId: string, intervalMs = 1000, p
 export function describeRun(run: RunView): string {
   const current = run.stages.find((s) => s.status === 'running') ?? run.stages.find((s) => s.status === 'queued');
   if (!current || FINAL.includes(run.status)) return `${run.name}: ${run.status}`;
-  const m = current.latestMetrics ?? {};
+  const m = current.metrics ?? {};
   const pct = Math.round(current.progress * 100);
   return (
     `${run.name} [${current.index + 1}/${run.stages.length}] ${current.name} ${current.status} ` +
