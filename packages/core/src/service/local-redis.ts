@@ -3,7 +3,9 @@
  * on a free port, bound to localhost, keeping nothing on disk, and stopped with us.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 
 export class LocalRedisError extends Error {
@@ -21,6 +23,18 @@ export interface LocalRedis {
   stop(): Promise<void>;
 }
 
+export interface LocalRedisOptions {
+  /** The executable (default: `redis-server` from PATH). */
+  redisServer?: string;
+  /** Default: a free port (bind 127.0.0.1:0, read it, close). */
+  port?: number;
+  /** Working directory of the server (created if missing); nothing is saved there. */
+  dir?: string;
+}
+
+const READY_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 5_000;
+
 /** A port nobody listens on now: bind port 0, read what the kernel chose, close. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -33,48 +47,89 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startLocalRedis(options: { redisServer?: string; port?: number } = {}): Promise<LocalRedis> {
-  const port = options.port ?? (await freePort());
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
-  const child = spawn(options.redisServer ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output = (output + d).slice(-4000)));
-  child.stderr!.on('data', (d) => (output = (output + d).slice(-4000)));
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
+export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
+  // A free port can be taken by someone else between our probe and redis-server's bind:
+  // when we chose it, try another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options, options.port ?? (await freePort()));
+    } catch (error) {
+      const retry = options.port === undefined && attempt < 3 && error instanceof PortInUseError;
+      if (!retry) throw error;
+    }
+  }
+}
 
-  const exited = new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
-    child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, error }));
-    child.once('exit', (code) => resolve({ code }));
+class PortInUseError extends LocalRedisError {}
+
+async function startOnce(options: LocalRedisOptions, port: number): Promise<LocalRedis> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
+  let cwd: string | undefined;
+  if (options.dir) {
+    cwd = path.resolve(options.dir);
+    fs.mkdirSync(cwd, { recursive: true });
+    args.push('--dir', cwd);
+  }
+  // Foreground (not daemonized), no shell: the server is our child and goes with us.
+  const child = spawn(options.redisServer ?? 'redis-server', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const killOnExit = () => {
+    child.kill('SIGKILL');
+  };
+  process.on('exit', killOnExit);
+
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException }>((resolve) => {
+    child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  void exited.then(() => process.removeListener('exit', killOnExit));
+
   const url = `redis://127.0.0.1:${port}`;
-  const ready = waitUntilReady(url, 10_000);
-  const first = await Promise.race([ready.then(() => 'ready' as const), exited]);
-  if (first !== 'ready') {
-    process.removeListener('exit', killOnExit);
+  const ready = waitUntilReady(url, child, READY_TIMEOUT_MS);
+  let first: 'ready' | Awaited<typeof exited>;
+  try {
+    first = await Promise.race([ready.then(() => 'ready' as const), exited]);
+  } catch (error) {
+    // Not answering in time: do not leave it running.
+    await stopChild(child, exited);
+    throw new LocalRedisError(`${(error as Error).message}${tail(output)}`);
+  } finally {
     ready.cancel();
+  }
+  if (first !== 'ready') {
     if (first.error?.code === 'ENOENT') throw new LocalRedisError(REDIS_INSTALL_HINT);
-    throw new LocalRedisError(`redis-server exited (${first.error?.message ?? `code ${first.code}`}) before it accepted connections: ${output.trim().split('\n').slice(-3).join(' | ')}`);
+    const how = first.error ? first.error.message : first.signal ? `signal ${first.signal}` : `code ${first.code}`;
+    const message = `redis-server exited (${how}) before it accepted connections on port ${port}${tail(output)}`;
+    throw /address already in use/i.test(output) ? new PortInUseError(message) : new LocalRedisError(message);
   }
   return {
     url,
     port,
     pid: child.pid!,
-    stop: async () => {
-      process.removeListener('exit', killOnExit);
-      await stopChild(child, exited);
-    },
+    stop: () => stopChild(child, exited),
   };
 }
 
-/** REDIS_URL when set, else a private redis-server. */
+/** REDIS_URL when set (non-empty), else a private redis-server. */
 export async function resolveRedis(env: Record<string, string | undefined> = process.env): Promise<{ url: string; local?: LocalRedis }> {
   if (env.REDIS_URL) return { url: env.REDIS_URL };
   const local = await startLocalRedis();
   return { url: local.url, local };
 }
 
-function waitUntilReady(url: string, timeoutMs: number): Promise<void> & { cancel(): void } {
+function tail(output: string): string {
+  const lines = output.trim().split('\n').filter(Boolean).slice(-5);
+  return lines.length ? `: ${lines.join(' | ')}` : '';
+}
+
+/**
+ * Resolves once the server on `url` answers PING and is our child (INFO's process_id), so a
+ * server someone else started on the same port is never taken for ours.
+ */
+function waitUntilReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> & { cancel(): void } {
   let cancelled = false;
   const promise = (async () => {
     const deadline = Date.now() + timeoutMs;
@@ -83,7 +138,10 @@ function waitUntilReady(url: string, timeoutMs: number): Promise<void> & { cance
       client.on('error', () => {});
       try {
         await client.connect();
-        if ((await client.ping()) === 'PONG') return;
+        if ((await client.ping()) === 'PONG') {
+          const info = await client.info('server');
+          if (new RegExp(`^process_id:${child.pid}\\r?$`, 'm').test(info)) return;
+        }
       } catch {
         // not listening yet
       } finally {
@@ -93,13 +151,20 @@ function waitUntilReady(url: string, timeoutMs: number): Promise<void> & { cance
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
-  return Object.assign(promise, { cancel: () => (cancelled = true) });
+  return Object.assign(promise, { cancel: () => void (cancelled = true) });
 }
 
+/** SIGTERM, then SIGKILL after a grace period; resolves when the process has exited. */
 async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
+    await exited;
+    return;
+  }
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  try {
+    await exited;
+  } finally {
+    clearTimeout(timer);
+  }
 }
