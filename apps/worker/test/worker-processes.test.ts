@@ -15,6 +15,7 @@ let t: TestDb;
 let r: ReturnType<typeof testRedis>;
 const prefix = testPrefix('procs');
 const workers: WorkerProcess[] = [];
+const LOCK_MS = 1000;
 
 beforeAll(async () => {
   t = await openTestDb('postgres', 'procs');
@@ -34,8 +35,8 @@ async function stopAll(): Promise<void> {
   await Promise.all(workers.map((w) => w.exited));
 }
 
-function start(id: string): WorkerProcess {
-  const w = spawnWorker({ databaseUrl: t.where, prefix, workDir: tempDir(id), id });
+function start(id: string, lockMs = 3000): WorkerProcess {
+  const w = spawnWorker({ databaseUrl: t.where, prefix, workDir: tempDir(id), id, lockMs });
   workers.push(w);
   return w;
 }
@@ -63,7 +64,8 @@ const steps = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 describe('workers as processes', () => {
   it('kill -9 mid-stage: another worker resumes from the last checkpoint and the run matches an undisturbed one', async () => {
     await stopAll();
-    const a = start('worker-a');
+    // A short lock: the undisturbed run below must train for longer than it.
+    const a = start('worker-a', LOCK_MS);
     const runId = await submit(longRun('killed', 120));
     const stage = await stageOf(runId);
     await waitFor('a checkpoint at step 20', async () => (await t.db.prisma.checkpoint.findFirst({ where: { stageId: stage.id, step: { gte: 20 } } })) ?? undefined);
@@ -72,7 +74,7 @@ describe('workers as processes', () => {
     const stepAtKill = (await stageOf(runId)).step;
     expect(stepAtKill).toBeLessThan(120);
 
-    const b = start('worker-b');
+    const b = start('worker-b', LOCK_MS);
     const done = await waitForRun(t.db, runId, ['succeeded', 'failed', 'cancelled']);
     expect(done.status, b.output()).toBe('succeeded');
     const after = await stageOf(runId);
@@ -90,10 +92,10 @@ describe('workers as processes', () => {
     const clean = await submit(longRun('undisturbed', 120));
     expect((await waitForRun(t.db, clean, ['succeeded', 'failed', 'cancelled'])).status).toBe('succeeded');
     expect((await trainLoss(clean)).map((p) => p.value)).toEqual(killed.map((p) => p.value));
-    // Training longer than the lock (3 s here) never counted as stalled: one attempt.
+    // Training for longer than the lock never counted as stalled: one attempt.
     const cleanStage = await stageOf(clean);
     expect(cleanStage.attempts).toBe(1);
-    expect(cleanStage.finishedAt!.getTime() - cleanStage.startedAt!.getTime()).toBeGreaterThan(3000);
+    expect(cleanStage.finishedAt!.getTime() - cleanStage.startedAt!.getTime()).toBeGreaterThan(LOCK_MS);
   });
 
   it('SIGTERM: the worker checkpoints, hands the job back and exits 0; the next worker finishes the stage', async () => {
