@@ -17,7 +17,7 @@ import { api, type CompareView, type RunView } from '../api-client.ts';
 import { numberFlag, parseCommandArgs } from '../args.ts';
 import { onShutdownSignal, openServiceDb } from '../services.ts';
 import { formatCompare } from './compare.ts';
-import { describeRun } from './watch.ts';
+import { ProgressPrinter } from './watch.ts';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../../../examples/service-demo.yaml', import.meta.url));
 
@@ -86,12 +86,8 @@ async function runDemo(base: string, curriculum: Curriculum): Promise<boolean> {
   console.log(`submitted ${curriculum.name}: ${main.id}`);
   const branchAt = curriculum.stages.length >= 2 ? curriculum.stages.length - 2 : -1;
   let variant: { id: string } | undefined;
-  const lines = new Map<string, string>();
-  const show = (run: RunView) => {
-    const line = describeRun(run);
-    if (lines.get(run.id) !== line) console.log(line);
-    lines.set(run.id, line);
-  };
+  const printer = new ProgressPrinter();
+  const show = (run: RunView) => printer.show(run);
 
   for (;;) {
     const run = await api<RunView>(base, 'GET', `/v1/runs/${main.id}`);

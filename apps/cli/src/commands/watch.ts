@@ -20,14 +20,34 @@ export async function watch(argv: string[]): Promise<void> {
   if (status !== 'succeeded') process.exitCode = 1;
 }
 
-/** One line per stage change; returns the run's final status. */
+/**
+ * Prints a run's progress: at once when its state or stage changes, otherwise at most every
+ * few seconds, so a log (or CI output) gets a readable line rate.
+ */
+export class ProgressPrinter {
+  private readonly last = new Map<string, { key: string; at: number }>();
+
+  constructor(
+    private readonly print: (line: string) => void = console.log,
+    private readonly everyMs = 5000,
+  ) {}
+
+  show(run: RunView): void {
+    const current = run.stages.find((s) => s.status === 'running') ?? run.stages.find((s) => s.status === 'queued');
+    const key = `${run.status}/${current?.index}/${current?.status}`;
+    const before = this.last.get(run.id);
+    if (before && before.key === key && Date.now() - before.at < this.everyMs) return;
+    this.print(describeRun(run));
+    this.last.set(run.id, { key, at: Date.now() });
+  }
+}
+
+/** Follows a run until it ends; returns its final status. */
 export async function watchRun(base: string, runId: string, intervalMs = 1000, print: (line: string) => void = console.log): Promise<string> {
-  let last = '';
+  const printer = new ProgressPrinter(print);
   for (;;) {
     const run = await api<RunView>(base, 'GET', `/v1/runs/${encodeURIComponent(runId)}`);
-    const line = describeRun(run);
-    if (line !== last) print(line);
-    last = line;
+    printer.show(run);
     if (FINAL.includes(run.status)) {
       if (run.error) print(`${run.name}: ${run.error}`);
       return run.status;
