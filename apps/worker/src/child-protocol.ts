@@ -47,3 +47,17 @@ export type ChildMessage =
   | { type: 'trained'; outcome: StageOutcome }
   | { type: 'evaluated'; evaluation: Evaluation }
   | { type: 'failed'; message: string; userError: boolean };
+
+/** Worker → generation child (generate-child.ts): one request, answered by id. */
+export interface GenerateChildRequest {
+  id: number;
+  job: import('@miniglm/core/service').GenerateJob;
+  /** The checkpoint's local file (the worker fetched it from the artifact store). */
+  file: string;
+  cacheSize: number;
+  backend?: string;
+}
+
+export type GenerateChildReply =
+  | { id: number; ok: true; outputs: string[]; tokens: number; tokensPerSec: number; seconds: number; warm: boolean }
+  | { id: number; ok: false; message: string };

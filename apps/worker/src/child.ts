@@ -33,7 +33,7 @@ export function startTaskChild(task: ChildTask, onMessage: (m: ChildMessage) => 
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       queue.then(
-        () => (last ? resolve(last) : reject(new Error(`the training process exited (${signal ?? `code ${code}`}) before it finished`))),
+        () => (last ? resolve(last) : reject(new Error(`the ${task.kind === 'train' ? 'training' : 'evaluation'} process exited (${signal ?? `code ${code}`}) before it finished`))),
         reject,
       );
     });

@@ -23,6 +23,12 @@ export async function processEvaluate(ctx: WorkerContext, active: ActiveTasks, j
   const lastStage = run.stages.at(-1)!;
   const final = await prisma.checkpoint.findFirst({ where: { stageId: lastStage.id }, orderBy: { step: 'desc' } });
   if (!final || lastStage.status !== 'succeeded') throw new Error(`run ${run.name}: its last stage has not finished`);
+  // A retried job whose evaluation was already written (the worker died just after): keep it.
+  const existing = await prisma.evaluation.findFirst({ where: { runId, checkpointId: final.id } });
+  if (existing) {
+    await prisma.run.updateMany({ where: { id: runId, status: 'running' }, data: { status: 'succeeded', finishedAt: new Date(), error: null } });
+    return { evaluationId: existing.id };
+  }
   const datasetDirs: string[] = [];
   for (const s of run.stages) datasetDirs.push(await datasetDir(ctx, s.dataset!));
 

@@ -1,80 +1,64 @@
 /**
- * The generate job behind POST /v1/generate. Loading a checkpoint costs more than a short
- * answer, so the worker keeps the most recently used models loaded (an LRU of a few).
- * Generation runs in the worker's own process: an answer takes a second or two, well
- * inside the job lock, and the model stays warm for the next request.
+ * The generate job behind POST /v1/generate. A long-lived child process (generate-child.ts)
+ * keeps the most recently used models loaded, so a second request to the same model skips
+ * loading it; generation runs there and never blocks this process's lock renewals. The
+ * child is started on the first request and again if it dies.
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { createTokenizer, type Tokenizer } from '@miniglm/data';
-import { generate, initBackend, qaPrompt, readCheckpoint, restoreModel, type LanguageModel } from '@miniglm/model';
 import type { GenerateJob, GenerateResult } from '@miniglm/core/service';
+import type { GenerateChildReply, GenerateChildRequest } from './child-protocol.ts';
 import type { WorkerContext } from './context.ts';
 import { checkpointFile } from './materialize.ts';
 
-interface Loaded {
-  model: LanguageModel;
-  tokenizer: Tokenizer;
-}
+const CHILD_FILE = fileURLToPath(new URL('./generate-child.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
 
-export class ModelCache {
-  private readonly models = new Map<string, Loaded>();
-  private backendReady: Promise<string> | undefined;
+export class Generator {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (r: GenerateChildReply) => void; reject: (e: Error) => void }>();
 
-  constructor(
-    private readonly ctx: WorkerContext,
-    private readonly size: number,
-  ) {}
+  constructor(private readonly ctx: WorkerContext) {}
 
-  async get(checkpointId: string): Promise<{ loaded: Loaded; warm: boolean }> {
-    const hit = this.models.get(checkpointId);
-    if (hit) {
-      // Map order is insertion order: re-inserting marks it most recently used.
-      this.models.delete(checkpointId);
-      this.models.set(checkpointId, hit);
-      return { loaded: hit, warm: true };
-    }
-    this.backendReady ??= initBackend(this.ctx.settings.backend);
-    await this.backendReady;
-    const ckpt = await readCheckpoint(await checkpointFile(this.ctx, checkpointId));
-    const loaded = { model: restoreModel(ckpt), tokenizer: createTokenizer(ckpt.header.tokenizer) };
-    this.models.set(checkpointId, loaded);
-    while (this.models.size > this.size) {
-      const [oldest, value] = this.models.entries().next().value!;
-      value.model.dispose();
-      this.models.delete(oldest);
-    }
-    return { loaded, warm: false };
+  async run(job: GenerateJob): Promise<GenerateResult> {
+    const file = await checkpointFile(this.ctx, job.checkpointId);
+    const id = this.nextId++;
+    const reply = await new Promise<GenerateChildReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const request: GenerateChildRequest = { id, job, file, cacheSize: this.ctx.settings.generateCacheSize, backend: this.ctx.settings.backend };
+      this.process().send(request);
+    });
+    if (!reply.ok) throw new Error(reply.message);
+    const { ok: _ok, id: _id, ...result } = reply;
+    return { checkpointId: job.checkpointId, workerId: this.ctx.workerId, ...result };
   }
 
-  dispose(): void {
-    for (const { model } of this.models.values()) model.dispose();
-    this.models.clear();
+  private process(): ChildProcess {
+    if (this.child?.connected) return this.child;
+    const child = fork(CHILD_FILE, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', (reply: GenerateChildReply) => {
+      this.pending.get(reply.id)?.resolve(reply);
+      this.pending.delete(reply.id);
+    });
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      for (const { reject } of this.pending.values()) reject(new Error(`the generation process exited (${signal ?? `code ${code}`})`));
+      this.pending.clear();
+    });
+    this.child = child;
+    return child;
+  }
+
+  close(): void {
+    this.child?.kill();
+    this.child = undefined;
   }
 }
 
-export async function processGenerate(ctx: WorkerContext, cache: ModelCache, job: Job<GenerateJob>): Promise<GenerateResult> {
-  const g = job.data;
-  const exists = await ctx.db.prisma.checkpoint.findUnique({ where: { id: g.checkpointId }, select: { id: true } });
-  if (!exists) throw new UnrecoverableError(`checkpoint ${g.checkpointId} does not exist`);
-  const { loaded, warm } = await cache.get(g.checkpointId);
-  const { model, tokenizer } = loaded;
-  const prompt = g.mode === 'answer' ? qaPrompt(tokenizer, g.prompt, model.config.blockSize) : tokenizer.encode(g.prompt).slice(-model.config.blockSize);
-  const r = generate(model, prompt.length > 0 ? prompt : [tokenizer.eotId], {
-    maxNewTokens: g.maxTokens,
-    temperature: g.temperature,
-    topK: g.topK,
-    topP: g.topP,
-    samples: g.samples,
-    seed: g.seed ?? Math.floor(Math.random() * 2 ** 31),
-    eotId: tokenizer.eotId,
-  });
-  return {
-    checkpointId: g.checkpointId,
-    outputs: r.tokens.map((t) => tokenizer.decode(t)),
-    tokens: r.tokens.reduce((n, t) => n + t.length, 0),
-    tokensPerSec: r.tokensPerSec,
-    seconds: r.seconds,
-    workerId: ctx.workerId,
-    warm,
-  };
+export async function processGenerate(ctx: WorkerContext, generator: Generator, job: Job<GenerateJob>): Promise<GenerateResult> {
+  const exists = await ctx.db.prisma.checkpoint.findUnique({ where: { id: job.data.checkpointId }, select: { id: true } });
+  if (!exists) throw new UnrecoverableError(`checkpoint ${job.data.checkpointId} does not exist`);
+  return generator.run(job.data);
 }

@@ -5,7 +5,7 @@
  *   "MGLMPACK" | u32 LE header length | header JSON [{ name, size }] | file bytes, in order
  *
  * Packing streams the files; unpacking writes them into a temporary folder that is renamed
- * into place, so a reader never sees half a dataset.
+ * into place, so a reader never sees half a dataset. A folder already in place is kept.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -37,7 +37,7 @@ export async function* packDirectory(dir: string): AsyncGenerator<Uint8Array> {
   }
 }
 
-/** Unpacks a pack file into `dir` (created; replaced if it exists). */
+/** Unpacks a pack file into `dir` (created; an existing complete `dir` is kept). */
 export async function unpackToDirectory(packFile: string, dir: string): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   await fs.rm(tmp, { recursive: true, force: true });
@@ -74,6 +74,13 @@ export async function unpackToDirectory(packFile: string, dir: string): Promise<
   } finally {
     await input.close();
   }
-  await fs.rm(dir, { recursive: true, force: true });
-  await fs.rename(tmp, dir);
+  try {
+    await fs.rename(tmp, dir);
+  } catch (error) {
+    // Another job of this worker (or another worker sharing the folder) unpacked it first:
+    // theirs is the same bytes, and someone may be reading it. Keep it, drop ours.
+    await fs.rm(tmp, { recursive: true, force: true });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+  }
 }

@@ -4,6 +4,7 @@
  * seed, SFT block size) and by the tokenizer; one that exists is reused, and a Redis lock
  * makes sure two workers asked for the same new dataset build it once.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Job } from 'bullmq';
@@ -130,20 +131,32 @@ async function findOrBuild(
   const find = () => ctx.db.prisma.dataset.findUnique({ where: { contentHash_tokenizerHash: key } });
   const lockKey = datasetLockKey(ctx.prefix, key.contentHash, key.tokenizerHash);
   const lockMs = 30_000;
+  const token = `${ctx.workerId}:${randomUUID()}`;
   for (;;) {
     const existing = await find();
     if (existing) return { row: existing, reused: true };
-    if ((await ctx.redis.set(lockKey, ctx.workerId, 'PX', lockMs, 'NX')) === 'OK') break;
+    if ((await ctx.redis.set(lockKey, token, 'PX', lockMs, 'NX')) === 'OK') break;
     await new Promise((resolve) => setTimeout(resolve, 250)); // another worker is building it
   }
-  // Keep the lock while building (a big corpus takes longer than the lock's lifetime).
-  const renew = setInterval(() => void ctx.redis.pexpire(lockKey, lockMs).catch(() => {}), lockMs / 3);
+  // Keep the lock while building (a big corpus takes longer than the lock's lifetime); extend
+  // and release it only while it is still ours.
+  const renew = setInterval(() => void ctx.redis.eval(EXTEND_IF_OWNER, 1, lockKey, token, lockMs).catch(() => {}), lockMs / 3);
   try {
     const existing = await find(); // built between our last look and taking the lock
     if (existing) return { row: existing, reused: true };
-    return { row: await build(), reused: false };
+    try {
+      return { row: await build(), reused: false };
+    } catch (error) {
+      // Our lock lapsed and another worker stored the same dataset first: use theirs.
+      const theirs = (error as { code?: string }).code === 'P2002' ? await find() : null;
+      if (theirs) return { row: theirs, reused: true };
+      throw error;
+    }
   } finally {
     clearInterval(renew);
-    await ctx.redis.del(lockKey).catch(() => {});
+    await ctx.redis.eval(DELETE_IF_OWNER, 1, lockKey, token).catch(() => {});
   }
 }
+
+const EXTEND_IF_OWNER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const DELETE_IF_OWNER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;

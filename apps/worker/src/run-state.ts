@@ -25,9 +25,10 @@ export async function failRun(ctx: WorkerContext, runId: string, message: string
   const open = await ctx.db.prisma.stage.findMany({ where: { runId, status: { in: ['queued', 'running'] } }, select: { id: true, status: true } });
   await ctx.db.prisma.$transaction([
     ctx.db.prisma.run.updateMany({ where: { id: runId, status: { in: ['queued', 'running'] } }, data: { status: 'failed', error: message, finishedAt: now } }),
+    // Conditional: a stage another process has just closed keeps what it was given.
     ...open.map((s) =>
-      ctx.db.prisma.stage.update({
-        where: { id: s.id },
+      ctx.db.prisma.stage.updateMany({
+        where: { id: s.id, status: s.status },
         data: s.status === 'running' ? { status: 'failed', error: message, finishedAt: now } : { status: 'cancelled', error: 'not run: the run failed earlier', finishedAt: now },
       }),
     ),
@@ -57,7 +58,10 @@ export async function moveStage(
   data: DbModels.Prisma.StageUpdateManyMutationInput = {},
 ): Promise<void> {
   const { from, to } = STAGE_TRANSITIONS[transition];
-  const moved = await ctx.db.prisma.stage.updateMany({ where: { id: stage.id, attempts: stage.attempt, status: { in: [...from] } }, data: { ...data, status: to } });
-  if (moved.count === 0) throw new StageLostError(`stage ${stage.id} is no longer held by attempt ${stage.attempt} of ${ctx.workerId}`);
-  await ctx.db.prisma.stageEvent.create({ data: { stageId: stage.id, workerId: ctx.workerId, ...event } });
+  // One transaction: whoever sees the new status also sees its event.
+  await ctx.db.prisma.$transaction(async (tx) => {
+    const moved = await tx.stage.updateMany({ where: { id: stage.id, attempts: stage.attempt, status: { in: [...from] } }, data: { ...data, status: to } });
+    if (moved.count === 0) throw new StageLostError(`stage ${stage.id} is no longer held by attempt ${stage.attempt} of ${ctx.workerId}`);
+    await tx.stageEvent.create({ data: { stageId: stage.id, workerId: ctx.workerId, ...event } });
+  });
 }

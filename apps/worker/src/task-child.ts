@@ -10,6 +10,7 @@ import { CurriculumError, evaluateModel, runStage, type PreparedDataset } from '
 import type { ChildMessage, EvaluateTask, ParentMessage, TrainTask } from './child-protocol.ts';
 
 let stopRequested = false;
+let checkpoints = 0;
 const send = (message: ChildMessage) => process.send?.(message);
 /** Sends the last message and exits once it is on its way (an exit could drop it). */
 const finish = (message: ChildMessage) => process.send?.(message, () => process.exit(0));
@@ -59,9 +60,10 @@ async function train(task: TrainTask): Promise<ChildMessage> {
     onStart: (fromStep) => send({ type: 'started', fromStep, backend, params: parameterCount(parent) }),
     onMetrics: (metrics) => send({ type: 'metrics', metrics }),
     onCheckpoint: (step, file) => {
-      // The file is replaced at the next checkpoint: give the parent a link that stays.
-      const link = `${file}.${step}`;
-      fs.rmSync(link, { force: true });
+      // The file is replaced at the next checkpoint: give the parent a link that stays until
+      // it has stored the bytes. Named uniquely: a stop right after a periodic checkpoint
+      // writes the same step again, and the parent may still be reading the first link.
+      const link = `${file}.${step}.${++checkpoints}`;
       fs.linkSync(file, link);
       send({ type: 'checkpoint', step, file: link });
     },

@@ -7,6 +7,9 @@
  * Resuming is exact: metric points past the checkpoint the stage resumes from are deleted
  * before training goes on, and training from a checkpoint replays the same batches, so a
  * stage interrupted any number of times ends with one point per step, like an undisturbed one.
+ * Every write of an attempt is fenced by its attempt number; and because training is
+ * deterministic, the one write a just-superseded attempt may still land (a checkpoint or a
+ * metric point of a step) holds the same values the new attempt writes for that step.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -94,7 +97,7 @@ export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks,
   if (latest) fs.copyFileSync(await checkpointFile(ctx, latest.id), path.join(dir, 'model.ckpt'));
   const dataset = await prisma.dataset.findUniqueOrThrow({ where: { id: stage.datasetId } });
 
-  const recorder = new StageRecorder(ctx, runId, held);
+  const recorder = new StageRecorder(ctx, runId, held, (latest?.metrics ?? {}) as Partial<StepMetrics>);
   let stopReason: StopReason | undefined;
   let child: TaskChild | undefined;
   const onMessage = async (m: ChildMessage) => {
@@ -105,33 +108,51 @@ export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks,
       throw error;
     }
   };
+  const inputs = {
+    datasetDir: await datasetDir(ctx, dataset),
+    parentCheckpoint: parentCheckpointId ? { id: parentCheckpointId, file: await checkpointFile(ctx, parentCheckpointId) } : undefined,
+  };
   child = startTaskChild(
     {
       kind: 'train',
       curriculum,
       stageIndex,
-      datasetDir: await datasetDir(ctx, dataset),
+      datasetDir: inputs.datasetDir,
       tokenizer: run.tokenizer as unknown as TokenizerSpec,
-      parentCheckpoint: parentCheckpointId ? { id: parentCheckpointId, file: await checkpointFile(ctx, parentCheckpointId) } : undefined,
+      parentCheckpoint: inputs.parentCheckpoint,
       dir,
       backend: ctx.settings.backend,
     },
     onMessage,
   );
-  const unregister = active.add({
-    runId,
-    stop: (reason) => {
-      stopReason ??= reason;
-      child.stop();
-    },
-  });
-  // A cancel that came between our first look and registering would have found no task.
-  if (await runIsOver(ctx, runId)) (stopReason ??= 'cancel', child.stop());
-  const flusher = setInterval(() => void recorder.flush().catch(() => child.kill()), FLUSH_MS);
+  const stop = (reason: StopReason) => {
+    stopReason ??= reason;
+    child.stop();
+  };
+  const unregister = active.add({ runId, stop });
+  // Every second: write the metrics, and look at the run. A cancel whose message this worker
+  // missed (its subscriber was reconnecting) still stops the stage within a second or so.
+  let flushError: unknown;
+  const flusher = setInterval(() => {
+    recorder
+      .flush()
+      .then(async () => {
+        if (await runIsOver(ctx, runId)) stop('cancel');
+      })
+      .catch((error: unknown) => {
+        flushError ??= error;
+        child.kill();
+      });
+  }, FLUSH_MS);
   let last;
   try {
+    // A cancel that came between our first look and registering would have found no task.
+    if (await runIsOver(ctx, runId)) stop('cancel');
     last = await child.done;
     await recorder.flush();
+  } catch (error) {
+    child.kill();
+    throw flushError ?? error;
   } finally {
     clearInterval(flusher);
     unregister();
@@ -174,7 +195,7 @@ async function finishedResult(ctx: WorkerContext, stageId: string): Promise<Trai
 /** Writes what the training child reports, in order, fenced by the attempt. */
 class StageRecorder {
   private points: { key: string; step: number; value: number }[] = [];
-  private latest: Partial<StepMetrics> = {};
+  private latest: Partial<StepMetrics>;
   private lastValLoss: number | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -182,7 +203,12 @@ class StageRecorder {
     private readonly ctx: WorkerContext,
     private readonly runId: string,
     private readonly stage: { id: string; attempt: number },
-  ) {}
+    /** The metrics of the checkpoint it resumes from, until training reports newer ones. */
+    resumedMetrics: Partial<StepMetrics>,
+  ) {
+    this.latest = resumedMetrics;
+    this.lastValLoss = resumedMetrics.valLoss;
+  }
 
   async handle(m: ChildMessage): Promise<void> {
     const prisma = this.ctx.db.prisma;
@@ -220,11 +246,12 @@ class StageRecorder {
       if (this.points.length === 0) return;
       const points = this.points;
       this.points = [];
+      // Fence first: an attempt that has lost the stage writes nothing more.
+      await this.fenced({ step: this.latest.step, tokensPerSec: this.latest.tokensPerSec });
       await this.ctx.db.prisma.metricPoint.createMany({
         data: points.map((p) => ({ runId: this.runId, stageId: this.stage.id, ...p })),
         skipDuplicates: true,
       });
-      await this.fenced({ step: this.latest.step, tokensPerSec: this.latest.tokensPerSec });
     });
     return this.flushing;
   }

@@ -6,11 +6,11 @@
 import path from 'node:path';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { Db } from '@miniglm/core/db';
-import { cancelChannel, createRedis, DEFAULT_PREFIX, QUEUE } from '@miniglm/core/service';
+import { cancelChannel, createRedis, DEFAULT_PREFIX, QUEUE, redactRedisUrl } from '@miniglm/core/service';
 import { ActiveTasks } from './active.ts';
 import { createContext, defaultWorkerId, type WorkerContext, type WorkerSettings } from './context.ts';
 import { processEvaluate } from './evaluate.ts';
-import { ModelCache, processGenerate } from './generate.ts';
+import { Generator, processGenerate } from './generate.ts';
 import { processPrepare } from './prepare.ts';
 import { failRun } from './run-state.ts';
 import { processTrainStage } from './train.ts';
@@ -33,6 +33,8 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
+const MAX_STALLED = 3;
+
 export const DEFAULT_SETTINGS: WorkerSettings = { lockDurationMs: 30_000, stalledIntervalMs: 30_000, generateCacheSize: 3 };
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
@@ -41,6 +43,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const given = Object.fromEntries(Object.entries(options.settings ?? {}).filter(([, v]) => v !== undefined));
   const settings: WorkerSettings = { ...DEFAULT_SETTINGS, ...given };
   const connection = createRedis(options.redisUrl, { blocking: true });
+  // BullMQ would wait for Redis forever, silently: say so instead when it does not answer.
+  const answered = await Promise.race([connection.ping().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000).unref())]);
+  if (!answered) {
+    connection.disconnect();
+    throw new Error(`Redis at ${redactRedisUrl(options.redisUrl)} did not answer within 5 s; is it running? (REDIS_URL)`);
+  }
   const ctx = createContext({
     db: options.db,
     redis: connection,
@@ -51,7 +59,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     log: options.log ?? ((m) => console.log(`[worker ${options.workerId ?? defaultWorkerId()}] ${m}`)),
   });
   const active = new ActiveTasks();
-  const models = new ModelCache(ctx, settings.generateCacheSize);
+  const generator = new Generator(ctx);
 
   const common = {
     connection,
@@ -60,17 +68,22 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     lockDuration: settings.lockDurationMs,
     stalledInterval: settings.stalledIntervalMs,
     // A killed worker's stage comes back to the queue; a few kills in a row are not a failure.
-    maxStalledCount: 3,
+    maxStalledCount: MAX_STALLED,
   };
   const workers = [
     new Worker(QUEUE.prepare, (job) => processPrepare(ctx, job), common),
     new Worker(QUEUE.train, (job, token) => processTrainStage(ctx, active, job, token), common),
     new Worker(QUEUE.evaluate, (job, token) => processEvaluate(ctx, active, job, token), common),
-    new Worker(QUEUE.generate, (job) => processGenerate(ctx, models, job), { ...common, lockDuration: Math.max(settings.lockDurationMs, 60_000) }),
+    new Worker(QUEUE.generate, (job) => processGenerate(ctx, generator, job), common),
   ];
+  // Failure handlers write to the database: close() waits for them before it closes anything.
+  const failing = new Set<Promise<void>>();
   for (const w of workers) {
     w.on('error', (error) => ctx.log(`${w.name}: ${error.message}`));
-    w.on('failed', (job, error) => void onFailed(ctx, job, error));
+    w.on('failed', (job, error) => {
+      const p = onFailed(ctx, job, error).finally(() => failing.delete(p));
+      failing.add(p);
+    });
   }
 
   // Cancel: the API publishes the run id; every worker stops its tasks of that run.
@@ -91,7 +104,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       (closing ??= (async () => {
         active.shutdown();
         await Promise.all(workers.map((w) => w.close()));
-        models.dispose();
+        await Promise.all(failing);
+        generator.close();
         await subscriber.quit().catch(() => {});
         await connection.quit().catch(() => {});
       })()),
@@ -106,5 +120,13 @@ async function onFailed(ctx: WorkerContext, job: Job | undefined, error: Error):
   if (!runId) return;
   const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
   if (!final) return;
-  await failRun(ctx, runId, error.message).catch((e: Error) => ctx.log(`could not mark run ${runId} failed: ${e.message}`));
+  await failRun(ctx, runId, plainReason(job, error)).catch((e: Error) => ctx.log(`could not mark run ${runId} failed: ${e.message}`));
+}
+
+/** BullMQ's own failure texts, in words a user of the run understands. */
+function plainReason(job: Job, error: Error): string {
+  if (/stalled more than allowable limit/.test(error.message))
+    return `the worker running ${job.name} stopped answering ${MAX_STALLED + 1} times in a row (killed or out of memory?)`;
+  if (/^child .* failed$/.test(error.message)) return `${job.name} was not run: an earlier job of the run failed`;
+  return error.message;
 }

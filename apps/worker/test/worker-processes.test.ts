@@ -107,7 +107,7 @@ describe('workers as processes', () => {
     const exit = await c.exited;
     expect(exit, c.output()).toEqual({ code: 0, signal: null });
     const handedBack = await stageOf(runId);
-    expect(handedBack.status).toBe('queued');
+    expect(handedBack.status, c.output()).toBe('queued');
     expect(handedBack.step).toBeLessThan(150);
     const checkpoint = await t.db.prisma.checkpoint.findFirst({ where: { stageId: handedBack.id }, orderBy: { step: 'desc' } });
     expect(checkpoint?.step).toBe(handedBack.step);
@@ -115,8 +115,8 @@ describe('workers as processes', () => {
     expect(await (await queue.getJob(jobId.stage(runId, 0)))!.getState()).toBe('waiting');
     await queue.close();
 
-    start('worker-d');
-    expect((await waitForRun(t.db, runId, ['succeeded', 'failed', 'cancelled'])).status).toBe('succeeded');
+    const next = start('worker-d');
+    expect((await waitForRun(t.db, runId, ['succeeded', 'failed', 'cancelled'])).status, next.output()).toBe('succeeded');
     expect((await trainLoss(runId)).map((p) => p.step)).toEqual(steps(150));
     const events = await t.db.prisma.stageEvent.findMany({ where: { stageId: handedBack.id }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.type)).toContain('queued');
@@ -125,7 +125,7 @@ describe('workers as processes', () => {
 
   it('cancel stops a training stage at its next iteration; the run reads cancelled and keeps its checkpoints', async () => {
     await stopAll();
-    start('worker-cancel');
+    const w = start('worker-cancel');
     const runId = await submit(longRun('cancelled', 2000));
     await waitFor('training under way', async () => ((await stageOf(runId)).step >= 12 ? true : undefined));
     const cancelled = await cancelRun({ prisma: t.db.prisma, publish: (id) => r.redis.publish(cancelChannel(prefix), id) }, runId);
@@ -142,7 +142,7 @@ describe('workers as processes', () => {
     const last = await t.db.prisma.checkpoint.findFirst({ where: { stageId: stage.id }, orderBy: { step: 'desc' } });
     expect(last?.step).toBe(stage.step);
     const events = await t.db.prisma.stageEvent.findMany({ where: { stageId: stage.id } });
-    expect(events.some((e) => e.type === 'cancelled' && e.step === stage.step)).toBe(true);
+    expect(events.some((e) => e.type === 'cancelled' && e.step === stage.step), `${JSON.stringify(events)}\n${w.output()}`).toBe(true);
   });
 
   it('two workers and three runs at once all finish, with every stage linked to its dataset and parent', async () => {

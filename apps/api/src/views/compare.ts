@@ -90,11 +90,22 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]) {
   });
 
   // Settings that differ: every leaf path of any curriculum whose values are not all equal.
-  const flat = ordered.map((run) => flatten(byStageName(run.curriculum as unknown as Curriculum)));
+  // A stage that only some runs have is one difference ("stages.tang": the stage or null),
+  // not one per setting inside it.
+  const curricula = ordered.map((run) => run.curriculum as unknown as Curriculum);
+  const stageNames = [...new Set(curricula.flatMap((c) => (c.stages ?? []).map((st) => st.name)))];
+  const partial = stageNames.filter((name) => !curricula.every((c) => c.stages?.some((st) => st.name === name)));
+  const flat = curricula.map((c) => flatten(byStageName({ ...c, stages: (c.stages ?? []).filter((st) => !partial.includes(st.name)) })));
   const paths = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort(comparePaths);
-  const differences = paths
-    .map((path) => ({ path, values: Object.fromEntries(ordered.map((run, i) => [run.id, flat[i]!.has(path) ? flat[i]!.get(path) : null])) }))
-    .filter((d) => new Set(Object.values(d.values).map((v) => JSON.stringify(v))).size > 1);
+  const differences = [
+    ...paths
+      .map((path) => ({ path, values: Object.fromEntries(ordered.map((run, i) => [run.id, flat[i]!.has(path) ? flat[i]!.get(path) : null])) }))
+      .filter((d) => new Set(Object.values(d.values).map((v) => JSON.stringify(v))).size > 1),
+    ...partial.map((name) => ({
+      path: `stages.${name}`,
+      values: Object.fromEntries(ordered.map((run, i) => [run.id, curricula[i]!.stages?.find((st) => st.name === name) ?? null])),
+    })),
+  ];
 
   // Histories aligned by global step: one row per step any run has, null where a run has none.
   const histories = Object.fromEntries(

@@ -31,7 +31,16 @@ export function formatCompare(view: CompareView): string {
   if (view.differences.length === 0) return `${metrics}\n\nconfigs: identical`;
   const differences = table(
     ['config field', ...view.runs.map((r) => r.name)],
-    view.differences.map((d) => [d.path, ...view.runs.map((r) => JSON.stringify(d.values[r.id] ?? null))]),
+    view.differences.map((d) => [d.path, ...view.runs.map((r) => describeValue(d.values[r.id]))]),
   );
   return `${metrics}\n\nconfig fields that differ:\n${differences}`;
+}
+
+/** A setting as a table cell; a whole stage (present in only some runs) as a short summary. */
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return '-';
+  const stage = value as { kind?: string; iterations?: number; dataset?: { source?: string } };
+  if (typeof value === 'object' && stage.kind && stage.iterations !== undefined)
+    return `${stage.kind}, ${stage.iterations} it on ${stage.dataset?.source ?? '?'}`;
+  return JSON.stringify(value);
 }

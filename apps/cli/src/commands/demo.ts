@@ -44,7 +44,9 @@ export async function demo(argv: string[]): Promise<void> {
   const curriculum = await loadCurriculumFile(f.config ?? DEFAULT_CONFIG);
   const prefix = process.env.MINIGLM_PREFIX || DEFAULT_PREFIX;
 
-  const redis = await resolveRedis();
+  // Redis keeps its queues next to the embedded database, so a demo stopped with Ctrl-C
+  // continues its handed-back stages when it starts again.
+  const redis = await resolveRedis(process.env, { dir: '.miniglm/redis', persist: true });
   console.log(redis.local ? `redis: a private redis-server on port ${redis.local.port}` : `redis: ${redis.url}`);
   const db = await openServiceDb();
   console.log(db.target.kind === 'pglite' ? `database: embedded PGlite in ${db.target.dataDir}` : 'database: DATABASE_URL');
@@ -53,18 +55,21 @@ export async function demo(argv: string[]): Promise<void> {
   const server = await startApi({ db, redis: apiRedis, prefix, port, host: '127.0.0.1', logger: false });
   console.log(`api: ${server.url} (OpenAPI at ${server.url}/docs)`);
 
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await worker.close();
-    await server.close();
-    await apiRedis.quit().catch(() => {});
-    await db.close();
-    await redis.local?.stop();
-  };
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await worker.close();
+      await server.close();
+      await apiRedis.quit().catch(() => {});
+      await db.close();
+      await redis.local?.stop();
+    })());
   onShutdownSignal(async () => {
-    console.log('stopping: running stages are checkpointed and stay queued for the next start');
+    console.log(
+      redis.local || db.target.kind === 'pglite'
+        ? 'stopping: running stages are checkpointed and stay queued; "miniglm demo" again continues them'
+        : 'stopping: running stages are checkpointed and stay queued for the next worker',
+    );
     await stop();
   });
 
@@ -73,6 +78,8 @@ export async function demo(argv: string[]): Promise<void> {
     console.log(`\ndashboard: ${server.url}/   API docs: ${server.url}/docs`);
     if (!ok) process.exitCode = 1;
   } catch (error) {
+    // Ctrl-C stops the services under the polling loop: that is not an error.
+    if (stopping) return void (await stopping);
     await stop();
     throw error;
   }

@@ -4,6 +4,7 @@
  */
 import { startWorker } from '@miniglm/worker';
 import { parseCommandArgs } from '../args.ts';
+import { UsageError } from '../errors.ts';
 import { envMs, onShutdownSignal, openServiceDb, queuePrefix, requireRedisUrl } from '../services.ts';
 
 const HELP = `usage: miniglm worker [options]
@@ -40,6 +41,9 @@ export async function worker(argv: string[]): Promise<void> {
       lockDurationMs: envMs('MINIGLM_LOCK_DURATION_MS'),
       stalledIntervalMs: envMs('MINIGLM_STALLED_INTERVAL_MS'),
     },
+  }).catch(async (error: Error) => {
+    await db.close(); // an open PGlite would keep the process alive
+    throw new UsageError(error.message);
   });
   onShutdownSignal(async (signal) => {
     console.log(`[worker ${running.workerId}] ${signal}: handing running stages back at a checkpoint`);

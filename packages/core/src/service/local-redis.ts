@@ -30,6 +30,8 @@ export interface LocalRedisOptions {
   port?: number;
   /** Working directory of the server (created if missing); nothing is saved there. */
   dir?: string;
+  /** Keep the data in an append-only file in `dir` across restarts (default: keep nothing). */
+  persist?: boolean;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -63,15 +65,20 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
 class PortInUseError extends LocalRedisError {}
 
 async function startOnce(options: LocalRedisOptions, port: number): Promise<LocalRedis> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'];
+  // With `persist`, queues survive a restart (an append-only file in `dir`): stages handed
+  // back at Ctrl-C are still queued when the demo starts again.
+  const persist = Boolean(options.persist && options.dir);
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', persist ? 'yes' : 'no', '--protected-mode', 'yes'];
   let cwd: string | undefined;
   if (options.dir) {
     cwd = path.resolve(options.dir);
     fs.mkdirSync(cwd, { recursive: true });
     args.push('--dir', cwd);
   }
-  // Foreground (not daemonized), no shell: the server is our child and goes with us.
-  const child = spawn(options.redisServer ?? 'redis-server', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Foreground (not daemonized), no shell: the server is our child and goes with us. In its
+  // own process group, so a terminal's Ctrl-C reaches only us: Redis must outlive our
+  // graceful shutdown, which hands running stages back through it.
+  const child = spawn(options.redisServer ?? 'redis-server', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
   child.stdout!.on('data', keep);
@@ -114,9 +121,12 @@ async function startOnce(options: LocalRedisOptions, port: number): Promise<Loca
 }
 
 /** REDIS_URL when set (non-empty), else a private redis-server. */
-export async function resolveRedis(env: Record<string, string | undefined> = process.env): Promise<{ url: string; local?: LocalRedis }> {
+export async function resolveRedis(
+  env: Record<string, string | undefined> = process.env,
+  localOptions: LocalRedisOptions = {},
+): Promise<{ url: string; local?: LocalRedis }> {
   if (env.REDIS_URL) return { url: env.REDIS_URL };
-  const local = await startLocalRedis();
+  const local = await startLocalRedis(localOptions);
   return { url: local.url, local };
 }
 

@@ -76,7 +76,10 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
     await deps.flows.add(runFlow(runId, stages.map((s) => s.id)));
   } catch (error) {
     const message = `could not queue the run: ${error instanceof Error ? error.message : String(error)}`;
-    await deps.prisma.run.update({ where: { id: runId }, data: { status: 'failed', error: message, finishedAt: new Date() } });
+    await deps.prisma.$transaction([
+      deps.prisma.run.update({ where: { id: runId }, data: { status: 'failed', error: message, finishedAt: new Date() } }),
+      deps.prisma.stage.updateMany({ where: { runId }, data: { status: 'cancelled', error: 'not run: the run could not be queued', finishedAt: new Date() } }),
+    ]);
     return fail(503, message);
   }
   return {
@@ -114,10 +117,15 @@ export async function cancelRun(
   if (run.status === 'succeeded' || run.status === 'failed' || run.status === 'cancelled')
     return fail(409, `run ${runId} has already ${run.status === 'cancelled' ? 'been cancelled' : run.status}`);
   const now = new Date();
+  // Conditional: a run that finished a moment ago keeps its result (and the caller hears 409).
+  const moved = await deps.prisma.run.updateMany({
+    where: { id: runId, status: { in: ['queued', 'running'] } },
+    data: { status: 'cancelled', finishedAt: now, error: 'cancelled by request' },
+  });
+  if (moved.count === 0) return fail(409, `run ${runId} has already finished`);
   const queued = await deps.prisma.stage.findMany({ where: { runId, status: 'queued' }, select: { id: true } });
   await deps.prisma.$transaction([
-    deps.prisma.run.update({ where: { id: runId }, data: { status: 'cancelled', finishedAt: now, error: 'cancelled by request' } }),
-    deps.prisma.stage.updateMany({ where: { runId, status: 'queued' }, data: { status: 'cancelled', finishedAt: now } }),
+    deps.prisma.stage.updateMany({ where: { id: { in: queued.map((s) => s.id) }, status: 'queued' }, data: { status: 'cancelled', finishedAt: now } }),
     deps.prisma.stageEvent.createMany({ data: queued.map((s) => ({ stageId: s.id, type: 'cancelled' as const, message: 'cancelled before it started' })) }),
   ]);
   await deps.publish(runId);
