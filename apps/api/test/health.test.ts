@@ -108,5 +108,8 @@ describe('OpenAPI', () => {
     expect(Object.keys(doc.paths['/v1/files'].post.requestBody.content).sort()).toEqual(['application/octet-stream', 'text/plain']);
     const ui = await h.app.inject({ url: '/docs' });
     expect([200, 302]).toContain(ui.statusCode);
+    const home = await h.app.inject({ url: '/' });
+    expect(home.statusCode).toBe(302);
+    expect(home.headers.location).toBe('/docs');
   });
 });
