@@ -2,12 +2,15 @@
  * The Fastify app of the training service: buildApi wires the database, Redis and BullMQ
  * into the routes; startApi also listens on a port.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import fastifyStatic from '@fastify/static';
 import type { Redis } from 'ioredis';
 import type { Db } from '@miniglm/core/db';
 import { DEFAULT_PREFIX } from '@miniglm/core/service';
+import { vendorFiles, webRoot } from '@miniglm/web';
 import { createContext } from './context.ts';
 import { installErrorHandlers } from './errors.ts';
 import { createMetrics } from './metrics.ts';
@@ -82,9 +85,25 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   generateRoutes(app, ctx);
   compareRoutes(app, ctx);
   healthRoutes(app, ctx, register);
+  await webRoutes(app);
 
   await app.ready();
   return app;
+}
+
+/**
+ * The dashboard (@miniglm/web): its files at "/" (index.html) and "/<file>", and the browser
+ * libraries it imports at /vendor/.... One route per file that exists at startup (no
+ * wildcard), so nothing here can shadow /v1/*, /docs, /healthz, /readyz or /metrics.
+ */
+async function webRoutes(app: FastifyInstance): Promise<void> {
+  await app.register(fastifyStatic, { root: webRoot, prefix: '/', wildcard: false, index: 'index.html' });
+  for (const [url, file] of Object.entries(vendorFiles)) {
+    const [dir, name] = [path.dirname(file), path.basename(file)];
+    // The libraries change only with an npm install: let browsers keep them for a day.
+    const handler = (_request: FastifyRequest, reply: FastifyReply) => reply.sendFile(name, dir, { maxAge: 86_400_000 });
+    app.route({ method: ['GET', 'HEAD'], url, schema: { hide: true }, handler });
+  }
 }
 
 export interface StartOptions extends ApiOptions {

@@ -108,8 +108,36 @@ describe('OpenAPI', () => {
     expect(Object.keys(doc.paths['/v1/files'].post.requestBody.content).sort()).toEqual(['application/octet-stream', 'text/plain']);
     const ui = await h.app.inject({ url: '/docs' });
     expect([200, 302]).toContain(ui.statusCode);
+    // The static files of the dashboard are not API routes.
+    expect(Object.keys(doc.paths).filter((p) => !p.startsWith('/v1/') && !['/healthz', '/readyz', '/metrics'].includes(p))).toEqual([]);
+  });
+});
+
+describe('dashboard', () => {
+  it('GET / serves the dashboard HTML, its modules and the vendor libraries; API routes stay API routes', async () => {
     const home = await h.app.inject({ url: '/' });
-    expect(home.statusCode).toBe(302);
-    expect(home.headers.location).toBe('/docs');
+    expect(home.statusCode).toBe(200);
+    expect(home.headers['content-type']).toMatch(/^text\/html/);
+    expect(home.body).toContain('<script type="module" src="/app.js"></script>');
+    for (const [url, type] of [
+      ['/app.js', /javascript/],
+      ['/style.css', /^text\/css/],
+      ['/pages/runs.js', /javascript/],
+      ['/vendor/uPlot.esm.js', /javascript/],
+      ['/vendor/uPlot.min.css', /^text\/css/],
+      ['/vendor/cytoscape.esm.min.js', /javascript/],
+    ] as const) {
+      const res = await h.app.inject({ url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.headers['content-type'], url).toMatch(type);
+      expect(res.body.length, url).toBeGreaterThan(100);
+    }
+    // No wildcard: an unknown path is the API's JSON 404, and the API's own routes answer as before.
+    const missing = await h.app.inject({ url: '/no-such-file.js' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ error: 'Not Found' });
+    expect((await h.app.inject({ url: '/v1/no-such-route' })).json()).toMatchObject({ error: 'Not Found' });
+    expect((await h.app.inject({ url: '/v1/runs' })).json()).toHaveProperty('runs');
+    expect((await h.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
   });
 });

@@ -22,9 +22,7 @@ async function probe(check: () => Promise<unknown>): Promise<string | undefined>
 
 export function healthRoutes(app: FastifyInstance, ctx: ApiContext, register: Registry): void {
   const hidden = { tags: ['health'] };
-  // The web pages will live at "/"; until then the address people are given leads to the docs.
-  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/docs'));
-
+  // "/" is the dashboard (@miniglm/web), served by server.ts.
   app.get('/healthz', { schema: { ...hidden, summary: 'The process is alive' } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { ...hidden, summary: 'Postgres and Redis both answer' } }, async (_request, reply) => {
