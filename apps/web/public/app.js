@@ -43,6 +43,9 @@
  *   new-run-form         <form> to submit a curriculum
  *   new-run-json         <textarea> the curriculum as JSON (prefilled with a small example)
  *   new-run-submit       submit button (POST /v1/runs)
+ *   new-run-reset        button: put the example back into new-run-json (the text is kept
+ *                        after a failed submit, and page.goto to the same #/runs does not
+ *                        re-render the page: use this or page.reload())
  *   new-run-error        the API's message on 4xx/5xx (names the field)
  *   new-run-result       after 201: "Submitted <name>" with a link (new-run-link) to the run
  *
@@ -60,8 +63,9 @@
  *     stage-progress     progress bar (data-progress = 0..1)
  *     stage-details      step/iterations, tokens/s, backend, attempts, worker, latest losses
  *   loss-chart           uPlot chart: train + val loss of all stages on one x axis
- *                        (x = stage offset + step); data-points, data-series (2),
- *                        data-boundaries (= number of stages after the first)
+ *                        (x = stage offset + step); data-points (x values), data-series (2),
+ *                        data-boundaries (= number of stages after the first: a dashed line
+ *                        where each later stage starts; the first stage's name sits at x = 0)
  *   lr-chart             uPlot chart: learning rate on the same axis
  *   evaluation           the evaluation card (evaluation-empty while none)
  *     evaluation-perplexity  perplexity of the final model (last stage's held-out split)

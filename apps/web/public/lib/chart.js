@@ -5,7 +5,7 @@
  * with the stage's name. The chart follows its container's width (ResizeObserver).
  *
  * The container keeps a few facts as data attributes for tests that cannot read a canvas:
- * data-points (x values), data-series (lines), data-boundaries (stage lines).
+ * data-points (x values), data-series (lines), data-boundaries (lines between stages).
  */
 // @ts-ignore: served by the API from node_modules/uplot (no types for this URL)
 import uPlot from '/vendor/uPlot.esm.js';
@@ -114,7 +114,8 @@ export function lineChart(container, spec, data) {
   const describe = (/** @type {ChartData} */ d) => {
     container.dataset.points = String(d[0]?.length ?? 0);
     container.dataset.series = String(spec.series.length);
-    container.dataset.boundaries = String(boundaries.length);
+    // Lines between stages: the first stage starts at x = 0, on the axis (its name is drawn there).
+    container.dataset.boundaries = String(boundaries.filter((b) => b.x > 0).length);
     empty.hidden = (d[0]?.length ?? 0) > 0;
   };
   describe(data);

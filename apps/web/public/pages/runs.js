@@ -182,7 +182,7 @@ export function render(root, ctx) {
     },
     h('p', { class: 'muted small' }, 'A curriculum as JSON (the same fields as a YAML curriculum; see POST /v1/runs in the API docs). The example trains in seconds.'),
     textarea,
-    h('div', { class: 'row' }, submitButton, h('button', { type: 'button', onclick: () => (textarea.value = JSON.stringify(EXAMPLE_CURRICULUM, null, 2)) }, 'Reset to the example')),
+    h('div', { class: 'row' }, submitButton, h('button', { type: 'button', testid: 'new-run-reset', onclick: () => (textarea.value = JSON.stringify(EXAMPLE_CURRICULUM, null, 2)) }, 'Reset to the example')),
     formError,
     formResult,
   );
