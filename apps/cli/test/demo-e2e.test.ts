@@ -40,7 +40,7 @@ describe('miniglm demo on PGlite and a private redis-server', () => {
     expect(r.stdout).toMatch(/alias GuoJing -> the tang checkpoint/);
     expect(r.stdout).toMatch(/alias HuangRong -> the qa checkpoint/);
     expect(r.stdout).toMatch(/config fields that differ/);
-    expect(r.stdout).toMatch(/the service: http:\/\/127\.0\.0\.1:\d+\//);
+    expect(r.stdout).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\//);
 
     const db = await createDb({ pgliteDir: pglite, env: {} });
     try {

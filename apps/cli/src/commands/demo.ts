@@ -4,7 +4,7 @@
  * DATABASE_URL is set), the API and one worker; submits the demo curriculum; when its last
  * pretraining stage is done, names that checkpoint "GuoJing" and branches a variant from it
  * with another SFT learning rate; names the Q&A model "HuangRong"; and ends with the compare
- * table and the service's address. The services keep running until Ctrl-C (or exit at
+ * table and the dashboard's address. The services keep running until Ctrl-C (or exit at
  * once with --exit).
  */
 import path from 'node:path';
@@ -75,7 +75,7 @@ export async function demo(argv: string[]): Promise<void> {
 
   try {
     const ok = await runDemo(server.url, curriculum);
-    console.log(`\nthe service: ${server.url}/ (OpenAPI docs at ${server.url}/docs; "miniglm runs --api ${server.url}" lists the runs)`);
+    console.log(`\ndashboard: ${server.url}/   (API docs: ${server.url}/docs)`);
     if (!ok) process.exitCode = 1;
   } catch (error) {
     // Ctrl-C stops the services under the polling loop: that is not an error.
