@@ -16,6 +16,8 @@ export interface WorkerSettings {
   backend?: string;
   /** Models kept loaded for POST /v1/generate (default 3). */
   generateCacheSize: number;
+  /** Most bytes the local artifact cache may hold (default 8 GiB); least recently used go first. */
+  cacheBytes: number;
 }
 
 export interface WorkerContext {
@@ -35,5 +37,5 @@ export function defaultWorkerId(): string {
 }
 
 export function createContext(input: Omit<WorkerContext, 'store'>): WorkerContext {
-  return { ...input, store: new ArtifactStore(input.db, { cacheDir: path.join(input.workDir, 'artifacts') }) };
+  return { ...input, store: new ArtifactStore(input.db, { cacheDir: path.join(input.workDir, 'artifacts'), maxCacheBytes: input.settings.cacheBytes }) };
 }

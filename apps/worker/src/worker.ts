@@ -35,7 +35,7 @@ export interface RunningWorker {
 
 const MAX_STALLED = 3;
 
-export const DEFAULT_SETTINGS: WorkerSettings = { lockDurationMs: 30_000, stalledIntervalMs: 30_000, generateCacheSize: 3 };
+export const DEFAULT_SETTINGS: WorkerSettings = { lockDurationMs: 30_000, stalledIntervalMs: 30_000, generateCacheSize: 3, cacheBytes: 8 * 1024 ** 3 };
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const prefix = options.prefix ?? DEFAULT_PREFIX;

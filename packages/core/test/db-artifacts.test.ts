@@ -137,4 +137,23 @@ describe.each<TestBackend>(['postgres', 'pglite'])('artifacts on %s', (backend) 
     expect(fs.readFileSync(path.join(cacheDir, put.sha256.slice(0, 2), put.sha256)).equals(more)).toBe(true);
     expect(fs.readdirSync(path.join(cacheDir, 'tmp'))).toEqual([]); // no spool files left behind
   });
+
+  it('keeps the cache under its size limit, evicting the least recently used files', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-artifact-lru-'));
+    const size = CHUNK + 100;
+    const bounded = new ArtifactStore(t.db, { chunkSize: CHUNK, cacheDir: dir, maxCacheBytes: 2.5 * size });
+    const cachedFile = (sha: string) => path.join(dir, sha.slice(0, 2), sha);
+    const [a, b, c] = [randomBytes(size), randomBytes(size), randomBytes(size)];
+    const first = await bounded.put(a, 'checkpoint');
+    const second = await bounded.put(b, 'checkpoint');
+    await new Promise((r) => setTimeout(r, 20));
+    await bounded.file(first.sha256); // used again: now the most recent
+    const third = await bounded.put(c, 'checkpoint');
+    expect(fs.existsSync(cachedFile(second.sha256))).toBe(false); // the least recently used went
+    expect(fs.existsSync(cachedFile(first.sha256))).toBe(true);
+    expect(fs.existsSync(cachedFile(third.sha256))).toBe(true);
+    // An evicted artifact is simply read from the database again.
+    expect(fs.readFileSync((await bounded.file(second.sha256))!).equals(b)).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -3,7 +3,7 @@
  * on as many machines: they share only Postgres and Redis.
  */
 import { startWorker } from '@miniglm/worker';
-import { parseCommandArgs } from '../args.ts';
+import { numberFlag, parseCommandArgs } from '../args.ts';
 import { UsageError } from '../errors.ts';
 import { envMs, onShutdownSignal, openServiceDb, queuePrefix, requireRedisUrl } from '../services.ts';
 
@@ -14,6 +14,7 @@ const HELP = `usage: miniglm worker [options]
   --work-dir    local cache of datasets and checkpoints (default .miniglm/worker)
   --backend     wasm | cpu | tensorflow | tensorflow-gpu (default: best available)
   --id          worker id shown in stage events (default host:pid)
+  --cache-gb    most GiB the local artifact cache keeps (default 8)
 
 The database is DATABASE_URL, or an embedded PGlite in .miniglm/pglite (one process only).
 SIGTERM or Ctrl-C: running stages finish their iteration, checkpoint and go back to the
@@ -26,9 +27,13 @@ export async function worker(argv: string[]): Promise<void> {
     'work-dir': { type: 'string' },
     backend: { type: 'string' },
     id: { type: 'string' },
+    'cache-gb': { type: 'string' },
   }, HELP);
   const redisUrl = requireRedisUrl(f['redis-url']);
   const prefix = queuePrefix(f.prefix);
+  const cacheBytes = f['cache-gb'] === undefined ? undefined : numberFlag('cache-gb', f['cache-gb'], 8, { min: 0.01, max: 1e6 }) * 1024 ** 3;
+  const lockDurationMs = envMs('MINIGLM_LOCK_DURATION_MS');
+  const stalledIntervalMs = envMs('MINIGLM_STALLED_INTERVAL_MS');
   const db = await openServiceDb();
   const running = await startWorker({
     db,
@@ -38,8 +43,9 @@ export async function worker(argv: string[]): Promise<void> {
     workerId: f.id,
     settings: {
       backend: f.backend ?? process.env.MINIGLM_BACKEND,
-      lockDurationMs: envMs('MINIGLM_LOCK_DURATION_MS'),
-      stalledIntervalMs: envMs('MINIGLM_STALLED_INTERVAL_MS'),
+      lockDurationMs,
+      stalledIntervalMs,
+      cacheBytes,
     },
   }).catch(async (error: Error) => {
     await db.close(); // an open PGlite would keep the process alive

@@ -35,6 +35,11 @@ export interface ArtifactStoreOptions {
   chunkSize?: number;
   /** A local folder that caches artifacts read or written by this process. */
   cacheDir?: string;
+  /**
+   * Most bytes the cache may hold: after a file is added, the least recently used ones go
+   * until it fits (the newest file always stays). Default: no limit.
+   */
+  maxCacheBytes?: number;
 }
 
 export interface ArtifactInfo {
@@ -63,6 +68,7 @@ const SHA256 = /^[0-9a-f]{64}$/;
 export class ArtifactStore {
   readonly chunkSize: number;
   readonly cacheDir: string | undefined;
+  readonly maxCacheBytes: number;
   private readonly prisma: PrismaClient;
   private readonly sql: Db['sql'];
 
@@ -74,6 +80,8 @@ export class ArtifactStore {
       throw new RangeError(`chunkSize must be an integer from 1 byte to 256 MiB, not ${options.chunkSize}`);
     }
     this.cacheDir = options.cacheDir ? path.resolve(options.cacheDir) : undefined;
+    this.maxCacheBytes = options.maxCacheBytes ?? Infinity;
+    if (!(this.maxCacheBytes > 0)) throw new RangeError(`maxCacheBytes must be positive, not ${options.maxCacheBytes}`);
   }
 
   /**
@@ -267,7 +275,12 @@ export class ArtifactStore {
     } finally {
       fs.closeSync(fd);
     }
-    if (hash.digest('hex') === sha256) return true;
+    if (hash.digest('hex') === sha256) {
+      // Used now: the least-recently-used order of the cache goes by modification time.
+      const now = new Date();
+      fs.utimesSync(file, now, now);
+      return true;
+    }
     fs.rmSync(file, { force: true });
     return false;
   }
@@ -284,6 +297,28 @@ export class ArtifactStore {
     const target = this.cachePath(sha256);
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.renameSync(file, target);
+    this.evictBeyondLimit(target);
+  }
+
+  /** Removes least recently used cache files until the cache fits `maxCacheBytes`. */
+  private evictBeyondLimit(keep: string): void {
+    if (!Number.isFinite(this.maxCacheBytes)) return;
+    const files: { file: string; size: number; used: number }[] = [];
+    for (const dir of fs.readdirSync(this.cacheDir!)) {
+      if (!/^[0-9a-f]{2}$/.test(dir)) continue; // skips tmp/
+      for (const name of fs.readdirSync(path.join(this.cacheDir!, dir))) {
+        const file = path.join(this.cacheDir!, dir, name);
+        const stat = fs.statSync(file, { throwIfNoEntry: false });
+        if (stat) files.push({ file, size: stat.size, used: stat.mtimeMs });
+      }
+    }
+    let total = files.reduce((n, f) => n + f.size, 0);
+    for (const f of files.sort((a, b) => a.used - b.used)) {
+      if (total <= this.maxCacheBytes) break;
+      if (f.file === keep) continue;
+      fs.rmSync(f.file, { force: true });
+      total -= f.size;
+    }
   }
 }
 
