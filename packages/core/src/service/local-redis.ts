@@ -50,15 +50,57 @@ export function freePort(): Promise<number> {
 }
 
 export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
+  if (options.dir) await claimDir(path.resolve(options.dir));
   // A free port can be taken by someone else between our probe and redis-server's bind:
   // when we chose it, try another one.
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startOnce(options, options.port ?? (await freePort()));
+      const local = await startOnce(options, options.port ?? (await freePort()));
+      if (options.dir) fs.writeFileSync(path.join(path.resolve(options.dir), OWNER_FILE), JSON.stringify({ owner: process.pid, redis: local.pid }));
+      return local;
     } catch (error) {
       const retry = options.port === undefined && attempt < 3 && error instanceof PortInUseError;
       if (!retry) throw error;
     }
+  }
+}
+
+/** Who uses a Redis folder: our process and its redis-server (two servers must never share one append-only file). */
+const OWNER_FILE = 'miniglm-owner.json';
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Makes `dir` ours: refuses while the process that started a server there is alive, and
+ * stops the server a dead owner left behind (a demo killed with SIGKILL leaves its Redis).
+ */
+async function claimDir(dir: string): Promise<void> {
+  let previous: { owner?: number; redis?: number } = {};
+  try {
+    previous = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8')) as typeof previous;
+  } catch {
+    return; // nobody has used it, or the file is unreadable: nothing to clean up
+  }
+  if (previous.owner && previous.owner !== process.pid && alive(previous.owner))
+    throw new LocalRedisError(`${dir} is in use by process ${previous.owner} (another "miniglm demo"?); stop it first`);
+  if (previous.redis && alive(previous.redis) && /redis-server/.test(readCommandLine(previous.redis))) {
+    process.kill(previous.redis, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(previous.redis); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function readCommandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return ''; // not Linux, or gone: leave it alone
   }
 }
 
