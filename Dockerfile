@@ -12,6 +12,7 @@ COPY packages/model/package.json packages/model/
 COPY packages/core/package.json packages/core/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY apps/web/package.json apps/web/
 COPY apps/cli/package.json apps/cli/
 RUN npm ci --no-audit --no-fund --include=dev
 
