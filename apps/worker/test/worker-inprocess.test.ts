@@ -3,8 +3,11 @@
  * runs through its flow (prepare → tang → qa → evaluate), writes metrics, checkpoints,
  * lineage and an evaluation, and a second run reuses the prepared datasets.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDb, type TestDb } from '@miniglm/core/db/testing';
+import { parseCurriculum, runCurriculum } from '@miniglm/core';
 import { submitRun } from '@miniglm/core/service';
 import { startWorker, type RunningWorker } from '@miniglm/worker';
 import { REDIS_URL, tempDir, testPrefix, testRedis, tinyCurriculum, waitForRun } from './helpers.ts';
@@ -57,5 +60,29 @@ describe('a worker in this process', () => {
     // Same data, same seed, same model: the same numbers.
     const final = async (runId: string) => (await t.db.prisma.metricPoint.findMany({ where: { runId, key: 'trainLoss' }, orderBy: [{ step: 'asc' }] })).map((p) => p.value).sort();
     expect(await final(second.id)).toEqual(await final(run.id));
+  });
+
+  it('trains a stage to the same numbers as `miniglm train` does locally', async () => {
+    const curriculum = tinyCurriculum('same-as-local');
+    const submitted = await submitRun({ prisma: t.db.prisma, flows: r.flows }, curriculum);
+    if (!submitted.ok) throw new Error(submitted.error);
+    expect((await waitForRun(t.db, submitted.value.id, ['succeeded', 'failed', 'cancelled'])).status).toBe('succeeded');
+
+    const out = tempDir('local-run');
+    const parsed = parseCurriculum(curriculum);
+    if (!parsed.ok) throw new Error(parsed.error);
+    await runCurriculum(parsed.value, { outDir: out, baseDir: out, dataDir: path.join(out, 'datasets'), backend: 'wasm' });
+    for (const [index, stage] of curriculum.stages.entries()) {
+      const local = fs
+        .readFileSync(path.join(out, 'stages', stage.name, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { trainLoss: number }).trainLoss);
+      const stageId = submitted.value.stages[index]!.id;
+      const service = (await t.db.prisma.metricPoint.findMany({ where: { stageId, key: 'trainLoss' }, orderBy: { step: 'asc' } })).map((p) => p.value);
+      // Equal to the last digits Postgres keeps (its text form of a double drops the 17th).
+      expect(service.length, stage.name).toBe(local.length);
+      service.forEach((value, i) => expect(Math.abs(value - local[i]!) / local[i]!, `${stage.name} step ${i + 1}`).toBeLessThan(1e-14));
+    }
   });
 });
