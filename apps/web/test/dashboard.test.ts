@@ -64,13 +64,14 @@ async function shoot(name: string): Promise<void> {
 }
 
 /** Submits the form's curriculum with another name; returns the new run's id. */
-async function submitThroughForm(name: string, lr: number): Promise<string> {
+async function submitThroughForm(name: string, lr: number, iterations?: number): Promise<string> {
   await page.goto(`${api.url}/#/runs`);
   await ready('runs');
   await byTestId('new-run-reset').click(); // the form keeps a rejected text; start from the example
-  const json = JSON.parse(await byTestId('new-run-json').inputValue()) as { name: string; stages: { lr?: number }[] };
+  const json = JSON.parse(await byTestId('new-run-json').inputValue()) as { name: string; stages: { lr?: number; iterations: number }[] };
   json.name = name;
   for (const stage of json.stages) stage.lr = lr;
+  if (iterations) json.stages[0]!.iterations = iterations;
   await byTestId('new-run-json').fill(JSON.stringify(json, null, 2));
   await byTestId('new-run-submit').click();
   const link = byTestId('new-run-link');
@@ -142,5 +143,17 @@ describe('the dashboard in Chromium', () => {
     expect(await page.locator('[data-testid="playground-sample"]').count()).toBe(5);
     expect(await byTestId('playground-speed').textContent()).toMatch(/\d/);
     await shoot('playground');
+
+    // Cancel from the runs page: it asks first; declining keeps the run, accepting cancels it.
+    const long = await submitThroughForm('web-long', 0.001, 5000);
+    await waitForStatus(long, 'running');
+    const cancelButton = page.locator(`[data-testid="run-row"][data-run-id="${long}"] [data-testid="run-cancel"]`);
+    page.once('dialog', (dialog) => void dialog.dismiss());
+    await cancelButton.click();
+    await page.waitForTimeout(500);
+    expect(await page.locator(`[data-testid="run-row"][data-run-id="${long}"]`).getAttribute('data-status')).toBe('running');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await cancelButton.click();
+    await waitForStatus(long, 'cancelled');
   });
 });

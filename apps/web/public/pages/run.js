@@ -128,6 +128,8 @@ export function render(root, ctx) {
   };
 
   const cancel = async () => {
+    // Cancelling cannot be undone (the checkpoints stay): ask first.
+    if (!window.confirm('Cancel this run? Its running stage stops at its next iteration; its checkpoints stay.')) return;
     try {
       await api(`/v1/runs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
     } catch (error) {

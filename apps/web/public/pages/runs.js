@@ -113,6 +113,8 @@ export function render(root, ctx) {
 
   /** @param {RunRow} run */
   const cancel = async (run) => {
+    // Cancelling cannot be undone (the checkpoints stay): ask first.
+    if (!window.confirm(`Cancel run ${run.name}? Its running stage stops at its next iteration; its checkpoints stay.`)) return;
     try {
       await api(`/v1/runs/${run.id}/cancel`, { method: 'POST' });
       replace(errorBox);
