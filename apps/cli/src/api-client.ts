@@ -51,55 +51,5 @@ export async function api<T>(base: string, method: string, route: string, body?:
   return json as T;
 }
 
-// ---------------------------------------------------------------------------- response shapes
-
-export interface StageView {
-  id: string;
-  index: number;
-  name: string;
-  kind: string;
-  status: string;
-  step: number;
-  iterations: number;
-  progress: number;
-  tokensPerSec: number | null;
-  etaSeconds: number | null;
-  metrics?: { trainLoss?: number | null; valLoss?: number | null } | null;
-  checkpoints?: { id: string; step: number }[];
-  error?: string | null;
-}
-
-export interface RunView {
-  id: string;
-  name: string;
-  status: string;
-  error?: string | null;
-  stages: StageView[];
-}
-
-export interface RunListItem {
-  id: string;
-  name: string;
-  status: string;
-  tags: string[];
-  createdAt: string;
-  stage?: { index: number; name: string; status: string; step: number; iterations: number; progress: number } | null;
-  tokensPerSec?: number | null;
-  etaSeconds?: number | null;
-  bestValLoss?: number | null;
-}
-
-export interface CompareView {
-  runs: {
-    id: string;
-    name: string;
-    status: string;
-    finalValLoss: number | null;
-    perplexity: number | null;
-    rouge: number | null;
-    params: number | null;
-    tokensPerSec: number | null;
-    wallSeconds: number | null;
-  }[];
-  differences: { path: string; values: Record<string, unknown> }[];
-}
+// The response shapes are the API's own read models (one definition, see @miniglm/api).
+export type { CompareView, RunListItem, RunView } from '@miniglm/api';

@@ -6,8 +6,13 @@ import { fileURLToPath } from 'node:url';
 import type { ChildMessage, ChildTask } from './child-protocol.ts';
 
 const CHILD_FILE = fileURLToPath(new URL('./task-child.ts', import.meta.url));
-// The child is TypeScript too: load it through tsx, as the worker itself is.
+// Children are TypeScript too: load them through tsx, as the worker itself is.
 const TSX = import.meta.resolve('tsx');
+
+/** A child process of this worker running one of its TypeScript modules, with an IPC channel. */
+export function forkModule(file: string): ChildProcess {
+  return fork(file, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
 
 export interface TaskChild {
   /** Resolves with the child's last message (trained, evaluated or failed). */
@@ -20,7 +25,7 @@ export interface TaskChild {
 }
 
 export function startTaskChild(task: ChildTask, onMessage: (m: ChildMessage) => void | Promise<void>): TaskChild {
-  const child = fork(CHILD_FILE, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = forkModule(CHILD_FILE);
   // Messages are handled one at a time, in order: a checkpoint upload finishes before
   // the metrics after it, and the final message is answered only after everything else.
   let queue: Promise<void> = Promise.resolve();

@@ -4,16 +4,16 @@
  * loading it; generation runs there and never blocks this process's lock renewals. The
  * child is started on the first request and again if it dies.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { GenerateJob, GenerateResult } from '@miniglm/core/service';
 import type { GenerateChildReply, GenerateChildRequest } from './child-protocol.ts';
+import { forkModule } from './child.ts';
 import type { WorkerContext } from './context.ts';
 import { checkpointFile } from './materialize.ts';
 
 const CHILD_FILE = fileURLToPath(new URL('./generate-child.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 
 export class Generator {
   private child: ChildProcess | undefined;
@@ -37,7 +37,7 @@ export class Generator {
 
   private process(): ChildProcess {
     if (this.child?.connected) return this.child;
-    const child = fork(CHILD_FILE, [], { execArgv: ['--import', TSX], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = forkModule(CHILD_FILE);
     child.on('message', (reply: GenerateChildReply) => {
       this.pending.get(reply.id)?.resolve(reply);
       this.pending.delete(reply.id);

@@ -30,6 +30,20 @@ export async function datasetDir(ctx: WorkerContext, dataset: { id: string; arti
   return dir;
 }
 
+/**
+ * Takes a dataset this worker has just built as the folder `datasetDir` would unpack, so the
+ * stages that train here next read it without unpacking what was just packed.
+ */
+export async function adoptDatasetDir(ctx: WorkerContext, datasetId: string, builtDir: string): Promise<void> {
+  const dir = path.join(ctx.workDir, 'datasets', datasetId);
+  await fs.mkdir(path.dirname(dir), { recursive: true });
+  try {
+    await fs.rename(builtDir, dir);
+  } catch {
+    await fs.rm(builtDir, { recursive: true, force: true }); // already there (same bytes)
+  }
+}
+
 /** A local file holding a checkpoint's bytes. */
 export async function checkpointFile(ctx: WorkerContext, checkpointId: string): Promise<string> {
   const row = await ctx.db.prisma.checkpoint.findUnique({ where: { id: checkpointId }, select: { artifactSha256: true } });

@@ -5,7 +5,6 @@
  * makes sure two workers asked for the same new dataset build it once.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Job } from 'bullmq';
 import { DataError, createTokenizer, type TokenizerSpec } from '@miniglm/data';
@@ -22,7 +21,7 @@ import {
 } from '@miniglm/core';
 import { datasetLockKey, localDataset, uploadedFileId, type PrepareJob, type UploadedFile } from '@miniglm/core/service';
 import type { WorkerContext } from './context.ts';
-import { datasetDir, uploadedFiles } from './materialize.ts';
+import { adoptDatasetDir, datasetDir, uploadedFiles } from './materialize.ts';
 import { packDirectory } from './pack.ts';
 import { failRun, markRunRunning, runIsOver } from './run-state.ts';
 import { UnrecoverableError } from 'bullmq';
@@ -71,7 +70,7 @@ async function prepareRun(
       const row = await ctx.db.prisma.dataset.create({
         data: { contentHash, tokenizerHash, kind: stage.kind, source: built.manifest.source, manifest: built.manifest as object, artifactSha256: sha256 },
       });
-      await fs.rm(built.dir, { recursive: true, force: true });
+      await adoptDatasetDir(ctx, row.id, built.dir);
       return row;
     });
     if (found.reused) reused++;

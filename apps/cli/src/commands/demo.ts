@@ -10,12 +10,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCurriculumFile, type Curriculum } from '@miniglm/core';
-import { createRedis, DEFAULT_PREFIX, resolveRedis } from '@miniglm/core/service';
+import { createRedis, isFinal, resolveRedis } from '@miniglm/core/service';
 import { startApi } from '@miniglm/api';
 import { startWorker } from '@miniglm/worker';
 import { api, type CompareView, type RunView } from '../api-client.ts';
 import { numberFlag, parseCommandArgs } from '../args.ts';
-import { onShutdownSignal, openServiceDb } from '../services.ts';
+import { onShutdownSignal, openServiceDb, queuePrefix } from '../services.ts';
 import { formatCompare } from './compare.ts';
 import { ProgressPrinter } from './watch.ts';
 
@@ -31,7 +31,6 @@ const HELP = `usage: miniglm demo [--config FILE] [--port N] [--exit]
 Redis: REDIS_URL, else a private redis-server from PATH on a free port.
 Database: DATABASE_URL, else embedded PGlite in .miniglm/pglite.`;
 
-const FINAL = ['succeeded', 'failed', 'cancelled'];
 
 export async function demo(argv: string[]): Promise<void> {
   const f = parseCommandArgs('demo', argv, {
@@ -42,7 +41,7 @@ export async function demo(argv: string[]): Promise<void> {
   }, HELP);
   const port = numberFlag('port', f.port, 8080, { integer: true, min: 0, max: 65535 });
   const curriculum = await loadCurriculumFile(f.config ?? DEFAULT_CONFIG);
-  const prefix = process.env.MINIGLM_PREFIX || DEFAULT_PREFIX;
+  const prefix = queuePrefix();
 
   // Redis keeps its queues next to the embedded database, so a demo stopped with Ctrl-C
   // continues its handed-back stages when it starts again.
@@ -119,8 +118,8 @@ async function runDemo(base: string, curriculum: Curriculum): Promise<boolean> {
     }
     const other = variant ? await api<RunView>(base, 'GET', `/v1/runs/${variant.id}`) : undefined;
     if (other) show(other);
-    const mainDone = FINAL.includes(run.status);
-    if (mainDone && (branchAt < 0 || !variant || FINAL.includes(other!.status))) {
+    const mainDone = isFinal(run.status);
+    if (mainDone && (branchAt < 0 || !variant || isFinal(other!.status))) {
       if (run.status === 'succeeded') {
         const final = run.stages.at(-1)?.checkpoints?.at(-1)?.id;
         if (final) {

@@ -1,4 +1,5 @@
 /** `miniglm watch RUN`: follow a run's stages until it ends. */
+import { isFinal } from '@miniglm/core/service';
 import { api, apiUrl, type RunView } from '../api-client.ts';
 import { parseCommandArgs } from '../args.ts';
 import { UsageError } from '../errors.ts';
@@ -9,7 +10,6 @@ const HELP = `usage: miniglm watch --run ID [--api URL] [--interval SECONDS]
 Prints a line whenever a stage moves, until the run succeeds, fails or is cancelled.
 Exit status: 0 succeeded, 1 failed or cancelled.`;
 
-const FINAL = ['succeeded', 'failed', 'cancelled'];
 
 export async function watch(argv: string[]): Promise<void> {
   const f = parseCommandArgs('watch', argv, { run: { type: 'string' }, api: { type: 'string' }, interval: { type: 'string' } }, HELP);
@@ -48,7 +48,7 @@ export async function watchRun(base: string, runId: string, intervalMs = 1000, p
   for (;;) {
     const run = await api<RunView>(base, 'GET', `/v1/runs/${encodeURIComponent(runId)}`);
     printer.show(run);
-    if (FINAL.includes(run.status)) {
+    if (isFinal(run.status)) {
       if (run.error) print(`${run.name}: ${run.error}`);
       return run.status;
     }
@@ -58,7 +58,7 @@ export async function watchRun(base: string, runId: string, intervalMs = 1000, p
 
 export function describeRun(run: RunView): string {
   const current = run.stages.find((s) => s.status === 'running') ?? run.stages.find((s) => s.status === 'queued');
-  if (!current || FINAL.includes(run.status)) return `${run.name}: ${run.status}`;
+  if (!current || isFinal(run.status)) return `${run.name}: ${run.status}`;
   const m = current.metrics ?? {};
   const pct = Math.round(current.progress * 100);
   return (

@@ -1,4 +1,5 @@
 /** What the API, the workers and the CLI share about the service. */
+export * from './ids.ts';
 export * from './queues.ts';
 export * from './states.ts';
 export * from './redis.ts';

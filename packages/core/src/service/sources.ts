@@ -8,6 +8,7 @@ import path from 'node:path';
 import { DataError, toDocumentSource, toQaSource } from '@miniglm/data';
 import type { Curriculum, DatasetConfig, StageConfig } from '../curriculum.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { isUuid } from './ids.ts';
 
 export const FILE_SOURCE_PREFIX = 'file:';
 
@@ -59,7 +60,7 @@ export async function checkSources(prisma: PrismaClient, curriculum: Curriculum)
       if (problem) return { ok: false, error: `${at}/source: ${problem}` };
       continue;
     }
-    const row = id && /^[0-9a-f-]{36}$/.test(id) ? await prisma.datasetFile.findUnique({ where: { id } }) : null;
+    const row = isUuid(id) ? await prisma.datasetFile.findUnique({ where: { id } }) : null;
     if (!row) return { ok: false, notFound: true, error: `${at}/source: no uploaded file with id "${id}" (GET /v1/files lists them)` };
     const file: UploadedFile = { id: row.id, name: row.name, format: row.format, fields: row.fields, artifactSha256: row.artifactSha256 };
     files.set(id, file);

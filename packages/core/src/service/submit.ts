@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { FlowProducer } from 'bullmq';
 import { parseCurriculum, type Curriculum } from '../curriculum.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { isUuid } from './ids.ts';
 import { runFlow } from './queues.ts';
 import { checkSources } from './sources.ts';
 
@@ -32,8 +33,6 @@ export interface SubmittedRun {
   initFrom: { checkpointId: string; alias?: string } | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-export const isUuid = (s: string): boolean => UUID.test(s);
 
 /** A checkpoint named by id or by alias. */
 export async function resolveCheckpointRef(prisma: PrismaClient, ref: string): Promise<{ checkpointId: string; alias?: string } | undefined> {
