@@ -8,7 +8,7 @@ import path from 'node:path';
 import { readCheckpoint } from '@miniglm/model';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { englishParagraphs, expectSuccess, qaJsonl, range, readMetrics, runCli, sha256, snapshot, useTempDir, type CliResult } from './helpers.ts';
+import { englishParagraphs, expectSuccess, qaJsonl, range, readMetrics, runCli, snapshot, useTempDir, type CliResult } from './helpers.ts';
 
 const tmp = useTempDir('e2e');
 const file = (name: string) => path.join(tmp(), name);

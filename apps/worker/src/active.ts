@@ -21,7 +21,11 @@ export class ActiveTasks {
 
   cancelRun(runId: string): number {
     let n = 0;
-    for (const t of this.tasks) if (t.runId === runId) (t.stop('cancel'), n++);
+    for (const t of this.tasks) {
+      if (t.runId !== runId) continue;
+      t.stop('cancel');
+      n++;
+    }
     return n;
   }
 

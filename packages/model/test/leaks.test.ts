@@ -51,7 +51,6 @@ describe('no tensor leaks in training', () => {
     ['gpt', gptConfig({ vocabSize: VOCAB, blockSize: 8, layers: 2, heads: 2, dim: 16, dropout: 0.1, bias: true })],
     ['lstm', lstmConfig({ vocabSize: VOCAB, blockSize: 8, layers: 2, dim: 16, dropout: 0.1 })],
   ] as [string, ModelConfig][])('%s: numTensors after step 5 equals numTensors after step 50', async (name, config) => {
-    const before = tf.memory().numTensors;
     const model = createModel(config, 1);
     const counts = await tensorsPerStep(model, 50, name);
     const at5 = counts.get(5)!;

@@ -7,7 +7,7 @@
  * The container keeps a few facts as data attributes for tests that cannot read a canvas:
  * data-points (x values), data-series (lines), data-boundaries (lines between stages).
  */
-// @ts-ignore: served by the API from node_modules/uplot (no types for this URL)
+// @ts-expect-error: served by the API from node_modules/uplot (no types for this URL)
 import uPlot from '/vendor/uPlot.esm.js';
 
 /** Colors for series and runs, readable on white. */

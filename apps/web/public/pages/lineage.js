@@ -72,7 +72,7 @@ export function render(root, ctx) {
       renderLegend(lineage, colors);
       renderTables(lineage);
       // Loaded on this page only (440 kB); served by the API from node_modules/cytoscape.
-      // @ts-ignore: no types for this URL
+      // @ts-expect-error: no types for this URL
       cytoscapeModule ??= import('/vendor/cytoscape.esm.min.js');
       const cytoscape = (await cytoscapeModule).default;
       drawGraph(cytoscape, lineage, colors);
