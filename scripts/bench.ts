@@ -56,7 +56,15 @@ function randomSampler(vocab: number, batchSize: number, blockSize: number): Bat
 }
 
 async function benchTraining(): Promise<{ tokensPerSec: number; params: number }> {
-  const config = resolveModelConfig({ kind: 'gpt', vocabSize: REF.vocab, blockSize: REF.block, layers: REF.layers, heads: REF.heads, dim: REF.dim, bias: true });
+  const config = resolveModelConfig({
+    kind: 'gpt',
+    vocabSize: REF.vocab,
+    blockSize: REF.block,
+    layers: REF.layers,
+    heads: REF.heads,
+    dim: REF.dim,
+    bias: true,
+  });
   const model = createModel(config, 0);
   const sampler = randomSampler(REF.vocab, REF.batch, REF.block);
   const rates: number[] = [];
@@ -67,7 +75,13 @@ async function benchTraining(): Promise<{ tokensPerSec: number; params: number }
       tokenizer: { name: 'char' },
       sampler,
       valBatches: () => [],
-      options: { ...DEFAULT_TRAIN_OPTIONS, iterations: WARMUP + STEPS, evalEvery: 1e9, checkpointEvery: 1e9, weightDecay: 0.01 },
+      options: {
+        ...DEFAULT_TRAIN_OPTIONS,
+        iterations: WARMUP + STEPS,
+        evalEvery: 1e9,
+        checkpointEvery: 1e9,
+        weightDecay: 0.01,
+      },
       checkpointPath: path.join(dir, 'bench.ckpt'),
       onMetrics: (m) => m.step > WARMUP && rates.push(m.tokensPerSec),
     });
@@ -80,9 +94,23 @@ async function benchTraining(): Promise<{ tokensPerSec: number; params: number }
   return { tokensPerSec: rates.length / rates.reduce((s, r) => s + 1 / r, 0), params };
 }
 
-function sampleRate(model: LanguageModel, newTokens: number, useCache: boolean): { tokensPerSec: number; seconds: number } {
+function sampleRate(
+  model: LanguageModel,
+  newTokens: number,
+  useCache: boolean,
+): { tokensPerSec: number; seconds: number } {
   // eotId -1 never matches, so every run produces exactly newTokens tokens.
-  const run = () => generate(model, [0], { maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, samples: 1, seed: 1, eotId: -1, useCache });
+  const run = () =>
+    generate(model, [0], {
+      maxNewTokens: newTokens,
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      samples: 1,
+      seed: 1,
+      eotId: -1,
+      useCache,
+    });
   run(); // warm-up: first calls compile kernels and grow the wasm heap
   const r = run();
   return { tokensPerSec: r.tokensPerSec, seconds: r.seconds };
@@ -111,7 +139,18 @@ function torchReference(): Record<string, number | string> | string {
 
 const backend = await initBackend(args.backend);
 const training = await benchTraining();
-const refModel = createModel(resolveModelConfig({ kind: 'gpt', vocabSize: REF.vocab, blockSize: REF.block, layers: REF.layers, heads: REF.heads, dim: REF.dim, bias: true }), 0);
+const refModel = createModel(
+  resolveModelConfig({
+    kind: 'gpt',
+    vocabSize: REF.vocab,
+    blockSize: REF.block,
+    layers: REF.layers,
+    heads: REF.heads,
+    dim: REF.dim,
+    bias: true,
+  }),
+  0,
+);
 const sampleCached = sampleRate(refModel, 64, true);
 const sampleUncached = sampleRate(refModel, 64, false);
 refModel.dispose();
@@ -121,12 +160,22 @@ demo.dispose();
 const torch = args['no-torch'] ? 'skipped (--no-torch)' : torchReference();
 
 const rows: [string, string, string][] = [
-  ['train tokens/s', training.tokensPerSec.toFixed(0), typeof torch === 'object' ? String(torch.train_tokens_per_s) : '-'],
+  [
+    'train tokens/s',
+    training.tokensPerSec.toFixed(0),
+    typeof torch === 'object' ? String(torch.train_tokens_per_s) : '-',
+  ],
   ['sample tokens/s (KV cache)', sampleCached.tokensPerSec.toFixed(1), '-'],
-  ['sample tokens/s (no cache)', sampleUncached.tokensPerSec.toFixed(1), typeof torch === 'object' ? String(torch.sample_tokens_per_s_no_cache) : '-'],
+  [
+    'sample tokens/s (no cache)',
+    sampleUncached.tokensPerSec.toFixed(1),
+    typeof torch === 'object' ? String(torch.sample_tokens_per_s_no_cache) : '-',
+  ],
   ['512-token answer, demo model (s)', answer.seconds.toFixed(2), '-'],
 ];
-console.log(`backend ${backend}, ${os.cpus().length} cpus, params ${training.params}, steps ${STEPS} after ${WARMUP} warm-up`);
+console.log(
+  `backend ${backend}, ${os.cpus().length} cpus, params ${training.params}, steps ${STEPS} after ${WARMUP} warm-up`,
+);
 console.log(['metric'.padEnd(34), 'miniglm'.padStart(10), 'pytorch'.padStart(10)].join(''));
 for (const [k, ours, theirs] of rows) console.log(k.padEnd(34) + ours.padStart(10) + theirs.padStart(10));
 const ratio = typeof torch === 'object' ? training.tokensPerSec / Number(torch.train_tokens_per_s) : undefined;

@@ -30,7 +30,9 @@ const schema = path.join(root, 'prisma', 'schema.prisma');
 const generated = path.join(root, 'packages', 'core', 'src', 'db', 'generated', 'client');
 if (fs.existsSync(schema)) {
   const read = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : undefined);
-  const clientVersion = JSON.parse(read(path.join(root, 'node_modules', '@prisma', 'client', 'package.json')) ?? '{}').version;
+  const clientVersion = JSON.parse(
+    read(path.join(root, 'node_modules', '@prisma', 'client', 'package.json')) ?? '{}',
+  ).version;
   const fresh =
     read(path.join(generated, 'schema.prisma')) === read(schema) &&
     (read(path.join(generated, 'index.js')) ?? '').includes(`Prisma Client JS version: ${clientVersion}\n`);

@@ -13,7 +13,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 
-const { values } = parseArgs({ options: { api: { type: 'string', default: 'http://127.0.0.1:8080' }, out: { type: 'string', default: 'docs/screenshots' } } });
+const { values } = parseArgs({
+  options: {
+    api: { type: 'string', default: 'http://127.0.0.1:8080' },
+    out: { type: 'string', default: 'docs/screenshots' },
+  },
+});
 const api = values.api!.replace(/\/$/, '');
 const out = path.resolve(values.out!);
 fs.mkdirSync(out, { recursive: true });
@@ -27,7 +32,15 @@ const { aliases } = await get<{ aliases: { name: string }[] }>('/v1/aliases');
 
 const browser = await chromium.launch({
   executablePath: process.env.MINIGLM_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const shoot = async (hash: string, pageName: string, file: string, before?: () => Promise<void>) => {

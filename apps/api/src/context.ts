@@ -30,11 +30,19 @@ export const REDIS_DEADLINE_MS = 5000;
 /** How long closing one BullMQ object may take before we stop waiting for it. */
 const CLOSE_TIMEOUT_MS = 2000;
 
-export function createContext(options: { db: Db; redis: Redis; prefix: string; generateTimeoutMs: number }): ApiContext {
+export function createContext(options: {
+  db: Db;
+  redis: Redis;
+  prefix: string;
+  generateTimeoutMs: number;
+}): ApiContext {
   const { db, redis, prefix } = options;
   const connection = { connection: redis, prefix };
   const flows = new FlowProducer(connection);
-  const queues = Object.fromEntries(Object.values(QUEUE).map((name) => [name, new Queue(name, connection)])) as Record<QueueName, Queue>;
+  const queues = Object.fromEntries(Object.values(QUEUE).map((name) => [name, new Queue(name, connection)])) as Record<
+    QueueName,
+    Queue
+  >;
   // Redis trouble is reported by the requests that need it (503) and by /readyz; without a
   // listener an 'error' event would crash the process.
   flows.on('error', () => {});
@@ -68,7 +76,14 @@ export function createContext(options: { db: Db; redis: Redis; prefix: string; g
     (closed ??= (async () => {
       const closing: Promise<unknown>[] = [flows.close(), ...Object.values(queues).map((q) => q.close())];
       if (events) closing.push(events.queueEvents.close());
-      await Promise.all(closing.map((p) => withTimeout(p.catch(() => {}), CLOSE_TIMEOUT_MS)));
+      await Promise.all(
+        closing.map((p) =>
+          withTimeout(
+            p.catch(() => {}),
+            CLOSE_TIMEOUT_MS,
+          ),
+        ),
+      );
       events?.blocking.disconnect();
     })());
 
@@ -92,12 +107,19 @@ export function createContext(options: { db: Db; redis: Redis; prefix: string; g
  * for as long as Redis is down instead of answering 503.
  */
 export function requireRedis(ctx: Pick<ApiContext, 'redis'>): void {
-  if (ctx.redis.status !== 'ready') throw new HttpError(503, `Redis is not connected (${ctx.redis.status}); nothing was queued or written, try again when it is back`);
+  if (ctx.redis.status !== 'ready')
+    throw new HttpError(
+      503,
+      `Redis is not connected (${ctx.redis.status}); nothing was queued or written, try again when it is back`,
+    );
 }
 
 /** Rejects with a 503 when the promise has not settled after `ms`. */
 export async function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  const result = await withTimeout(promise.then((value) => ({ value })), ms);
+  const result = await withTimeout(
+    promise.then((value) => ({ value })),
+    ms,
+  );
   if (!result) throw new HttpError(503, `${what}: Redis did not answer within ${ms / 1000} s`);
   return result.value;
 }

@@ -39,27 +39,41 @@ export const badRequest = (message: string) => new HttpError(400, message);
 /** Commands refused by a Redis client that is disconnected (failFast clients refuse instead of queueing). */
 export function isRedisDown(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|enableOfflineQueue|MaxRetriesPerRequest/i.test(message);
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|enableOfflineQueue|MaxRetriesPerRequest/i.test(
+    message,
+  );
 }
 
 /** Maps a thrown error to a status and message a client can act on. */
-export function describeError(error: FastifyError | Error, contentType: string | undefined): { status: number; message: string } {
+export function describeError(
+  error: FastifyError | Error,
+  contentType: string | undefined,
+): { status: number; message: string } {
   const e = error as FastifyError & { validationContext?: string };
   if (error instanceof HttpError) return { status: error.statusCode, message: error.message };
   if (e.code === 'FST_ERR_VALIDATION') return { status: 400, message: error.message };
-  if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return { status: 400, message: 'the request body is empty, but its content-type says JSON: send a JSON object' };
+  if (e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+    return { status: 400, message: 'the request body is empty, but its content-type says JSON: send a JSON object' };
   // Fastify's JSON parser (secure-json-parse) also refuses "__proto__" keys as invalid.
   if (e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (error instanceof SyntaxError && e.statusCode === 400))
-    return { status: 400, message: 'the request body is not valid JSON (check quotes, commas and brackets; "__proto__" keys are refused too)' };
+    return {
+      status: 400,
+      message:
+        'the request body is not valid JSON (check quotes, commas and brackets; "__proto__" keys are refused too)',
+    };
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return {
       status: 415,
       message: `unsupported content-type ${JSON.stringify(contentType ?? '')}: send application/json (POST /v1/files takes the file's bytes as application/octet-stream or text/plain)`,
     };
-  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, message: 'the request body is larger than this route accepts' };
-  if (e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return { status: 400, message: 'the content-length header does not match the body' };
-  if (isRedisDown(error)) return { status: 503, message: `Redis is not reachable (${error.message}); try again when it is back` };
-  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, message: error.message };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { status: 413, message: 'the request body is larger than this route accepts' };
+  if (e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')
+    return { status: 400, message: 'the content-length header does not match the body' };
+  if (isRedisDown(error))
+    return { status: 503, message: `Redis is not reachable (${error.message}); try again when it is back` };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)
+    return { status: e.statusCode, message: error.message };
   return { status: 500, message: 'internal error; the server log has the details' };
 }
 

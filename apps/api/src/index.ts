@@ -12,7 +12,13 @@ import type { compareRuns } from './views/compare.ts';
 import type { getRun, listRuns } from './views/runs.ts';
 
 /** A read model as a client receives it: JSON turns dates into strings. */
-export type Json<T> = T extends Date ? string : T extends (infer U)[] ? Json<U>[] : T extends object ? { [K in keyof T]: Json<T[K]> } : T;
+export type Json<T> = T extends Date
+  ? string
+  : T extends (infer U)[]
+    ? Json<U>[]
+    : T extends object
+      ? { [K in keyof T]: Json<T[K]> }
+      : T;
 
 /** The answers of GET /v1/runs/:id, one row of GET /v1/runs, and GET /v1/compare: one definition for the API and its clients. */
 export type RunView = Json<Awaited<ReturnType<typeof getRun>>>;

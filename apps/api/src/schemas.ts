@@ -47,13 +47,23 @@ export type ListCheckpointsQuery = Static<typeof ListCheckpointsQuery>;
 
 export const ALIAS_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
 export const AliasParams = Type.Object(
-  { name: Type.String({ pattern: ALIAS_PATTERN, description: 'an alias name: 1 to 64 letters, digits, "_", "." or "-"' }) },
+  {
+    name: Type.String({
+      pattern: ALIAS_PATTERN,
+      description: 'an alias name: 1 to 64 letters, digits, "_", "." or "-"',
+    }),
+  },
   strict,
 );
 export type AliasParams = Static<typeof AliasParams>;
 
 export const PutAliasBody = Type.Object(
-  { checkpoint: Type.String({ minLength: 1, description: 'a checkpoint id, or another alias (the alias then points at its checkpoint)' }) },
+  {
+    checkpoint: Type.String({
+      minLength: 1,
+      description: 'a checkpoint id, or another alias (the alias then points at its checkpoint)',
+    }),
+  },
   strict,
 );
 export type PutAliasBody = Static<typeof PutAliasBody>;
@@ -72,15 +82,28 @@ export const UploadQuery = Type.Object(
 export type UploadQuery = Static<typeof UploadQuery>;
 
 /** Documentation only: the raw bytes of the file. */
-export const UploadBody = Type.String({ format: 'binary', description: "the file's bytes, sent as they are (no multipart)" });
+export const UploadBody = Type.String({
+  format: 'binary',
+  description: "the file's bytes, sent as they are (no multipart)",
+});
 
-export const ListFilesQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) }, strict);
+export const ListFilesQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) },
+  strict,
+);
 export type ListFilesQuery = Static<typeof ListFilesQuery>;
 
 export const GenerateBody = Type.Object(
   {
-    checkpoint: Type.Optional(Type.String({ minLength: 1, description: 'a checkpoint id; give this or `alias`, not both' })),
-    alias: Type.Optional(Type.String({ minLength: 1, description: 'an alias name (PUT /v1/aliases/:name); give this or `checkpoint`, not both' })),
+    checkpoint: Type.Optional(
+      Type.String({ minLength: 1, description: 'a checkpoint id; give this or `alias`, not both' }),
+    ),
+    alias: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'an alias name (PUT /v1/aliases/:name); give this or `checkpoint`, not both',
+      }),
+    ),
     prompt: Type.String({ maxLength: 10_000, description: 'the text to continue, or the question (mode "answer")' }),
     mode: Type.Optional(
       Type.Union([Type.Literal('completion'), Type.Literal('answer')], {

@@ -3,7 +3,12 @@
  * into the routes; startApi also listens on a port.
  */
 import path from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
@@ -101,7 +106,8 @@ async function webRoutes(app: FastifyInstance): Promise<void> {
   for (const [url, file] of Object.entries(vendorFiles)) {
     const [dir, name] = [path.dirname(file), path.basename(file)];
     // The libraries change only with an npm install: let browsers keep them for a day.
-    const handler = (_request: FastifyRequest, reply: FastifyReply) => reply.sendFile(name, dir, { maxAge: 86_400_000 });
+    const handler = (_request: FastifyRequest, reply: FastifyReply) =>
+      reply.sendFile(name, dir, { maxAge: 86_400_000 });
     app.route({ method: ['GET', 'HEAD'], url, schema: { hide: true }, handler });
   }
 }
@@ -128,6 +134,9 @@ export async function startApi(options: StartOptions): Promise<StartedApi> {
     throw error;
   }
   const address = app.server.address();
-  const url = typeof address === 'string' ? address : `http://${address?.family === 'IPv6' ? `[${address.address}]` : address?.address}:${address?.port}`;
+  const url =
+    typeof address === 'string'
+      ? address
+      : `http://${address?.family === 'IPv6' ? `[${address.address}]` : address?.address}:${address?.port}`;
   return { app, url, close: () => app.close() };
 }

@@ -40,7 +40,8 @@ function describe(error: ValueError): string {
   if (pattern && typeof value === 'string' && !new RegExp(pattern).test(value))
     return `${JSON.stringify(value)} is not allowed${description ? `: ${description}` : ` (must match ${pattern})`}`;
   const choices = (schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((s) => s.const);
-  if (choices && choices.length > 0 && choices.every((c) => typeof c === 'string')) return `${JSON.stringify(value)} is not one of ${choices.join(', ')}`;
+  if (choices && choices.length > 0 && choices.every((c) => typeof c === 'string'))
+    return `${JSON.stringify(value)} is not one of ${choices.join(', ')}`;
   if (message === 'Unexpected property') return 'unknown field (not part of this request; check its spelling)';
   if (value === undefined && /Expected required property/.test(message)) return 'required field is missing';
   return message;

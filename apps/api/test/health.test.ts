@@ -36,11 +36,21 @@ describe('health', () => {
       expect(ready.json().redis).not.toBe('ok');
       expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
       // A request that needs Redis says so at once instead of hanging, and writes nothing.
-      const submit = await app.inject({ method: 'POST', url: '/v1/runs', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(validCurriculum({ name: 'no-redis' })) });
+      const submit = await app.inject({
+        method: 'POST',
+        url: '/v1/runs',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(validCurriculum({ name: 'no-redis' })),
+      });
       expect(submit.statusCode).toBe(503);
       expect(submit.json().message).toMatch(/Redis is not connected/);
       expect(await h.db.prisma.run.count()).toBe(0);
-      const generate = await app.inject({ method: 'POST', url: '/v1/generate', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ alias: 'x', prompt: 'p' }) });
+      const generate = await app.inject({
+        method: 'POST',
+        url: '/v1/generate',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ alias: 'x', prompt: 'p' }),
+      });
       expect(generate.statusCode).toBe(404); // the alias is looked up (Postgres) before Redis is needed
       const metrics = await app.inject({ url: '/metrics' });
       expect(metrics.statusCode).toBe(200);
@@ -72,7 +82,12 @@ describe('startApi', () => {
 
 describe('/metrics', () => {
   it('has process metrics, request durations by route, runs by status and jobs by queue and state', async () => {
-    const created = await h.app.inject({ method: 'POST', url: '/v1/runs', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(validCurriculum()) });
+    const created = await h.app.inject({
+      method: 'POST',
+      url: '/v1/runs',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(validCurriculum()),
+    });
     expect(created.statusCode, created.body).toBe(201);
     await h.app.inject({ url: `/v1/runs/${created.json().id}` });
 
@@ -81,8 +96,12 @@ describe('/metrics', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     const text = res.body;
     expect(text).toMatch(/^process_cpu_user_seconds_total \d/m);
-    expect(text).toMatch(/^miniglm_http_request_duration_seconds_count\{method="GET",route="\/v1\/runs\/:id",status="200"\} 1$/m);
-    expect(text).toMatch(/^miniglm_http_request_duration_seconds_count\{method="POST",route="\/v1\/runs",status="201"\} 1$/m);
+    expect(text).toMatch(
+      /^miniglm_http_request_duration_seconds_count\{method="GET",route="\/v1\/runs\/:id",status="200"\} 1$/m,
+    );
+    expect(text).toMatch(
+      /^miniglm_http_request_duration_seconds_count\{method="POST",route="\/v1\/runs",status="201"\} 1$/m,
+    );
     expect(text).toMatch(/^miniglm_runs\{status="queued"\} 1$/m);
     expect(text).toMatch(/^miniglm_runs\{status="failed"\} 0$/m);
     expect(text).toMatch(/^miniglm_runs\{status="running"\} 0$/m);
@@ -99,17 +118,35 @@ describe('OpenAPI', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ['/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/metrics', '/v1/runs/{id}/lineage', '/v1/runs/{id}/cancel', '/v1/checkpoints/{id}/download', '/v1/aliases/{name}', '/v1/files', '/v1/generate', '/v1/compare'])
+    for (const path of [
+      '/v1/runs',
+      '/v1/runs/{id}',
+      '/v1/runs/{id}/metrics',
+      '/v1/runs/{id}/lineage',
+      '/v1/runs/{id}/cancel',
+      '/v1/checkpoints/{id}/download',
+      '/v1/aliases/{name}',
+      '/v1/files',
+      '/v1/generate',
+      '/v1/compare',
+    ])
       expect(doc.paths, path).toHaveProperty([path]);
     const curriculum = doc.paths['/v1/runs'].post.requestBody.content['application/json'].schema;
     expect(curriculum.properties.stages.items.properties).toHaveProperty('iterations');
     expect(curriculum.additionalProperties).toBe(false);
-    expect(doc.paths['/v1/generate'].post.requestBody.content['application/json'].schema.properties.samples).toMatchObject({ minimum: 1, maximum: 20 });
-    expect(Object.keys(doc.paths['/v1/files'].post.requestBody.content).sort()).toEqual(['application/octet-stream', 'text/plain']);
+    expect(
+      doc.paths['/v1/generate'].post.requestBody.content['application/json'].schema.properties.samples,
+    ).toMatchObject({ minimum: 1, maximum: 20 });
+    expect(Object.keys(doc.paths['/v1/files'].post.requestBody.content).sort()).toEqual([
+      'application/octet-stream',
+      'text/plain',
+    ]);
     const ui = await h.app.inject({ url: '/docs' });
     expect([200, 302]).toContain(ui.statusCode);
     // The static files of the dashboard are not API routes.
-    expect(Object.keys(doc.paths).filter((p) => !p.startsWith('/v1/') && !['/healthz', '/readyz', '/metrics'].includes(p))).toEqual([]);
+    expect(
+      Object.keys(doc.paths).filter((p) => !p.startsWith('/v1/') && !['/healthz', '/readyz', '/metrics'].includes(p)),
+    ).toEqual([]);
   });
 });
 

@@ -29,10 +29,14 @@ export async function openHarness(name: string, options: Partial<ApiOptions> = {
   let app: FastifyInstance | undefined;
   try {
     // A fail-fast client refuses commands until it is connected.
-    if (redis.status !== 'ready') await new Promise((resolve, reject) => {
-      redis.once('ready', resolve);
-      setTimeout(() => reject(new Error(`Redis is not reachable at ${REDIS_URL}: the API tests need a real server`)), 5000).unref();
-    });
+    if (redis.status !== 'ready')
+      await new Promise((resolve, reject) => {
+        redis.once('ready', resolve);
+        setTimeout(
+          () => reject(new Error(`Redis is not reachable at ${REDIS_URL}: the API tests need a real server`)),
+          5000,
+        ).unref();
+      });
     app = await buildApi({ db: t.db, redis, prefix, ...options });
   } catch (error) {
     redis.disconnect();

@@ -13,11 +13,17 @@ import { QUEUE, createRedis, type GenerateJob, type GenerateResult } from '@mini
 import { REDIS_URL, openHarness, validCurriculum, type Harness } from './helpers.ts';
 
 // A compact char vocabulary as prepare stores it: eot, sep, the 256 bytes, then 床 and 前.
-const CHAR_SPEC = { name: 'char' as const, vocab: [CHAR_EOT, CHAR_SEP, ...Array.from({ length: 256 }, (_, i) => i), CHAR_OFFSET + 0x5e8a, CHAR_OFFSET + 0x524d] };
+const CHAR_SPEC = {
+  name: 'char' as const,
+  vocab: [CHAR_EOT, CHAR_SEP, ...Array.from({ length: 256 }, (_, i) => i), CHAR_OFFSET + 0x5e8a, CHAR_OFFSET + 0x524d],
+};
 
 let h: Harness;
 const bytes = randomBytes(70_000); // two chunks of the test store below
-const ids = {} as Record<'base' | 'branch' | 'pre' | 'qa' | 'b0' | 'pre50' | 'pre100' | 'qa50' | 'b020' | 'd1' | 'd2' | 'sha', string>;
+const ids = {} as Record<
+  'base' | 'branch' | 'pre' | 'qa' | 'b0' | 'pre50' | 'pre100' | 'qa50' | 'b020' | 'd1' | 'd2' | 'sha',
+  string
+>;
 
 beforeAll(async () => {
   h = await openHarness('read', { generateTimeoutMs: 400 });
@@ -26,7 +32,9 @@ beforeAll(async () => {
   ids.sha = (await store.put(bytes, 'checkpoint')).sha256;
   const data = await store.put(new TextEncoder().encode('shards'), 'dataset');
   const dataset = (source: string, kind: 'pretrain' | 'sft') =>
-    prisma.dataset.create({ data: { contentHash: source, tokenizerHash: 'char', kind, source, manifest: {}, artifactSha256: data.sha256 } });
+    prisma.dataset.create({
+      data: { contentHash: source, tokenizerHash: 'char', kind, source, manifest: {}, artifactSha256: data.sha256 },
+    });
   ids.d1 = (await dataset('poetry:tang', 'pretrain')).id;
   ids.d2 = (await dataset('poetry-qa:tangshi300', 'sft')).id;
 
@@ -37,33 +45,111 @@ beforeAll(async () => {
     tags: ['poetry', 'baseline'],
     stages: [
       { name: 'pre', kind: 'pretrain', dataset: { source: 'poetry:tang' }, iterations: 100, batchSize: 4, lr: 0.001 },
-      { name: 'qa', kind: 'sft', dataset: { source: 'poetry-qa:tangshi300' }, iterations: 50, batchSize: 4, lr: 0.0003 },
+      {
+        name: 'qa',
+        kind: 'sft',
+        dataset: { source: 'poetry-qa:tangshi300' },
+        iterations: 50,
+        batchSize: 4,
+        lr: 0.0003,
+      },
     ],
   });
   const base = await prisma.run.create({
-    data: { name: 'base', status: 'succeeded', curriculum: baseCurriculum, seed: 1, tags: ['poetry', 'baseline'], params: 12345, tokenizer: CHAR_SPEC, createdAt: at(0), startedAt: at(0), finishedAt: at(90) },
+    data: {
+      name: 'base',
+      status: 'succeeded',
+      curriculum: baseCurriculum,
+      seed: 1,
+      tags: ['poetry', 'baseline'],
+      params: 12345,
+      tokenizer: CHAR_SPEC,
+      createdAt: at(0),
+      startedAt: at(0),
+      finishedAt: at(90),
+    },
   });
   ids.base = base.id;
   const pre = await prisma.stage.create({
-    data: { runId: base.id, index: 0, name: 'pre', kind: 'pretrain', status: 'succeeded', iterations: 100, step: 100, tokensPerSec: 1000, backend: 'wasm', attempts: 1, workerId: 'w1', datasetId: ids.d1, startedAt: at(0), finishedAt: at(60) },
+    data: {
+      runId: base.id,
+      index: 0,
+      name: 'pre',
+      kind: 'pretrain',
+      status: 'succeeded',
+      iterations: 100,
+      step: 100,
+      tokensPerSec: 1000,
+      backend: 'wasm',
+      attempts: 1,
+      workerId: 'w1',
+      datasetId: ids.d1,
+      startedAt: at(0),
+      finishedAt: at(60),
+    },
   });
   ids.pre = pre.id;
-  ids.pre50 = (await prisma.checkpoint.create({ data: { stageId: pre.id, step: 50, artifactSha256: ids.sha, metrics: { valLoss: 3 } } })).id;
-  ids.pre100 = (await prisma.checkpoint.create({ data: { stageId: pre.id, step: 100, artifactSha256: ids.sha, metrics: { valLoss: 2.5 } } })).id;
+  ids.pre50 = (
+    await prisma.checkpoint.create({
+      data: { stageId: pre.id, step: 50, artifactSha256: ids.sha, metrics: { valLoss: 3 } },
+    })
+  ).id;
+  ids.pre100 = (
+    await prisma.checkpoint.create({
+      data: { stageId: pre.id, step: 100, artifactSha256: ids.sha, metrics: { valLoss: 2.5 } },
+    })
+  ).id;
   const qa = await prisma.stage.create({
-    data: { runId: base.id, index: 1, name: 'qa', kind: 'sft', status: 'succeeded', iterations: 50, step: 50, tokensPerSec: 500, backend: 'wasm', attempts: 2, parentCheckpointId: ids.pre100, datasetId: ids.d2, startedAt: at(60), finishedAt: at(90) },
+    data: {
+      runId: base.id,
+      index: 1,
+      name: 'qa',
+      kind: 'sft',
+      status: 'succeeded',
+      iterations: 50,
+      step: 50,
+      tokensPerSec: 500,
+      backend: 'wasm',
+      attempts: 2,
+      parentCheckpointId: ids.pre100,
+      datasetId: ids.d2,
+      startedAt: at(60),
+      finishedAt: at(90),
+    },
   });
   ids.qa = qa.id;
   ids.qa50 = (await prisma.checkpoint.create({ data: { stageId: qa.id, step: 50, artifactSha256: ids.sha } })).id;
   await prisma.evaluation.create({
-    data: { runId: base.id, checkpointId: ids.qa50, perplexity: 3.2, valLoss: 1.16, perStage: [{ stage: 'pre', loss: 2.4, perplexity: 11 }], rouge: { stage: 'qa', pairs: 10, mean: { precision: 0.5, recall: 0.3, f: 0.4 } }, samples: [] },
+    data: {
+      runId: base.id,
+      checkpointId: ids.qa50,
+      perplexity: 3.2,
+      valLoss: 1.16,
+      perStage: [{ stage: 'pre', loss: 2.4, perplexity: 11 }],
+      rouge: { stage: 'qa', pairs: 10, mean: { precision: 0.5, recall: 0.3, f: 0.4 } },
+      samples: [],
+    },
   });
 
   const branch = await prisma.run.create({
     data: {
       name: 'branch',
       status: 'running',
-      curriculum: validCurriculum({ name: 'branch', tags: ['poetry'], initFrom: ids.pre100, stages: [{ name: 'more', kind: 'pretrain', dataset: { source: 'poetry:tang' }, iterations: 20, batchSize: 4, lr: 0.002 }] }),
+      curriculum: validCurriculum({
+        name: 'branch',
+        tags: ['poetry'],
+        initFrom: ids.pre100,
+        stages: [
+          {
+            name: 'more',
+            kind: 'pretrain',
+            dataset: { source: 'poetry:tang' },
+            iterations: 20,
+            batchSize: 4,
+            lr: 0.002,
+          },
+        ],
+      }),
       seed: 1,
       tags: ['poetry'],
       createdAt: at(100),
@@ -72,7 +158,21 @@ beforeAll(async () => {
   });
   ids.branch = branch.id;
   const b0 = await prisma.stage.create({
-    data: { runId: branch.id, index: 0, name: 'more', kind: 'pretrain', status: 'running', iterations: 20, step: 10, tokensPerSec: 640, backend: 'cpu', attempts: 1, parentCheckpointId: ids.pre100, datasetId: ids.d1, startedAt: at(100) },
+    data: {
+      runId: branch.id,
+      index: 0,
+      name: 'more',
+      kind: 'pretrain',
+      status: 'running',
+      iterations: 20,
+      step: 10,
+      tokensPerSec: 640,
+      backend: 'cpu',
+      attempts: 1,
+      parentCheckpointId: ids.pre100,
+      datasetId: ids.d1,
+      startedAt: at(100),
+    },
   });
   ids.b0 = b0.id;
   ids.b020 = (await prisma.checkpoint.create({ data: { stageId: b0.id, step: 10, artifactSha256: ids.sha } })).id;
@@ -81,12 +181,28 @@ beforeAll(async () => {
     steps.map(([step, value]) => ({ runId, stageId, key, step, value }));
   await prisma.metricPoint.createMany({
     data: [
-      ...points(base.id, pre.id, 'trainLoss', [[10, 4], [50, 3], [100, 2.4]]),
-      ...points(base.id, pre.id, 'valLoss', [[50, 3.1], [100, 2.5]]),
+      ...points(base.id, pre.id, 'trainLoss', [
+        [10, 4],
+        [50, 3],
+        [100, 2.4],
+      ]),
+      ...points(base.id, pre.id, 'valLoss', [
+        [50, 3.1],
+        [100, 2.5],
+      ]),
       ...points(base.id, pre.id, 'lr', [[100, 0.0001]]),
-      ...points(base.id, qa.id, 'trainLoss', [[25, 1.5], [50, 1.2]]),
-      ...points(base.id, qa.id, 'valLoss', [[25, 1.4], [50, 1.16]]),
-      ...points(branch.id, b0.id, 'trainLoss', [[5, 2.3], [10, 2.2]]),
+      ...points(base.id, qa.id, 'trainLoss', [
+        [25, 1.5],
+        [50, 1.2],
+      ]),
+      ...points(base.id, qa.id, 'valLoss', [
+        [25, 1.4],
+        [50, 1.16],
+      ]),
+      ...points(branch.id, b0.id, 'trainLoss', [
+        [5, 2.3],
+        [10, 2.2],
+      ]),
       ...points(branch.id, b0.id, 'valLoss', [[10, 2.25]]),
     ],
   });
@@ -123,7 +239,12 @@ describe('runs', () => {
     });
     // 10 iterations left × (4 × 1 × 16 tokens per step) / 640 tokens/s = 1 s.
     expect(all[0].etaSeconds).toBeCloseTo(1, 6);
-    expect(all[1]).toMatchObject({ status: 'succeeded', bestValLoss: 1.16, etaSeconds: 0, stage: { name: 'qa', progress: 1 } });
+    expect(all[1]).toMatchObject({
+      status: 'succeeded',
+      bestValLoss: 1.16,
+      etaSeconds: 0,
+      stage: { name: 'qa', progress: 1 },
+    });
     expect((await get('/v1/runs?status=succeeded')).runs.map((r: { name: string }) => r.name)).toEqual(['base']);
     expect((await get('/v1/runs?tag=baseline')).runs.map((r: { name: string }) => r.name)).toEqual(['base']);
     expect((await get('/v1/runs?tag=poetry&limit=1')).runs.map((r: { name: string }) => r.name)).toEqual(['branch']);
@@ -134,17 +255,43 @@ describe('runs', () => {
     await h.db.prisma.alias.create({ data: { name: 'base-qa', checkpointId: ids.qa50 } });
     try {
       const run = await get(`/v1/runs/${ids.base}`);
-      expect(run).toMatchObject({ id: ids.base, name: 'base', status: 'succeeded', params: 12345, tokenizer: { name: 'char', vocabSize: createTokenizer(CHAR_SPEC).vocabSize }, error: null });
+      expect(run).toMatchObject({
+        id: ids.base,
+        name: 'base',
+        status: 'succeeded',
+        params: 12345,
+        tokenizer: { name: 'char', vocabSize: createTokenizer(CHAR_SPEC).vocabSize },
+        error: null,
+      });
       expect(run.tokenizer).not.toHaveProperty('vocab');
       expect(run.curriculum.stages[1].name).toBe('qa');
       expect(run.stages).toHaveLength(2);
       expect(run.stages[0]).toMatchObject({
-        id: ids.pre, index: 0, name: 'pre', kind: 'pretrain', status: 'succeeded', step: 100, iterations: 100, progress: 1, etaSeconds: 0,
-        tokensPerSec: 1000, backend: 'wasm', attempts: 1, workerId: 'w1', parentCheckpointId: null, datasetId: ids.d1,
+        id: ids.pre,
+        index: 0,
+        name: 'pre',
+        kind: 'pretrain',
+        status: 'succeeded',
+        step: 100,
+        iterations: 100,
+        progress: 1,
+        etaSeconds: 0,
+        tokensPerSec: 1000,
+        backend: 'wasm',
+        attempts: 1,
+        workerId: 'w1',
+        parentCheckpointId: null,
+        datasetId: ids.d1,
         metrics: { trainLoss: 2.4, valLoss: 2.5, lr: 0.0001, gradNorm: null },
       });
-      expect(run.stages[0].checkpoints.map((c: { id: string; step: number }) => [c.id, c.step])).toEqual([[ids.pre50, 50], [ids.pre100, 100]]);
-      expect(run.stages[1]).toMatchObject({ parentCheckpointId: ids.pre100, metrics: { trainLoss: 1.2, valLoss: 1.16 } });
+      expect(run.stages[0].checkpoints.map((c: { id: string; step: number }) => [c.id, c.step])).toEqual([
+        [ids.pre50, 50],
+        [ids.pre100, 100],
+      ]);
+      expect(run.stages[1]).toMatchObject({
+        parentCheckpointId: ids.pre100,
+        metrics: { trainLoss: 1.2, valLoss: 1.16 },
+      });
       expect(run.evaluation).toMatchObject({ checkpointId: ids.qa50, perplexity: 3.2, rouge: { mean: { f: 0.4 } } });
       expect(run.aliases).toEqual([{ name: 'base-qa', checkpointId: ids.qa50 }]);
     } finally {
@@ -158,7 +305,13 @@ describe('runs', () => {
 
   it('GET /v1/runs/:id/events in time order with stage names', async () => {
     const { events } = await get(`/v1/runs/${ids.base}/events`);
-    expect(events.map((e: { stage: string; type: string }) => `${e.stage}:${e.type}`)).toEqual(['pre:queued', 'qa:queued', 'pre:started', 'pre:finished', 'qa:started']);
+    expect(events.map((e: { stage: string; type: string }) => `${e.stage}:${e.type}`)).toEqual([
+      'pre:queued',
+      'qa:queued',
+      'pre:started',
+      'pre:finished',
+      'qa:started',
+    ]);
     expect(events[3]).toMatchObject({ step: 100, stageIndex: 0 });
   });
 
@@ -169,17 +322,43 @@ describe('runs', () => {
       { id: ids.qa, index: 1, name: 'qa', iterations: 50, offset: 100 },
     ]);
     expect(m.series).toEqual({
-      trainLoss: { pre: [[10, 4], [50, 3], [100, 2.4]], qa: [[25, 1.5], [50, 1.2]] },
-      valLoss: { pre: [[50, 3.1], [100, 2.5]], qa: [[25, 1.4], [50, 1.16]] },
+      trainLoss: {
+        pre: [
+          [10, 4],
+          [50, 3],
+          [100, 2.4],
+        ],
+        qa: [
+          [25, 1.5],
+          [50, 1.2],
+        ],
+      },
+      valLoss: {
+        pre: [
+          [50, 3.1],
+          [100, 2.5],
+        ],
+        qa: [
+          [25, 1.4],
+          [50, 1.16],
+        ],
+      },
     });
-    expect((await get(`/v1/runs/${ids.base}/metrics?keys=lr,gradNorm`)).series).toEqual({ lr: { pre: [[100, 0.0001]] }, gradNorm: {} });
+    expect((await get(`/v1/runs/${ids.base}/metrics?keys=lr,gradNorm`)).series).toEqual({
+      lr: { pre: [[100, 0.0001]] },
+      gradNorm: {},
+    });
     expect(Object.keys((await get(`/v1/runs/${ids.base}/metrics`)).series)).toEqual(['trainLoss', 'valLoss']);
     expect((await h.app.inject({ url: `/v1/runs/${ids.base}/metrics?keys=a;b` })).statusCode).toBe(400);
   });
 
   it('GET /v1/runs/:id/lineage reaches descendants in other runs, and ancestors without their siblings', async () => {
     const base = await get(`/v1/runs/${ids.base}/lineage`);
-    const nodeIds = (g: { nodes: { id: string; type: string }[] }, type: string) => g.nodes.filter((n) => n.type === type).map((n) => n.id).sort();
+    const nodeIds = (g: { nodes: { id: string; type: string }[] }, type: string) =>
+      g.nodes
+        .filter((n) => n.type === type)
+        .map((n) => n.id)
+        .sort();
     expect(nodeIds(base, 'run')).toEqual([ids.base, ids.branch].sort());
     expect(nodeIds(base, 'stage')).toEqual([ids.pre, ids.qa, ids.b0].sort());
     expect(nodeIds(base, 'checkpoint')).toEqual([ids.pre50, ids.pre100, ids.qa50, ids.b020].sort());
@@ -199,28 +378,59 @@ describe('runs', () => {
       ]),
     );
     expect(base.edges).toHaveLength(9);
-    expect(base.nodes.find((n: { id: string }) => n.id === ids.b0)).toMatchObject({ type: 'stage', label: 'branch/more', runId: ids.branch, status: 'running' });
+    expect(base.nodes.find((n: { id: string }) => n.id === ids.b0)).toMatchObject({
+      type: 'stage',
+      label: 'branch/more',
+      runId: ids.branch,
+      status: 'running',
+    });
 
     // From the branch: its ancestor stage (pre, in run base) is there, base's other stage is not.
     const branch = await get(`/v1/runs/${ids.branch}/lineage`);
     expect(nodeIds(branch, 'stage')).toEqual([ids.pre, ids.b0].sort());
     expect(nodeIds(branch, 'dataset')).toEqual([ids.d1]);
-    expect(branch.edges).toEqual(expect.arrayContaining([edge(ids.pre100, ids.b0, 'parent'), edge(ids.pre, ids.pre100, 'produced')]));
+    expect(branch.edges).toEqual(
+      expect.arrayContaining([edge(ids.pre100, ids.b0, 'parent'), edge(ids.pre, ids.pre100, 'produced')]),
+    );
   });
 
   it('GET /v1/compare: results, differing settings, aligned histories', async () => {
     const c = await get(`/v1/compare?runs=${ids.base},${ids.branch}`);
-    expect(c.runs[0]).toMatchObject({ id: ids.base, name: 'base', status: 'succeeded', finalValLoss: 1.16, perplexity: 3.2, rouge: 0.4, params: 12345, wallSeconds: 90, backend: 'wasm' });
+    expect(c.runs[0]).toMatchObject({
+      id: ids.base,
+      name: 'base',
+      status: 'succeeded',
+      finalValLoss: 1.16,
+      perplexity: 3.2,
+      rouge: 0.4,
+      params: 12345,
+      wallSeconds: 90,
+      backend: 'wasm',
+    });
     expect(c.runs[0].tokensPerSec).toBeCloseTo((1000 * 100 + 500 * 50) / 150, 6);
-    expect(c.runs[1]).toMatchObject({ id: ids.branch, finalValLoss: 2.25, perplexity: null, rouge: null, params: null, tokensPerSec: 640, backend: 'cpu' });
+    expect(c.runs[1]).toMatchObject({
+      id: ids.branch,
+      finalValLoss: 2.25,
+      perplexity: null,
+      rouge: null,
+      params: null,
+      tokensPerSec: 640,
+      backend: 'cpu',
+    });
     expect(c.runs[1].wallSeconds).toBeGreaterThan(0); // still running: now − startedAt
 
     const diff = Object.fromEntries(c.differences.map((d: { path: string; values: object }) => [d.path, d.values]));
     expect(diff['name']).toEqual({ [ids.base]: 'base', [ids.branch]: 'branch' });
     // Stages are matched by name: the branch's only stage is not compared with base's first,
     // and a stage only one run has is one difference holding the whole stage.
-    expect(diff['stages.pre']).toEqual({ [ids.base]: expect.objectContaining({ name: 'pre', lr: 0.001 }), [ids.branch]: null });
-    expect(diff['stages.more']).toEqual({ [ids.base]: null, [ids.branch]: expect.objectContaining({ name: 'more', iterations: 20 }) });
+    expect(diff['stages.pre']).toEqual({
+      [ids.base]: expect.objectContaining({ name: 'pre', lr: 0.001 }),
+      [ids.branch]: null,
+    });
+    expect(diff['stages.more']).toEqual({
+      [ids.base]: null,
+      [ids.branch]: expect.objectContaining({ name: 'more', iterations: 20 }),
+    });
     expect(diff['stages.qa']).toEqual({ [ids.base]: expect.objectContaining({ name: 'qa' }), [ids.branch]: null });
     expect(Object.keys(diff).filter((k) => k.startsWith('stages.pre.'))).toEqual([]);
     expect(diff['initFrom']).toEqual({ [ids.base]: null, [ids.branch]: ids.pre100 });
@@ -281,7 +491,12 @@ describe('checkpoints and aliases', () => {
 
   it('PUT / GET / DELETE /v1/aliases', async () => {
     const put = (name: string, checkpoint: string) =>
-      h.app.inject({ method: 'PUT', url: `/v1/aliases/${name}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ checkpoint }) });
+      h.app.inject({
+        method: 'PUT',
+        url: `/v1/aliases/${name}`,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ checkpoint }),
+      });
     let res = await put('GuoJing', ids.qa50);
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ name: 'GuoJing', checkpointId: ids.qa50 });
@@ -309,8 +524,13 @@ describe('generate', () => {
       payload: JSON.stringify({ checkpoint: ids.pre100, prompt: '床前' }),
     });
     expect(res.statusCode, res.body).toBe(503);
-    expect(res.json()).toEqual({ error: 'Service Unavailable', message: 'no worker answered within 0.4 s; is a worker running?' });
-    expect(await h.app.inject({ url: '/metrics' }).then((r) => r.body)).toMatch(/miniglm_jobs\{queue="miniglm-generate",state="waiting"\} 0/);
+    expect(res.json()).toEqual({
+      error: 'Service Unavailable',
+      message: 'no worker answered within 0.4 s; is a worker running?',
+    });
+    expect(await h.app.inject({ url: '/metrics' }).then((r) => r.body)).toMatch(
+      /miniglm_jobs\{queue="miniglm-generate",state="waiting"\} 0/,
+    );
   });
 
   it('with a worker: the job carries the defaults and the answer comes back', async () => {
@@ -320,23 +540,64 @@ describe('generate', () => {
       QUEUE.generate,
       async (job) => {
         seen.push(job.data);
-        return { checkpointId: job.data.checkpointId, outputs: [`${job.data.prompt}!`], tokens: 1, tokensPerSec: 10, seconds: 0.1, workerId: 'test', warm: false };
+        return {
+          checkpointId: job.data.checkpointId,
+          outputs: [`${job.data.prompt}!`],
+          tokens: 1,
+          tokensPerSec: 10,
+          seconds: 0.1,
+          workerId: 'test',
+          warm: false,
+        };
       },
       { connection, prefix: h.prefix },
     );
     try {
       await worker.waitUntilReady();
       const generate = (body: object) =>
-        h.app.inject({ method: 'POST', url: '/v1/generate', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+        h.app.inject({
+          method: 'POST',
+          url: '/v1/generate',
+          headers: { 'content-type': 'application/json' },
+          payload: JSON.stringify(body),
+        });
       await h.db.prisma.alias.create({ data: { name: 'qa-model', checkpointId: ids.qa50 } });
       let res = await generate({ alias: 'qa-model', prompt: '静夜思的作者是谁？' });
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toMatchObject({ checkpointId: ids.qa50, outputs: ['静夜思的作者是谁？!'], workerId: 'test' });
-      expect(seen[0]).toEqual({ checkpointId: ids.qa50, prompt: '静夜思的作者是谁？', mode: 'answer', temperature: 0.8, topK: 0, topP: 1, maxTokens: 128, samples: 5 });
+      expect(seen[0]).toEqual({
+        checkpointId: ids.qa50,
+        prompt: '静夜思的作者是谁？',
+        mode: 'answer',
+        temperature: 0.8,
+        topK: 0,
+        topP: 1,
+        maxTokens: 128,
+        samples: 5,
+      });
 
-      res = await generate({ checkpoint: ids.pre100, prompt: '床前', temperature: 0, topK: 5, topP: 0.9, maxTokens: 16, samples: 2, seed: 7 });
+      res = await generate({
+        checkpoint: ids.pre100,
+        prompt: '床前',
+        temperature: 0,
+        topK: 5,
+        topP: 0.9,
+        maxTokens: 16,
+        samples: 2,
+        seed: 7,
+      });
       expect(res.statusCode, res.body).toBe(200);
-      expect(seen[1]).toEqual({ checkpointId: ids.pre100, prompt: '床前', mode: 'completion', temperature: 0, topK: 5, topP: 0.9, maxTokens: 16, samples: 2, seed: 7 });
+      expect(seen[1]).toEqual({
+        checkpointId: ids.pre100,
+        prompt: '床前',
+        mode: 'completion',
+        temperature: 0,
+        topK: 5,
+        topP: 0.9,
+        maxTokens: 16,
+        samples: 2,
+        seed: 7,
+      });
     } finally {
       await worker.close();
       connection.disconnect();

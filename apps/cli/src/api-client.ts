@@ -35,7 +35,9 @@ export async function api<T>(base: string, method: string, route: string, body?:
     });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new UsageError(`cannot reach the API at ${base} (${cause}); start one with "miniglm api" or "miniglm demo", or pass --api`);
+    throw new UsageError(
+      `cannot reach the API at ${base} (${cause}); start one with "miniglm api" or "miniglm demo", or pass --api`,
+    );
   }
   const text = await response.text();
   let json: unknown;

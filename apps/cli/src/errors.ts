@@ -12,7 +12,16 @@ export class UsageError extends Error {}
 /** A stage that could not go on (its loss became NaN): the message says what was kept. */
 export class TrainingError extends Error {}
 
-const USER_ERRORS = [UsageError, TrainingError, DataError, ConfigError, CheckpointError, ModelInputError, BackendError, CurriculumError];
+const USER_ERRORS = [
+  UsageError,
+  TrainingError,
+  DataError,
+  ConfigError,
+  CheckpointError,
+  ModelInputError,
+  BackendError,
+  CurriculumError,
+];
 
 export function describeFailure(error: unknown): string {
   if (USER_ERRORS.some((E) => error instanceof E)) return (error as Error).message;

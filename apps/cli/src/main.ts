@@ -5,18 +5,48 @@
 import { describeFailure, UsageError } from './errors.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
-  prepare: { summary: 'tokenize and split the datasets of a curriculum', run: async (a) => (await import('./commands/prepare.ts')).prepare(a) },
-  train: { summary: 'train every stage of a curriculum, each from the previous checkpoint', run: async (a) => (await import('./commands/train.ts')).train(a) },
-  sample: { summary: 'generate text (or answers) from a checkpoint', run: async (a) => (await import('./commands/sample.ts')).sample(a) },
-  eval: { summary: 'perplexity and ROUGE-L of a checkpoint on held-out data', run: async (a) => (await import('./commands/eval.ts')).evaluate(a) },
-  demo: { summary: 'the whole service on this machine: train the demo curriculum and a variant, compare them', run: async (a) => (await import('./commands/demo.ts')).demo(a) },
-  api: { summary: 'run the REST API of the training service', run: async (a) => (await import('./commands/api.ts')).apiCommand(a) },
-  submit: { summary: 'send a curriculum to a running API', run: async (a) => (await import('./commands/submit.ts')).submit(a) },
+  prepare: {
+    summary: 'tokenize and split the datasets of a curriculum',
+    run: async (a) => (await import('./commands/prepare.ts')).prepare(a),
+  },
+  train: {
+    summary: 'train every stage of a curriculum, each from the previous checkpoint',
+    run: async (a) => (await import('./commands/train.ts')).train(a),
+  },
+  sample: {
+    summary: 'generate text (or answers) from a checkpoint',
+    run: async (a) => (await import('./commands/sample.ts')).sample(a),
+  },
+  eval: {
+    summary: 'perplexity and ROUGE-L of a checkpoint on held-out data',
+    run: async (a) => (await import('./commands/eval.ts')).evaluate(a),
+  },
+  demo: {
+    summary: 'the whole service on this machine: train the demo curriculum and a variant, compare them',
+    run: async (a) => (await import('./commands/demo.ts')).demo(a),
+  },
+  api: {
+    summary: 'run the REST API of the training service',
+    run: async (a) => (await import('./commands/api.ts')).apiCommand(a),
+  },
+  submit: {
+    summary: 'send a curriculum to a running API',
+    run: async (a) => (await import('./commands/submit.ts')).submit(a),
+  },
   runs: { summary: "list a service's runs", run: async (a) => (await import('./commands/runs.ts')).runs(a) },
   watch: { summary: 'follow a run until it ends', run: async (a) => (await import('./commands/watch.ts')).watch(a) },
-  compare: { summary: 'compare runs: final metrics and the config fields that differ', run: async (a) => (await import('./commands/compare.ts')).compare(a) },
-  worker: { summary: 'run a worker of the training service (prepare, train, evaluate, generate)', run: async (a) => (await import('./commands/worker.ts')).worker(a) },
-  'sft-preview': { summary: 'show x, y and the loss mask of one Q&A sample', run: async (a) => (await import('./commands/sft-preview.ts')).sftPreview(a) },
+  compare: {
+    summary: 'compare runs: final metrics and the config fields that differ',
+    run: async (a) => (await import('./commands/compare.ts')).compare(a),
+  },
+  worker: {
+    summary: 'run a worker of the training service (prepare, train, evaluate, generate)',
+    run: async (a) => (await import('./commands/worker.ts')).worker(a),
+  },
+  'sft-preview': {
+    summary: 'show x, y and the loss mask of one Q&A sample',
+    run: async (a) => (await import('./commands/sft-preview.ts')).sftPreview(a),
+  },
 };
 
 function usage(): string {

@@ -33,11 +33,14 @@ export class StageProgress {
       console.log(`${title}: ${stage.iterations} iterations`);
       return;
     }
-    this.bar = new cliProgress.SingleBar({
-      format: `${title} {bar} {value}/{total} | loss {loss} | val {val} | {tps} tok/s | ETA {eta_formatted}`,
-      hideCursor: true,
-      etaBuffer: 20,
-    }, cliProgress.Presets.shades_classic);
+    this.bar = new cliProgress.SingleBar(
+      {
+        format: `${title} {bar} {value}/{total} | loss {loss} | val {val} | {tps} tok/s | ETA {eta_formatted}`,
+        hideCursor: true,
+        etaBuffer: 20,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     this.bar.start(stage.iterations, fromStep, { loss: '-', val: '-', tps: '-' });
   }
 
@@ -51,7 +54,9 @@ export class StageProgress {
     const total = this.stage?.iterations ?? m.step;
     const every = Math.max(1, Math.round(total / 10));
     if (m.step === total || m.step - this.lastPrinted >= every || m.valLoss !== undefined) {
-      console.log(`  step ${m.step}/${total}  loss ${payload.loss}  val ${payload.val}  lr ${m.lr.toExponential(2)}  |g| ${m.gradNorm.toFixed(2)}  ${payload.tps} tok/s`);
+      console.log(
+        `  step ${m.step}/${total}  loss ${payload.loss}  val ${payload.val}  lr ${m.lr.toExponential(2)}  |g| ${m.gradNorm.toFixed(2)}  ${payload.tps} tok/s`,
+      );
       this.lastPrinted = m.step;
     }
   }

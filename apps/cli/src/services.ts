@@ -19,13 +19,17 @@ export async function openServiceDb(options: { pgliteDir?: string } = {}): Promi
 
 export function queuePrefix(flag?: string): string {
   const prefix = flag ?? process.env.MINIGLM_PREFIX ?? DEFAULT_PREFIX;
-  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix)) throw new UsageError(`--prefix must be letters, digits, "_", ".", ":" or "-", got "${prefix}"`);
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(prefix))
+    throw new UsageError(`--prefix must be letters, digits, "_", ".", ":" or "-", got "${prefix}"`);
   return prefix;
 }
 
 export function requireRedisUrl(flag?: string): string {
   const url = flag ?? process.env.REDIS_URL;
-  if (!url) throw new UsageError('no Redis: set REDIS_URL (for example redis://127.0.0.1:6379) or pass --redis-url; "miniglm demo" starts a private one');
+  if (!url)
+    throw new UsageError(
+      'no Redis: set REDIS_URL (for example redis://127.0.0.1:6379) or pass --redis-url; "miniglm demo" starts a private one',
+    );
   return url;
 }
 
@@ -34,7 +38,8 @@ export function envMs(name: string): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 100) throw new UsageError(`${name} must be a whole number of milliseconds (at least 100), got "${v}"`);
+  if (!Number.isInteger(n) || n < 100)
+    throw new UsageError(`${name} must be a whole number of milliseconds (at least 100), got "${v}"`);
   return n;
 }
 

@@ -18,8 +18,28 @@ const curriculum = {
   tokenizer: { name: 'char', compactVocab: true },
   model: { kind: 'gpt', layers: 1, heads: 2, dim: 16, blockSize: 16 },
   stages: [
-    { name: 'tang', kind: 'pretrain', dataset: { source: 'poetry:tang', limit: 60 }, iterations: 10, batchSize: 4, warmup: 2, evalEvery: 5, evalBatches: 2, checkpointEvery: 5 },
-    { name: 'qa', kind: 'sft', dataset: { source: 'poetry-qa:tangshi300', limit: 60 }, iterations: 8, batchSize: 4, warmup: 2, evalEvery: 4, evalBatches: 2, checkpointEvery: 4 },
+    {
+      name: 'tang',
+      kind: 'pretrain',
+      dataset: { source: 'poetry:tang', limit: 60 },
+      iterations: 10,
+      batchSize: 4,
+      warmup: 2,
+      evalEvery: 5,
+      evalBatches: 2,
+      checkpointEvery: 5,
+    },
+    {
+      name: 'qa',
+      kind: 'sft',
+      dataset: { source: 'poetry-qa:tangshi300', limit: 60 },
+      iterations: 8,
+      batchSize: 4,
+      warmup: 2,
+      evalEvery: 4,
+      evalBatches: 2,
+      checkpointEvery: 4,
+    },
   ],
   evaluation: { valBatches: 2, rougeSamples: 2, maxNewTokens: 6, samples: 2 },
 };
@@ -44,13 +64,19 @@ describe('miniglm demo on PGlite and a private redis-server', () => {
 
     const db = await createDb({ pgliteDir: pglite, env: {} });
     try {
-      const runs = await db.prisma.run.findMany({ orderBy: { createdAt: 'asc' }, include: { stages: { orderBy: { index: 'asc' } } } });
+      const runs = await db.prisma.run.findMany({
+        orderBy: { createdAt: 'asc' },
+        include: { stages: { orderBy: { index: 'asc' } } },
+      });
       expect(runs.map((run) => [run.name, run.status])).toEqual([
         ['demo-e2e', 'succeeded'],
         ['demo-e2e-lr-x3', 'succeeded'],
       ]);
       const [main, variant] = runs;
-      const guojing = await db.prisma.alias.findUniqueOrThrow({ where: { name: 'GuoJing' }, include: { checkpoint: true } });
+      const guojing = await db.prisma.alias.findUniqueOrThrow({
+        where: { name: 'GuoJing' },
+        include: { checkpoint: true },
+      });
       expect(guojing.checkpoint.stageId).toBe(main!.stages[0]!.id);
       // The variant's only stage starts from GuoJing: lineage across runs.
       expect(variant!.stages[0]!.parentCheckpointId).toBe(guojing.checkpointId);

@@ -21,7 +21,12 @@ describe('deployment files', () => {
   });
 
   it('docker-compose.yml runs the api and worker commands of miniglm against postgres and redis', () => {
-    const compose = parse(read('docker-compose.yml')) as { services: Record<string, { command?: string[]; environment?: Record<string, string>; image?: string; build?: unknown }> };
+    const compose = parse(read('docker-compose.yml')) as {
+      services: Record<
+        string,
+        { command?: string[]; environment?: Record<string, string>; image?: string; build?: unknown }
+      >;
+    };
     expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'worker']);
     const main = read('apps/cli/src/main.ts');
     for (const name of ['api', 'worker']) {

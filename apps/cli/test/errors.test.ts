@@ -25,10 +25,22 @@ const tmp = useTempDir('errors');
 const file = (name: string) => path.join(tmp(), name);
 
 const MODEL = { kind: 'gpt', layers: 1, heads: 2, dim: 16, blockSize: 16 };
-const STAGE = { name: 'pre', kind: 'pretrain', dataset: { source: 'corpus.txt' }, iterations: 6, batchSize: 4, warmup: 1, evalEvery: 3, evalBatches: 2, checkpointEvery: 3 };
+const STAGE = {
+  name: 'pre',
+  kind: 'pretrain',
+  dataset: { source: 'corpus.txt' },
+  iterations: 6,
+  batchSize: 4,
+  warmup: 1,
+  evalEvery: 3,
+  evalBatches: 2,
+  checkpointEvery: 3,
+};
 
 /** A valid curriculum, with parts replaced. */
-function curriculum(over: { tokenizer?: object; model?: object; stage?: object; extra?: object } = {}): Record<string, unknown> {
+function curriculum(
+  over: { tokenizer?: object; model?: object; stage?: object; extra?: object } = {},
+): Record<string, unknown> {
   return {
     name: 'errors-base',
     seed: 3,
@@ -60,7 +72,11 @@ beforeAll(async () => {
   runFiles = snapshot(file('run'), (rel) => rel === 'run.json');
   runJson = fs.readFileSync(file('run/run.json'), 'utf8');
   inputs = { corpus: sha256(file('corpus.txt')), qa: sha256(file('qa.jsonl')), good: sha256(file('good.yaml')) };
-  expect(Object.keys(runFiles).sort()).toEqual(['evaluation.json', 'stages/pre/metrics.jsonl', 'stages/pre/model.ckpt']);
+  expect(Object.keys(runFiles).sort()).toEqual([
+    'evaluation.json',
+    'stages/pre/metrics.jsonl',
+    'stages/pre/model.ckpt',
+  ]);
 });
 
 // Each case checks what it did to run.json; the next one starts from the finished run's.
@@ -109,7 +125,10 @@ describe('miniglm: bad input gives one line and a non-zero status', () => {
   });
 
   it('a dataset file that does not exist is named', async () => {
-    const config = writeCurriculum('missing-data.yaml', curriculum({ stage: { ...STAGE, dataset: { source: 'no-such-corpus.txt' } } }));
+    const config = writeCurriculum(
+      'missing-data.yaml',
+      curriculum({ stage: { ...STAGE, dataset: { source: 'no-such-corpus.txt' } } }),
+    );
     const r = await train(config);
     expectOneLineError(r, /not found: \S*no-such-corpus\.txt$/);
     expectNothingLost();
@@ -118,8 +137,14 @@ describe('miniglm: bad input gives one line and a non-zero status', () => {
 
   it('a malformed JSONL line names the file and its 1-based line number', async () => {
     // Line 2 is blank and line 4 is broken: blank lines still count.
-    fs.writeFileSync(file('bad.jsonl'), ['{"text":"the cat runs."}', '', '{"text":"the dog runs."}', '{"text": the bird', '{"text":"ok"}'].join('\n'));
-    const config = writeCurriculum('bad-jsonl.yaml', curriculum({ stage: { ...STAGE, dataset: { source: 'bad.jsonl', field: 'text' } } }));
+    fs.writeFileSync(
+      file('bad.jsonl'),
+      ['{"text":"the cat runs."}', '', '{"text":"the dog runs."}', '{"text": the bird', '{"text":"ok"}'].join('\n'),
+    );
+    const config = writeCurriculum(
+      'bad-jsonl.yaml',
+      curriculum({ stage: { ...STAGE, dataset: { source: 'bad.jsonl', field: 'text' } } }),
+    );
     const r = await train(config);
     expectOneLineError(r, /\S*bad\.jsonl:4: not valid JSON/);
     expectNothingLost();
@@ -127,7 +152,9 @@ describe('miniglm: bad input gives one line and a non-zero status', () => {
   });
 
   it('a block size beyond what a model can take names /model/blockSize', async () => {
-    const r = await train(writeCurriculum('huge-block.yaml', curriculum({ model: { ...MODEL, blockSize: 1_000_000_000 } })));
+    const r = await train(
+      writeCurriculum('huge-block.yaml', curriculum({ model: { ...MODEL, blockSize: 1_000_000_000 } })),
+    );
     expectOneLineError(r, /huge-block\.yaml: \/model\/blockSize\b/);
     expectNothingLost();
   });
@@ -147,7 +174,9 @@ describe('miniglm: bad input gives one line and a non-zero status', () => {
 
   it('an empty .txt corpus is an empty corpus, named', async () => {
     fs.writeFileSync(file('empty.txt'), '');
-    const r = await train(writeCurriculum('empty.yaml', curriculum({ stage: { ...STAGE, dataset: { source: 'empty.txt' } } })));
+    const r = await train(
+      writeCurriculum('empty.yaml', curriculum({ stage: { ...STAGE, dataset: { source: 'empty.txt' } } })),
+    );
     expectOneLineError(r, /empty corpus: \S*empty\.txt/);
     expectNothingLost();
     expectRunMarkedFailed(r);
@@ -162,7 +191,12 @@ describe('miniglm: bad input gives one line and a non-zero status', () => {
   });
 
   it('an unknown field is rejected with its path', async () => {
-    const r = await train(writeCurriculum('extra-field.yaml', curriculum({ stage: { ...STAGE, dataset: { source: 'corpus.txt', colour: 'red' } } })));
+    const r = await train(
+      writeCurriculum(
+        'extra-field.yaml',
+        curriculum({ stage: { ...STAGE, dataset: { source: 'corpus.txt', colour: 'red' } } }),
+      ),
+    );
     expectOneLineError(r, /extra-field\.yaml: \/stages\/0\/dataset\/colour: Unexpected property/);
     const top = await train(writeCurriculum('extra-top.yaml', curriculum({ extra: { epochs: 3 } })));
     expectOneLineError(top, /extra-top\.yaml: \/epochs: Unexpected property/);
@@ -229,7 +263,10 @@ describe('a loss that becomes NaN', () => {
     expectOneLineError(r, /^miniglm: error: stage branch: loss became NaN at step 1; the stage stopped\b/);
     expect(sha256(file('nan.ckpt'))).toBe(before);
     expect(fs.existsSync(file('nan-run/stages/branch/model.ckpt'))).toBe(false);
-    const run = JSON.parse(fs.readFileSync(file('nan-run/run.json'), 'utf8')) as { status: string; stages: { name: string; status: string; steps: number }[] };
+    const run = JSON.parse(fs.readFileSync(file('nan-run/run.json'), 'utf8')) as {
+      status: string;
+      stages: { name: string; status: string; steps: number }[];
+    };
     expect(run.status).toBe('failed');
     expect(run.stages).toEqual([expect.objectContaining({ name: 'branch', status: 'diverged', steps: 0 })]);
     expectNothingLost();

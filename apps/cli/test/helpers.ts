@@ -28,7 +28,12 @@ export interface CliProcess {
 }
 
 /** Starts `miniglm ...args` in `cwd`. A run that hangs is killed after `timeoutMs`. */
-export function startCli(args: string[], cwd: string, timeoutMs = 110_000, extraEnv: NodeJS.ProcessEnv = {}): CliProcess {
+export function startCli(
+  args: string[],
+  cwd: string,
+  timeoutMs = 110_000,
+  extraEnv: NodeJS.ProcessEnv = {},
+): CliProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, MINIGLM_BACKEND: 'wasm', ...extraEnv };
   delete env.MINIGLM_DEBUG; // stack traces on would defeat the one-line error checks
   const started = performance.now();
@@ -54,7 +59,8 @@ export function runCli(args: string[], cwd: string, timeoutMs?: number): Promise
 
 /** Fails with the command's output when it did not exit 0. */
 export function expectSuccess(r: CliResult): void {
-  if (r.code !== 0) throw new Error(`miniglm exited ${r.code} (signal ${r.signal})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`miniglm exited ${r.code} (signal ${r.signal})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 }
 
 /**
@@ -119,7 +125,10 @@ export function readMetrics(file: string): MetricsLine[] {
 
 export function countLines(file: string): number {
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').length;
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '').length;
   } catch {
     return 0;
   }
@@ -149,7 +158,8 @@ export function qaJsonl(): string {
   const where = ['house', 'river', 'tree', 'school', 'park'];
   const lines: string[] = [];
   for (const [i, w] of who.entries()) {
-    for (let j = 0; j < 5; j++) lines.push(JSON.stringify({ question: `where is ${w} ${j}?`, answer: `in the ${where[(i + j) % 5]}.` }));
+    for (let j = 0; j < 5; j++)
+      lines.push(JSON.stringify({ question: `where is ${w} ${j}?`, answer: `in the ${where[(i + j) % 5]}.` }));
   }
   return `${lines.join('\n')}\n`;
 }
@@ -163,7 +173,9 @@ export function writeCheckpointWithNaN(src: string, dst: string, name: string): 
   const bytes = Buffer.from(fs.readFileSync(src));
   const headerLength = bytes.readUInt32LE(8);
   const headerEnd = 12 + headerLength;
-  const header = JSON.parse(bytes.toString('utf8', 12, headerEnd)) as { tensors: { name: string; shape: number[]; offset: number }[] };
+  const header = JSON.parse(bytes.toString('utf8', 12, headerEnd)) as {
+    tensors: { name: string; shape: number[]; offset: number }[];
+  };
   const dataStart = headerEnd + ((4 - (headerEnd % 4)) % 4);
   const entry = header.tensors.find((t) => t.name === name);
   if (!entry) throw new Error(`${src} has no tensor ${name}`);

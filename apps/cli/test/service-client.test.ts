@@ -74,9 +74,21 @@ describe('miniglm submit, runs, watch and compare', () => {
 
   it('reports what the API says is wrong, in one line', async () => {
     const bad = path.join(dir(), 'bad.yaml');
-    fs.writeFileSync(bad, fs.readFileSync(curriculum('cli-bad', 0.001), 'utf8').replace('poetry:tang', 'data/corpus.txt'));
-    expectOneLineError(await runCli(['submit', '--config', bad, '--api', api.url], dir()), /400 \/stages\/0\/dataset\/source: .*POST \/v1\/files/);
-    expectOneLineError(await runCli(['compare', '--runs', '00000000-0000-4000-8000-000000000000,x', '--api', api.url], dir()), /404/);
-    expectOneLineError(await runCli(['runs', '--api', 'http://127.0.0.1:1'], dir()), /cannot reach the API at http:\/\/127\.0\.0\.1:1/);
+    fs.writeFileSync(
+      bad,
+      fs.readFileSync(curriculum('cli-bad', 0.001), 'utf8').replace('poetry:tang', 'data/corpus.txt'),
+    );
+    expectOneLineError(
+      await runCli(['submit', '--config', bad, '--api', api.url], dir()),
+      /400 \/stages\/0\/dataset\/source: .*POST \/v1\/files/,
+    );
+    expectOneLineError(
+      await runCli(['compare', '--runs', '00000000-0000-4000-8000-000000000000,x', '--api', api.url], dir()),
+      /404/,
+    );
+    expectOneLineError(
+      await runCli(['runs', '--api', 'http://127.0.0.1:1'], dir()),
+      /cannot reach the API at http:\/\/127\.0\.0\.1:1/,
+    );
   });
 });

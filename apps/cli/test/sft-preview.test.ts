@@ -15,7 +15,21 @@ interface Preview {
 }
 
 async function preview(question: string, answer: string, tokenizer: string, block: number, json = true) {
-  const r = await runCli(['sft-preview', '--question', question, '--answer', answer, '--tokenizer', tokenizer, '--block', String(block), ...(json ? ['--json'] : [])], tmp());
+  const r = await runCli(
+    [
+      'sft-preview',
+      '--question',
+      question,
+      '--answer',
+      answer,
+      '--tokenizer',
+      tokenizer,
+      '--block',
+      String(block),
+      ...(json ? ['--json'] : []),
+    ],
+    tmp(),
+  );
   expectSuccess(r);
   expect(r.stderr).toBe('');
   return r;
@@ -84,12 +98,18 @@ describe('miniglm sft-preview', () => {
     for (const tokenizer of ['r50k_base', 'char']) {
       const question = 'who is [SEP] 郭靖?';
       const p = JSON.parse((await preview(question, '郭靖是黄蓉的丈夫。', tokenizer, 64)).stdout) as Preview;
-      expect(p.x.filter((t) => t === '[SEP]'), tokenizer).toHaveLength(1);
+      expect(
+        p.x.filter((t) => t === '[SEP]'),
+        tokenizer,
+      ).toHaveLength(1);
       const { sep } = checkRowRules(p, 64);
       // The typed text survives as ordinary tokens before the one real separator.
       expect(p.x.slice(0, sep).join(''), tokenizer).toContain('[SEP]');
       expect(p.x.slice(0, sep).length, tokenizer).toBeGreaterThan(1);
-      expect(p.mask.slice(0, sep).every((m) => m === 0), tokenizer).toBe(true);
+      expect(
+        p.mask.slice(0, sep).every((m) => m === 0),
+        tokenizer,
+      ).toBe(true);
     }
   });
 });

@@ -8,26 +8,81 @@ import path from 'node:path';
 import { readCheckpoint } from '@miniglm/model';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { englishParagraphs, expectSuccess, qaJsonl, range, readMetrics, runCli, snapshot, useTempDir, type CliResult } from './helpers.ts';
+import {
+  englishParagraphs,
+  expectSuccess,
+  qaJsonl,
+  range,
+  readMetrics,
+  runCli,
+  snapshot,
+  useTempDir,
+  type CliResult,
+} from './helpers.ts';
 
 const tmp = useTempDir('e2e');
 const file = (name: string) => path.join(tmp(), name);
 
 const STAGES = [
-  { name: 'story', kind: 'pretrain', dataset: { source: 'data/story.txt' }, iterations: 40, batchSize: 8, lr: 0.01, minLr: 0.001, warmup: 4, evalEvery: 10, evalBatches: 3, checkpointEvery: 15 },
-  { name: 'answers', kind: 'sft', dataset: { source: 'data/qa.jsonl', valFraction: 0.2 }, iterations: 20, batchSize: 8, lr: 0.005, minLr: 0.0005, warmup: 2, evalEvery: 5, evalBatches: 2, checkpointEvery: 8 },
+  {
+    name: 'story',
+    kind: 'pretrain',
+    dataset: { source: 'data/story.txt' },
+    iterations: 40,
+    batchSize: 8,
+    lr: 0.01,
+    minLr: 0.001,
+    warmup: 4,
+    evalEvery: 10,
+    evalBatches: 3,
+    checkpointEvery: 15,
+  },
+  {
+    name: 'answers',
+    kind: 'sft',
+    dataset: { source: 'data/qa.jsonl', valFraction: 0.2 },
+    iterations: 20,
+    batchSize: 8,
+    lr: 0.005,
+    minLr: 0.0005,
+    warmup: 2,
+    evalEvery: 5,
+    evalBatches: 2,
+    checkpointEvery: 8,
+  },
 ] as const;
-const EVAL = { valBatches: 3, rougeSamples: 4, maxNewTokens: 12, samples: 2, temperature: 0.8, prompts: ['where is cat 0?', 'where is owl 4?', 'who?'] };
+const EVAL = {
+  valBatches: 3,
+  rougeSamples: 4,
+  maxNewTokens: 12,
+  samples: 2,
+  temperature: 0.8,
+  prompts: ['where is cat 0?', 'where is owl 4?', 'who?'],
+};
 
 interface RunJson {
   status: string;
   backend: string;
   tokenizer: { name: string; vocabSize: number };
-  stages: { name: string; kind: string; status: string; steps: number; checkpoint: string; trainLoss: number; valLoss: number; dataset: { dir: string; sha256: string } }[];
+  stages: {
+    name: string;
+    kind: string;
+    status: string;
+    steps: number;
+    checkpoint: string;
+    trainLoss: number;
+    valLoss: number;
+    dataset: { dir: string; sha256: string };
+  }[];
 }
 interface EvaluationJson {
   perplexity: { stage: string; loss: number; perplexity: number }[];
-  rouge: { stage: string; pairs: number; mean: { precision: number; recall: number; f: number }; items: { question: string; reference: string; generated: string }[] };
+  rouge: {
+    stage: string;
+    pairs: number;
+    mean: { precision: number; recall: number; f: number };
+    items: { question: string; reference: string; generated: string }[];
+  };
   samples: { prompt: string; mode: string; outputs: string[] }[];
 }
 
@@ -41,7 +96,14 @@ beforeAll(async () => {
   fs.mkdirSync(file('data'));
   fs.writeFileSync(file('data/story.txt'), englishParagraphs(150));
   fs.writeFileSync(file('data/qa.jsonl'), qaJsonl());
-  const curriculum = { name: 'e2e', seed: 11, tokenizer: { name: 'char', compactVocab: true }, model: { kind: 'gpt', layers: 2, heads: 2, dim: 32, blockSize: 32 }, stages: STAGES, evaluation: EVAL };
+  const curriculum = {
+    name: 'e2e',
+    seed: 11,
+    tokenizer: { name: 'char', compactVocab: true },
+    model: { kind: 'gpt', layers: 2, heads: 2, dim: 32, blockSize: 32 },
+    stages: STAGES,
+    evaluation: EVAL,
+  };
   fs.writeFileSync(file('c.yaml'), stringify(curriculum));
   first = await runCli(['train', '--config', 'c.yaml', '--out', 'run'], tmp());
   expectSuccess(first);
@@ -56,7 +118,9 @@ describe('miniglm train: a two-stage curriculum', () => {
     expect(run.tokenizer.name).toBe('char');
     // A compact vocabulary: far below the full char range, above the handful of letters used.
     expect(run.tokenizer.vocabSize).toBeLessThan(1000);
-    expect(run.stages.map((s) => [s.name, s.kind, s.status, s.steps])).toEqual(STAGES.map((s) => [s.name, s.kind, 'finished', s.iterations]));
+    expect(run.stages.map((s) => [s.name, s.kind, s.status, s.steps])).toEqual(
+      STAGES.map((s) => [s.name, s.kind, 'finished', s.iterations]),
+    );
     for (const s of run.stages) {
       expect(path.resolve(tmp(), s.checkpoint)).toBe(file(checkpointOf(s.name)));
       expect(Number.isFinite(s.trainLoss) && Number.isFinite(s.valLoss)).toBe(true);
@@ -83,7 +147,9 @@ describe('miniglm train: a two-stage curriculum', () => {
       for (const l of lines) {
         expect(l.stage).toBe(stage.name);
         expect(l.backend).toBe('wasm');
-        expect(Number.isFinite(l.trainLoss) && Number.isFinite(l.lr) && Number.isFinite(l.gradNorm) && l.tokensPerSec > 0).toBe(true);
+        expect(
+          Number.isFinite(l.trainLoss) && Number.isFinite(l.lr) && Number.isFinite(l.gradNorm) && l.tokensPerSec > 0,
+        ).toBe(true);
         // Validation loss exactly on evaluation steps and the last step.
         expect(l.valLoss !== undefined).toBe(l.step % stage.evalEvery === 0 || l.step === stage.iterations);
       }
@@ -112,9 +178,17 @@ describe('miniglm train: a two-stage curriculum', () => {
     expect(ev.rouge.items).toHaveLength(ev.rouge.pairs);
     for (const v of Object.values(ev.rouge.mean)) expect(v >= 0 && v <= 1).toBe(true);
     // Held-out questions come from our file.
-    const asked = new Set(fs.readFileSync(file('data/qa.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { question: string }).question));
+    const asked = new Set(
+      fs
+        .readFileSync(file('data/qa.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { question: string }).question),
+    );
     for (const item of ev.rouge.items) expect(asked.has(item.question)).toBe(true);
-    expect(ev.samples.map((s) => [s.prompt, s.mode, s.outputs.length])).toEqual(EVAL.prompts.map((p) => [p, 'answer', EVAL.samples]));
+    expect(ev.samples.map((s) => [s.prompt, s.mode, s.outputs.length])).toEqual(
+      EVAL.prompts.map((p) => [p, 'answer', EVAL.samples]),
+    );
   });
 
   it('run again: exits 0, says the stages are already finished, and changes nothing they wrote', async () => {
@@ -124,7 +198,9 @@ describe('miniglm train: a two-stage curriculum', () => {
     const again = await runCli(['train', '--config', 'c.yaml', '--out', 'run'], tmp());
     expectSuccess(again);
     for (const [i, s] of STAGES.entries()) {
-      expect(again.stdout).toContain(`[${i + 1}/2] ${s.name} (${s.kind}): already finished (${s.iterations} steps), kept`);
+      expect(again.stdout).toContain(
+        `[${i + 1}/2] ${s.name} (${s.kind}): already finished (${s.iterations} steps), kept`,
+      );
     }
     expect(again.stdout).not.toMatch(/^\s*step \d+\/\d+/m); // no iteration was run
     expect(again.stdout).not.toMatch(/preparing|collecting/); // datasets and vocabulary reused
@@ -163,7 +239,20 @@ describe('miniglm sample and eval on the trained checkpoints', () => {
     // The pretrained model (documents of ~100 characters rarely end within 40 tokens):
     // 19 prompt tokens + 40 new ones > blockSize 32, so the context window has to slide.
     const prompt = 'the cat runs to the';
-    const completion = ['--checkpoint', checkpointOf('story'), '--prompt', prompt, '--samples', '3', '--max-new-tokens', '40', '--seed', '3', '--temperature', '0.5'];
+    const completion = [
+      '--checkpoint',
+      checkpointOf('story'),
+      '--prompt',
+      prompt,
+      '--samples',
+      '3',
+      '--max-new-tokens',
+      '40',
+      '--seed',
+      '3',
+      '--temperature',
+      '0.5',
+    ];
     const cached = await sample(...completion);
     expect(cached.some((s) => prompt.length + [...s].length > 32)).toBe(true);
     expect(await sample(...completion, '--no-cache')).toEqual(cached);
@@ -171,9 +260,15 @@ describe('miniglm sample and eval on the trained checkpoints', () => {
 
   it('miniglm eval --dataset prints perplexity and ROUGE-L of the prepared SFT dataset', async () => {
     const dir = readJson<RunJson>('run/run.json').stages[1]!.dataset.dir;
-    const r = await runCli(['eval', '--checkpoint', checkpointOf('answers'), '--dataset', dir, '--json', '--max-new-tokens', '16'], tmp());
+    const r = await runCli(
+      ['eval', '--checkpoint', checkpointOf('answers'), '--dataset', dir, '--json', '--max-new-tokens', '16'],
+      tmp(),
+    );
     expectSuccess(r);
-    const out = JSON.parse(r.stdout) as { perplexity: { loss: number; perplexity: number }; rouge: { pairs: number; precision: number; recall: number; f: number } };
+    const out = JSON.parse(r.stdout) as {
+      perplexity: { loss: number; perplexity: number };
+      rouge: { pairs: number; precision: number; recall: number; f: number };
+    };
     expect(out.perplexity.perplexity).toBeGreaterThan(1);
     expect(out.perplexity.perplexity).toBeCloseTo(Math.exp(out.perplexity.loss), 6);
     // The trained model does better than a uniform guess over its vocabulary.

@@ -160,13 +160,22 @@ async function route() {
   root.dataset.page = page;
   root.dataset.state = 'loading';
   for (const link of document.querySelectorAll('nav a[data-page]')) {
-    const active = /** @type {HTMLElement} */ (link).dataset.page === (page === 'run' || page === 'lineage' ? 'runs' : page);
+    const active =
+      /** @type {HTMLElement} */ (link).dataset.page === (page === 'run' || page === 'lineage' ? 'runs' : page);
     link.classList.toggle('active', active);
   }
   const load = pages[page];
   if (!load) {
     root.dataset.state = 'error';
-    replace(root, h('section', { class: 'card' }, h('h2', {}, 'Not found'), h('p', { testid: 'page-error' }, `No page at ${location.hash}. `, h('a', { href: '#/runs' }, 'See the runs.'))));
+    replace(
+      root,
+      h(
+        'section',
+        { class: 'card' },
+        h('h2', {}, 'Not found'),
+        h('p', { testid: 'page-error' }, `No page at ${location.hash}. `, h('a', { href: '#/runs' }, 'See the runs.')),
+      ),
+    );
     return;
   }
   replace(root, h('p', { class: 'muted' }, 'Loading…'));
@@ -179,7 +188,14 @@ async function route() {
   } catch (error) {
     console.error(error);
     root.dataset.state = 'error';
-    replace(root, h('div', { class: 'notice notice-error', testid: 'page-error' }, `This page failed to load: ${error instanceof Error ? error.message : String(error)}`));
+    replace(
+      root,
+      h(
+        'div',
+        { class: 'notice notice-error', testid: 'page-error' },
+        `This page failed to load: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
   }
 }
 

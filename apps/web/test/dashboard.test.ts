@@ -30,14 +30,24 @@ const redis = createRedis(redisUrl, { failFast: true });
 
 beforeAll(async () => {
   if (!fs.existsSync(CHROMIUM))
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's (apt-get install chromium; .ci/run does) or set MINIGLM_CHROMIUM`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's (apt-get install chromium; .ci/run does) or set MINIGLM_CHROMIUM`,
+    );
   t = await openTestDb('postgres', 'web');
   worker = await startWorker({ db: t.db, redisUrl, prefix, workDir, workerId: 'web-worker', log: () => {} });
   api = await startApi({ db: t.db, redis, prefix, port: 0, logger: false });
   // The flags of a closed network: no background connections, no sandbox (root in CI).
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   fs.mkdirSync(shots, { recursive: true });
@@ -68,7 +78,10 @@ async function submitThroughForm(name: string, lr: number, iterations?: number):
   await page.goto(`${api.url}/#/runs`);
   await ready('runs');
   await byTestId('new-run-reset').click(); // the form keeps a rejected text; start from the example
-  const json = JSON.parse(await byTestId('new-run-json').inputValue()) as { name: string; stages: { lr?: number; iterations: number }[] };
+  const json = JSON.parse(await byTestId('new-run-json').inputValue()) as {
+    name: string;
+    stages: { lr?: number; iterations: number }[];
+  };
   json.name = name;
   for (const stage of json.stages) stage.lr = lr;
   if (iterations) json.stages[0]!.iterations = iterations;
@@ -81,7 +94,9 @@ async function submitThroughForm(name: string, lr: number, iterations?: number):
 }
 
 async function waitForStatus(runId: string, status: string): Promise<void> {
-  await page.waitForSelector(`[data-testid="run-row"][data-run-id="${runId}"][data-status="${status}"]`, { timeout: 120_000 });
+  await page.waitForSelector(`[data-testid="run-row"][data-run-id="${runId}"][data-status="${status}"]`, {
+    timeout: 120_000,
+  });
 }
 
 describe('the dashboard in Chromium', () => {
@@ -89,9 +104,13 @@ describe('the dashboard in Chromium', () => {
     // A bad curriculum first: the page shows the API's message, which names the field.
     await page.goto(`${api.url}/`);
     await ready('runs');
-    await byTestId('new-run-json').fill('{"name": "bad", "tokenizer": {"name": "char"}, "model": {"layers": 1, "dim": 16, "blockSize": 16}, "stages": []}');
+    await byTestId('new-run-json').fill(
+      '{"name": "bad", "tokenizer": {"name": "char"}, "model": {"layers": 1, "dim": 16, "blockSize": 16}, "stages": []}',
+    );
     await byTestId('new-run-submit').click();
-    await expect.poll(async () => (await byTestId('new-run-error').textContent()) ?? '', { timeout: 10_000 }).toMatch(/\/stages/);
+    await expect
+      .poll(async () => (await byTestId('new-run-error').textContent()) ?? '', { timeout: 10_000 })
+      .toMatch(/\/stages/);
 
     const first = await submitThroughForm('web-a', 0.001);
     const second = await submitThroughForm('web-b', 0.003);
@@ -105,7 +124,9 @@ describe('the dashboard in Chromium', () => {
     await page.goto(`${api.url}/#/runs/${first}`);
     await ready('run');
     const chart = byTestId('loss-chart');
-    await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 15_000 }).toBeGreaterThan(10);
+    await expect
+      .poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 15_000 })
+      .toBeGreaterThan(10);
     expect(Number(await chart.getAttribute('data-boundaries'))).toBe(1);
     expect(await page.locator('[data-testid="loss-chart"] canvas').count()).toBeGreaterThan(0);
     await expect.poll(async () => page.locator('[data-testid="stage-item"][data-status="succeeded"]').count()).toBe(2);
@@ -139,7 +160,9 @@ describe('the dashboard in Chromium', () => {
     await byTestId('playground-prompt').fill('《靜夜思》的作者是谁？');
     expect(await byTestId('playground-samples').inputValue()).toBe('5');
     await byTestId('playground-submit').click();
-    await expect.poll(async () => Number(await byTestId('playground-output').getAttribute('data-count')), { timeout: 60_000 }).toBe(5);
+    await expect
+      .poll(async () => Number(await byTestId('playground-output').getAttribute('data-count')), { timeout: 60_000 })
+      .toBe(5);
     expect(await page.locator('[data-testid="playground-sample"]').count()).toBe(5);
     expect(await byTestId('playground-speed').textContent()).toMatch(/\d/);
     await shoot('playground');
@@ -151,7 +174,9 @@ describe('the dashboard in Chromium', () => {
     page.once('dialog', (dialog) => void dialog.dismiss());
     await cancelButton.click();
     await page.waitForTimeout(500);
-    expect(await page.locator(`[data-testid="run-row"][data-run-id="${long}"]`).getAttribute('data-status')).toBe('running');
+    expect(await page.locator(`[data-testid="run-row"][data-run-id="${long}"]`).getAttribute('data-status')).toBe(
+      'running',
+    );
     page.once('dialog', (dialog) => void dialog.accept());
     await cancelButton.click();
     await waitForStatus(long, 'cancelled');

@@ -16,12 +16,25 @@ function jsFiles(dir: string): string[] {
 describe('@miniglm/web', () => {
   it('webRoot holds the entry page, the router, the stylesheet and one module per page', () => {
     expect(path.isAbsolute(webRoot)).toBe(true);
-    for (const file of ['index.html', 'app.js', 'style.css', 'pages/runs.js', 'pages/run.js', 'pages/lineage.js', 'pages/compare.js', 'pages/playground.js'])
+    for (const file of [
+      'index.html',
+      'app.js',
+      'style.css',
+      'pages/runs.js',
+      'pages/run.js',
+      'pages/lineage.js',
+      'pages/compare.js',
+      'pages/playground.js',
+    ])
       expect(existsSync(path.join(webRoot, file)), file).toBe(true);
   });
 
   it('vendorFiles maps /vendor URLs to the uPlot and cytoscape files in node_modules', () => {
-    expect(Object.keys(vendorFiles).sort()).toEqual(['/vendor/cytoscape.esm.min.js', '/vendor/uPlot.esm.js', '/vendor/uPlot.min.css']);
+    expect(Object.keys(vendorFiles).sort()).toEqual([
+      '/vendor/cytoscape.esm.min.js',
+      '/vendor/uPlot.esm.js',
+      '/vendor/uPlot.min.css',
+    ]);
     for (const [url, file] of Object.entries(vendorFiles)) {
       expect(path.isAbsolute(file), url).toBe(true);
       expect(existsSync(file), `${url} → ${file}`).toBe(true);

@@ -38,7 +38,14 @@ export function startTaskChild(task: ChildTask, onMessage: (m: ChildMessage) => 
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       queue.then(
-        () => (last ? resolve(last) : reject(new Error(`the ${task.kind === 'train' ? 'training' : 'evaluation'} process exited (${signal ?? `code ${code}`}) before it finished`))),
+        () =>
+          last
+            ? resolve(last)
+            : reject(
+                new Error(
+                  `the ${task.kind === 'train' ? 'training' : 'evaluation'} process exited (${signal ?? `code ${code}`}) before it finished`,
+                ),
+              ),
         reject,
       );
     });

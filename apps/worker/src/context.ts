@@ -37,5 +37,11 @@ export function defaultWorkerId(): string {
 }
 
 export function createContext(input: Omit<WorkerContext, 'store'>): WorkerContext {
-  return { ...input, store: new ArtifactStore(input.db, { cacheDir: path.join(input.workDir, 'artifacts'), maxCacheBytes: input.settings.cacheBytes }) };
+  return {
+    ...input,
+    store: new ArtifactStore(input.db, {
+      cacheDir: path.join(input.workDir, 'artifacts'),
+      maxCacheBytes: input.settings.cacheBytes,
+    }),
+  };
 }

@@ -14,19 +14,30 @@ import type { WorkerContext } from './context.ts';
 import { checkpointFile, datasetDir } from './materialize.ts';
 import { failRun, runIsOver } from './run-state.ts';
 
-export async function processEvaluate(ctx: WorkerContext, active: ActiveTasks, job: Job<EvaluateJob>, token: string | undefined): Promise<{ evaluationId: string }> {
+export async function processEvaluate(
+  ctx: WorkerContext,
+  active: ActiveTasks,
+  job: Job<EvaluateJob>,
+  token: string | undefined,
+): Promise<{ evaluationId: string }> {
   const { runId } = job.data;
   const prisma = ctx.db.prisma;
   const over = await runIsOver(ctx, runId);
   if (over) throw new UnrecoverableError(`run ${runId} is ${over.status}`);
-  const run = await prisma.run.findUniqueOrThrow({ where: { id: runId }, include: { stages: { orderBy: { index: 'asc' }, include: { dataset: true } } } });
+  const run = await prisma.run.findUniqueOrThrow({
+    where: { id: runId },
+    include: { stages: { orderBy: { index: 'asc' }, include: { dataset: true } } },
+  });
   const lastStage = run.stages.at(-1)!;
   const final = await prisma.checkpoint.findFirst({ where: { stageId: lastStage.id }, orderBy: { step: 'desc' } });
   if (!final || lastStage.status !== 'succeeded') throw new Error(`run ${run.name}: its last stage has not finished`);
   // A retried job whose evaluation was already written (the worker died just after): keep it.
   const existing = await prisma.evaluation.findFirst({ where: { runId, checkpointId: final.id } });
   if (existing) {
-    await prisma.run.updateMany({ where: { id: runId, status: 'running' }, data: { status: 'succeeded', finishedAt: new Date(), error: null } });
+    await prisma.run.updateMany({
+      where: { id: runId, status: 'running' },
+      data: { status: 'succeeded', finishedAt: new Date(), error: null },
+    });
     return { evaluationId: existing.id };
   }
   const datasetDirs: string[] = [];
@@ -64,7 +75,8 @@ export async function processEvaluate(ctx: WorkerContext, active: ActiveTasks, j
   }
   if (await runIsOver(ctx, runId)) throw new UnrecoverableError(`run ${runId} was cancelled`);
   if (last.type === 'failed' && last.userError) throw await failRun(ctx, runId, `evaluation: ${last.message}`);
-  if (last.type !== 'evaluated') throw new Error(`evaluation of run ${run.name}: ${'message' in last ? last.message : last.type}`);
+  if (last.type !== 'evaluated')
+    throw new Error(`evaluation of run ${run.name}: ${'message' in last ? last.message : last.type}`);
 
   const e = last.evaluation;
   const lastPerplexity = e.perplexity.at(-1);
@@ -79,6 +91,9 @@ export async function processEvaluate(ctx: WorkerContext, active: ActiveTasks, j
       samples: e.samples,
     },
   });
-  await prisma.run.updateMany({ where: { id: runId, status: 'running' }, data: { status: 'succeeded', finishedAt: new Date(), error: null } });
+  await prisma.run.updateMany({
+    where: { id: runId, status: 'running' },
+    data: { status: 'succeeded', finishedAt: new Date(), error: null },
+  });
   return { evaluationId: row.id };
 }

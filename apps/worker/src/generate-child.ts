@@ -32,7 +32,10 @@ async function answer(request: GenerateChildRequest): Promise<void> {
     const { loaded, warm } = await load(request);
     const { model, tokenizer } = loaded;
     const g = request.job;
-    const prompt = g.mode === 'answer' ? qaPrompt(tokenizer, g.prompt, model.config.blockSize) : tokenizer.encode(g.prompt).slice(-model.config.blockSize);
+    const prompt =
+      g.mode === 'answer'
+        ? qaPrompt(tokenizer, g.prompt, model.config.blockSize)
+        : tokenizer.encode(g.prompt).slice(-model.config.blockSize);
     const r = generate(model, prompt.length > 0 ? prompt : [tokenizer.eotId], {
       maxNewTokens: g.maxTokens,
       temperature: g.temperature,

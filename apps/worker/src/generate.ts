@@ -18,7 +18,10 @@ const CHILD_FILE = fileURLToPath(new URL('./generate-child.ts', import.meta.url)
 export class Generator {
   private child: ChildProcess | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: GenerateChildReply) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: GenerateChildReply) => void; reject: (e: Error) => void }
+  >();
 
   constructor(private readonly ctx: WorkerContext) {}
 
@@ -27,7 +30,13 @@ export class Generator {
     const id = this.nextId++;
     const reply = await new Promise<GenerateChildReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const request: GenerateChildRequest = { id, job, file, cacheSize: this.ctx.settings.generateCacheSize, backend: this.ctx.settings.backend };
+      const request: GenerateChildRequest = {
+        id,
+        job,
+        file,
+        cacheSize: this.ctx.settings.generateCacheSize,
+        backend: this.ctx.settings.backend,
+      };
       this.process().send(request);
     });
     if (!reply.ok) throw new Error(reply.message);
@@ -44,7 +53,8 @@ export class Generator {
     });
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
-      for (const { reject } of this.pending.values()) reject(new Error(`the generation process exited (${signal ?? `code ${code}`})`));
+      for (const { reject } of this.pending.values())
+        reject(new Error(`the generation process exited (${signal ?? `code ${code}`})`));
       this.pending.clear();
     });
     this.child = child;
@@ -57,8 +67,15 @@ export class Generator {
   }
 }
 
-export async function processGenerate(ctx: WorkerContext, generator: Generator, job: Job<GenerateJob>): Promise<GenerateResult> {
-  const exists = await ctx.db.prisma.checkpoint.findUnique({ where: { id: job.data.checkpointId }, select: { id: true } });
+export async function processGenerate(
+  ctx: WorkerContext,
+  generator: Generator,
+  job: Job<GenerateJob>,
+): Promise<GenerateResult> {
+  const exists = await ctx.db.prisma.checkpoint.findUnique({
+    where: { id: job.data.checkpointId },
+    select: { id: true },
+  });
   if (!exists) throw new UnrecoverableError(`checkpoint ${job.data.checkpointId} does not exist`);
   return generator.run(job.data);
 }

@@ -46,7 +46,10 @@ export async function adoptDatasetDir(ctx: WorkerContext, datasetId: string, bui
 
 /** A local file holding a checkpoint's bytes. */
 export async function checkpointFile(ctx: WorkerContext, checkpointId: string): Promise<string> {
-  const row = await ctx.db.prisma.checkpoint.findUnique({ where: { id: checkpointId }, select: { artifactSha256: true } });
+  const row = await ctx.db.prisma.checkpoint.findUnique({
+    where: { id: checkpointId },
+    select: { artifactSha256: true },
+  });
   if (!row) throw new Error(`checkpoint ${checkpointId} is gone`);
   return artifactFile(ctx, row.artifactSha256, `checkpoint ${checkpointId}`);
 }
@@ -57,7 +60,13 @@ export async function uploadedFiles(ctx: WorkerContext, files: Iterable<Uploaded
   await fs.mkdir(dir, { recursive: true });
   for (const file of files) {
     const target = path.join(dir, uploadedFileName(file));
-    if (await fs.stat(target).then((s) => s.isFile(), () => false)) continue;
+    if (
+      await fs.stat(target).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      continue;
     const source = await artifactFile(ctx, file.artifactSha256, `uploaded file ${file.name}`);
     await fs.copyFile(source, `${target}.tmp`);
     await fs.rename(`${target}.tmp`, target);

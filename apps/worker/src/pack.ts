@@ -20,7 +20,10 @@ interface Entry {
 
 /** The bytes of a pack of every file directly in `dir`, in name order. */
 export async function* packDirectory(dir: string): AsyncGenerator<Uint8Array> {
-  const names = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  const names = (await fs.readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
   const entries: Entry[] = [];
   for (const name of names) entries.push({ name, size: (await fs.stat(path.join(dir, name))).size });
   const header = Buffer.from(JSON.stringify(entries));
@@ -30,7 +33,8 @@ export async function* packDirectory(dir: string): AsyncGenerator<Uint8Array> {
   for (const { name } of entries) {
     const file = await fs.open(path.join(dir, name), 'r');
     try {
-      for await (const chunk of file.createReadStream({ highWaterMark: READ_SIZE, autoClose: false })) yield chunk as Buffer;
+      for await (const chunk of file.createReadStream({ highWaterMark: READ_SIZE, autoClose: false }))
+        yield chunk as Buffer;
     } finally {
       await file.close();
     }
@@ -54,10 +58,11 @@ export async function unpackToDirectory(packFile: string, dir: string): Promise<
     let offset = prefix.byteLength + headerLength;
     const buffer = Buffer.alloc(READ_SIZE);
     for (const { name, size } of entries) {
-      if (name !== path.basename(name) || name.startsWith('.')) throw new Error(`${packFile}: unsafe file name ${JSON.stringify(name)}`);
+      if (name !== path.basename(name) || name.startsWith('.'))
+        throw new Error(`${packFile}: unsafe file name ${JSON.stringify(name)}`);
       const out = await fs.open(path.join(tmp, name), 'w');
       try {
-        for (let done = 0; done < size; ) {
+        for (let done = 0; done < size;) {
           const { bytesRead } = await input.read(buffer, 0, Math.min(READ_SIZE, size - done), offset + done);
           if (bytesRead === 0) throw new Error(`${packFile} is truncated (${name})`);
           await out.write(buffer.subarray(0, bytesRead));

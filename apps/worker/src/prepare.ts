@@ -19,18 +19,30 @@ import {
   type PreparedDataset,
   type StageConfig,
 } from '@miniglm/core';
-import { datasetLockKey, localDataset, uploadedFileId, type PrepareJob, type UploadedFile } from '@miniglm/core/service';
+import {
+  datasetLockKey,
+  localDataset,
+  uploadedFileId,
+  type PrepareJob,
+  type UploadedFile,
+} from '@miniglm/core/service';
 import type { WorkerContext } from './context.ts';
 import { adoptDatasetDir, datasetDir, uploadedFiles } from './materialize.ts';
 import { packDirectory } from './pack.ts';
 import { failRun, markRunRunning, runIsOver } from './run-state.ts';
 import { UnrecoverableError } from 'bullmq';
 
-export async function processPrepare(ctx: WorkerContext, job: Job<PrepareJob>): Promise<{ datasets: string[]; reused: number }> {
+export async function processPrepare(
+  ctx: WorkerContext,
+  job: Job<PrepareJob>,
+): Promise<{ datasets: string[]; reused: number }> {
   const { runId } = job.data;
   const over = await runIsOver(ctx, runId);
   if (over) throw new UnrecoverableError(`run ${runId} is ${over.status}`);
-  const run = await ctx.db.prisma.run.findUnique({ where: { id: runId }, include: { stages: { orderBy: { index: 'asc' } } } });
+  const run = await ctx.db.prisma.run.findUnique({
+    where: { id: runId },
+    include: { stages: { orderBy: { index: 'asc' } } },
+  });
   if (!run) throw new UnrecoverableError(`run ${runId} does not exist`);
   await markRunRunning(ctx, runId);
   const curriculum = run.curriculum as unknown as Curriculum;
@@ -38,7 +50,8 @@ export async function processPrepare(ctx: WorkerContext, job: Job<PrepareJob>): 
     return await prepareRun(ctx, run.id, curriculum, run.stages);
   } catch (error) {
     // The user's data is wrong: retrying will not help. Say what is wrong and stop the run.
-    if (error instanceof DataError || error instanceof CurriculumError) throw await failRun(ctx, runId, `preparing the data: ${error.message}`);
+    if (error instanceof DataError || error instanceof CurriculumError)
+      throw await failRun(ctx, runId, `preparing the data: ${error.message}`);
     throw error;
   }
 }
@@ -52,7 +65,10 @@ async function prepareRun(
   // Uploaded files become local files, and the curriculum is rewritten to read them.
   const files = await uploadedFileRows(ctx, curriculum);
   const filesDir = await uploadedFiles(ctx, files.values());
-  const local: Curriculum = { ...curriculum, stages: curriculum.stages.map((s) => ({ ...s, dataset: localDataset(s.dataset, files, filesDir) })) };
+  const local: Curriculum = {
+    ...curriculum,
+    stages: curriculum.stages.map((s) => ({ ...s, dataset: localDataset(s.dataset, files, filesDir) })),
+  };
   const dataDir = path.join(ctx.workDir, 'build');
   const tokenizer = await runTokenizer(ctx, local, stages[0]?.parentCheckpointId ?? null, dataDir);
   const seed = curriculum.seed ?? 1337;
@@ -64,11 +80,23 @@ async function prepareRun(
   for (const [index, stage] of local.stages.entries()) {
     const contentHash = datasetContentHash(curriculum.stages[index]!, files, seed, curriculum.model.blockSize);
     const found = await findOrBuild(ctx, { contentHash, tokenizerHash }, async () => {
-      ctx.log(`run ${runId}: preparing ${stage.kind} data for stage ${stage.name} from ${curriculum.stages[index]!.dataset.source}`);
-      const built = await prepareStageDataset(stage, tokenizer, seed, curriculum.model.blockSize, { dataDir, baseDir: filesDir });
+      ctx.log(
+        `run ${runId}: preparing ${stage.kind} data for stage ${stage.name} from ${curriculum.stages[index]!.dataset.source}`,
+      );
+      const built = await prepareStageDataset(stage, tokenizer, seed, curriculum.model.blockSize, {
+        dataDir,
+        baseDir: filesDir,
+      });
       const { sha256 } = await ctx.store.put(packDirectory(built.dir), 'dataset');
       const row = await ctx.db.prisma.dataset.create({
-        data: { contentHash, tokenizerHash, kind: stage.kind, source: built.manifest.source, manifest: built.manifest as object, artifactSha256: sha256 },
+        data: {
+          contentHash,
+          tokenizerHash,
+          kind: stage.kind,
+          source: built.manifest.source,
+          manifest: built.manifest as object,
+          artifactSha256: sha256,
+        },
       });
       await adoptDatasetDir(ctx, row.id, built.dir);
       return row;
@@ -76,7 +104,12 @@ async function prepareRun(
     if (found.reused) reused++;
     ids.push(found.row.id);
     await ctx.db.prisma.stage.update({ where: { id: stages[index]!.id }, data: { datasetId: found.row.id } });
-    prepared.push({ stage: stage.name, dir: await datasetDir(ctx, found.row), manifest: found.row.manifest as never, reused: found.reused });
+    prepared.push({
+      stage: stage.name,
+      dir: await datasetDir(ctx, found.row),
+      manifest: found.row.manifest as never,
+      reused: found.reused,
+    });
   }
   checkDatasetsFit(prepared, curriculum.model.blockSize);
 
@@ -87,15 +120,30 @@ async function prepareRun(
 }
 
 async function uploadedFileRows(ctx: WorkerContext, curriculum: Curriculum): Promise<Map<string, UploadedFile>> {
-  const ids = curriculum.stages.map((s) => uploadedFileId(s.dataset.source)).filter((id): id is string => id !== undefined);
+  const ids = curriculum.stages
+    .map((s) => uploadedFileId(s.dataset.source))
+    .filter((id): id is string => id !== undefined);
   const rows = ids.length ? await ctx.db.prisma.datasetFile.findMany({ where: { id: { in: ids } } }) : [];
-  return new Map(rows.map((r) => [r.id, { id: r.id, name: r.name, format: r.format, fields: r.fields, artifactSha256: r.artifactSha256 }]));
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      { id: r.id, name: r.name, format: r.format, fields: r.fields, artifactSha256: r.artifactSha256 },
+    ]),
+  );
 }
 
 /** A run that starts from a checkpoint keeps that checkpoint's tokenizer; otherwise it is collected from the corpora. */
-async function runTokenizer(ctx: WorkerContext, local: Curriculum, initFrom: string | null, dataDir: string): Promise<TokenizerSpec> {
+async function runTokenizer(
+  ctx: WorkerContext,
+  local: Curriculum,
+  initFrom: string | null,
+  dataDir: string,
+): Promise<TokenizerSpec> {
   if (initFrom) {
-    const parent = await ctx.db.prisma.checkpoint.findUnique({ where: { id: initFrom }, include: { stage: { include: { run: true } } } });
+    const parent = await ctx.db.prisma.checkpoint.findUnique({
+      where: { id: initFrom },
+      include: { stage: { include: { run: true } } },
+    });
     const spec = parent?.stage.run.tokenizer as TokenizerSpec | null | undefined;
     if (!spec) throw new CurriculumError(`/initFrom: the tokenizer of checkpoint ${initFrom} is unknown`);
     return spec;
@@ -107,12 +155,20 @@ async function runTokenizer(ctx: WorkerContext, local: Curriculum, initFrom: str
  * What a dataset is made of, independent of where the bytes sit: uploaded files count by
  * their content hash, so the same file uploaded twice is tokenized once.
  */
-function datasetContentHash(stage: StageConfig, files: Map<string, UploadedFile>, seed: number, blockSize: number): string {
+function datasetContentHash(
+  stage: StageConfig,
+  files: Map<string, UploadedFile>,
+  seed: number,
+  blockSize: number,
+): string {
   const id = uploadedFileId(stage.dataset.source);
   const { source: _source, ...options } = stage.dataset;
   return contentKey({
     kind: stage.kind,
-    source: id !== undefined ? `sha256:${files.get(id)!.artifactSha256}${path.extname(files.get(id)!.name)}` : stage.dataset.source,
+    source:
+      id !== undefined
+        ? `sha256:${files.get(id)!.artifactSha256}${path.extname(files.get(id)!.name)}`
+        : stage.dataset.source,
     ...options,
     seed,
     blockSize: stage.kind === 'sft' ? blockSize : undefined,
@@ -139,7 +195,10 @@ async function findOrBuild(
   }
   // Keep the lock while building (a big corpus takes longer than the lock's lifetime); extend
   // and release it only while it is still ours.
-  const renew = setInterval(() => void ctx.redis.eval(EXTEND_IF_OWNER, 1, lockKey, token, lockMs).catch(() => {}), lockMs / 3);
+  const renew = setInterval(
+    () => void ctx.redis.eval(EXTEND_IF_OWNER, 1, lockKey, token, lockMs).catch(() => {}),
+    lockMs / 3,
+  );
   try {
     const existing = await find(); // built between our last look and taking the lock
     if (existing) return { row: existing, reused: true };

@@ -13,7 +13,10 @@ export class StageLostError extends Error {
 }
 
 export async function markRunRunning(ctx: WorkerContext, runId: string): Promise<void> {
-  await ctx.db.prisma.run.updateMany({ where: { id: runId, status: 'queued' }, data: { status: 'running', startedAt: new Date() } });
+  await ctx.db.prisma.run.updateMany({
+    where: { id: runId, status: 'queued' },
+    data: { status: 'running', startedAt: new Date() },
+  });
 }
 
 /**
@@ -22,18 +25,32 @@ export async function markRunRunning(ctx: WorkerContext, runId: string): Promise
  */
 export async function failRun(ctx: WorkerContext, runId: string, message: string): Promise<UnrecoverableError> {
   const now = new Date();
-  const open = await ctx.db.prisma.stage.findMany({ where: { runId, status: { in: ['queued', 'running'] } }, select: { id: true, status: true } });
+  const open = await ctx.db.prisma.stage.findMany({
+    where: { runId, status: { in: ['queued', 'running'] } },
+    select: { id: true, status: true },
+  });
   await ctx.db.prisma.$transaction([
-    ctx.db.prisma.run.updateMany({ where: { id: runId, status: { in: ['queued', 'running'] } }, data: { status: 'failed', error: message, finishedAt: now } }),
+    ctx.db.prisma.run.updateMany({
+      where: { id: runId, status: { in: ['queued', 'running'] } },
+      data: { status: 'failed', error: message, finishedAt: now },
+    }),
     // Conditional: a stage another process has just closed keeps what it was given.
     ...open.map((s) =>
       ctx.db.prisma.stage.updateMany({
         where: { id: s.id, status: s.status },
-        data: s.status === 'running' ? { status: 'failed', error: message, finishedAt: now } : { status: 'cancelled', error: 'not run: the run failed earlier', finishedAt: now },
+        data:
+          s.status === 'running'
+            ? { status: 'failed', error: message, finishedAt: now }
+            : { status: 'cancelled', error: 'not run: the run failed earlier', finishedAt: now },
       }),
     ),
     ctx.db.prisma.stageEvent.createMany({
-      data: open.map((s) => ({ stageId: s.id, type: s.status === 'running' ? ('failed' as const) : ('cancelled' as const), workerId: ctx.workerId, message })),
+      data: open.map((s) => ({
+        stageId: s.id,
+        type: s.status === 'running' ? ('failed' as const) : ('cancelled' as const),
+        workerId: ctx.workerId,
+        message,
+      })),
     }),
   ]);
   return new UnrecoverableError(message);
@@ -60,8 +77,12 @@ export async function moveStage(
   const { from, to } = STAGE_TRANSITIONS[transition];
   // One transaction: whoever sees the new status also sees its event.
   await ctx.db.prisma.$transaction(async (tx) => {
-    const moved = await tx.stage.updateMany({ where: { id: stage.id, attempts: stage.attempt, status: { in: [...from] } }, data: { ...data, status: to } });
-    if (moved.count === 0) throw new StageLostError(`stage ${stage.id} is no longer held by attempt ${stage.attempt} of ${ctx.workerId}`);
+    const moved = await tx.stage.updateMany({
+      where: { id: stage.id, attempts: stage.attempt, status: { in: [...from] } },
+      data: { ...data, status: to },
+    });
+    if (moved.count === 0)
+      throw new StageLostError(`stage ${stage.id} is no longer held by attempt ${stage.attempt} of ${ctx.workerId}`);
     await tx.stageEvent.create({ data: { stageId: stage.id, workerId: ctx.workerId, ...event } });
   });
 }

@@ -5,7 +5,15 @@
  */
 import fs from 'node:fs';
 import { createTokenizer, DataError, readManifest } from '@miniglm/data';
-import { createModel, initBackend, parameterCount, readCheckpoint, resolveModelConfig, restoreModel, type LanguageModel } from '@miniglm/model';
+import {
+  createModel,
+  initBackend,
+  parameterCount,
+  readCheckpoint,
+  resolveModelConfig,
+  restoreModel,
+  type LanguageModel,
+} from '@miniglm/model';
 import { CurriculumError, evaluateModel, runStage, type PreparedDataset } from '@miniglm/core';
 import type { ChildMessage, EvaluateTask, ParentMessage, TrainTask } from './child-protocol.ts';
 
@@ -30,7 +38,8 @@ async function run(task: TrainTask | EvaluateTask): Promise<void> {
   try {
     finish(task.kind === 'train' ? await train(task) : await evaluate(task));
   } catch (error) {
-    const userError = error instanceof DataError || error instanceof CurriculumError || (error as Error)?.name === 'ConfigError';
+    const userError =
+      error instanceof DataError || error instanceof CurriculumError || (error as Error)?.name === 'ConfigError';
     finish({ type: 'failed', message: error instanceof Error ? error.message : String(error), userError });
   }
 }

@@ -36,31 +36,46 @@ export interface TrainStageResult {
 const METRIC_KEYS = ['trainLoss', 'valLoss', 'lr', 'gradNorm', 'tokensPerSec'] as const;
 const FLUSH_MS = 1000;
 
-export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks, job: Job<TrainStageJob>, token: string | undefined): Promise<TrainStageResult> {
+export async function processTrainStage(
+  ctx: WorkerContext,
+  active: ActiveTasks,
+  job: Job<TrainStageJob>,
+  token: string | undefined,
+): Promise<TrainStageResult> {
   const { runId, stageId, stageIndex } = job.data;
   const prisma = ctx.db.prisma;
   const over = await runIsOver(ctx, runId);
   if (over) {
     // Cancelled while no worker held the stage (its worker died): close it here.
     const now = new Date();
-    const open = await prisma.stage.updateMany({ where: { id: stageId, status: { in: ['queued', 'running'] } }, data: { status: 'cancelled', finishedAt: now } });
-    if (open.count > 0) await prisma.stageEvent.create({ data: { stageId, type: 'cancelled', workerId: ctx.workerId, message: `the run is ${over.status}` } });
+    const open = await prisma.stage.updateMany({
+      where: { id: stageId, status: { in: ['queued', 'running'] } },
+      data: { status: 'cancelled', finishedAt: now },
+    });
+    if (open.count > 0)
+      await prisma.stageEvent.create({
+        data: { stageId, type: 'cancelled', workerId: ctx.workerId, message: `the run is ${over.status}` },
+      });
     throw new UnrecoverableError(`run ${runId} is ${over.status}`);
   }
   const run = await prisma.run.findUnique({ where: { id: runId } });
   const stage = await prisma.stage.findUnique({ where: { id: stageId } });
   if (!run || !stage) throw new UnrecoverableError(`stage ${stageId} of run ${runId} does not exist`);
   if (stage.status === 'succeeded') return finishedResult(ctx, stageId);
-  if (stage.status === 'failed' || stage.status === 'cancelled') throw new UnrecoverableError(`stage ${stage.name} is ${stage.status}`);
-  if (!run.tokenizer || !stage.datasetId) throw new Error(`stage ${stage.name}: its data is not prepared (the prepare job has not finished)`);
+  if (stage.status === 'failed' || stage.status === 'cancelled')
+    throw new UnrecoverableError(`stage ${stage.name} is ${stage.status}`);
+  if (!run.tokenizer || !stage.datasetId)
+    throw new Error(`stage ${stage.name}: its data is not prepared (the prepare job has not finished)`);
   const curriculum = run.curriculum as unknown as Curriculum;
 
   // The weights it starts from: the previous stage's last checkpoint, or the run's initFrom.
   let parentCheckpointId = stage.parentCheckpointId;
   if (stageIndex > 0) {
     const previous = await prisma.stage.findUnique({ where: { runId_index: { runId, index: stageIndex - 1 } } });
-    const parent = previous && (await prisma.checkpoint.findFirst({ where: { stageId: previous.id }, orderBy: { step: 'desc' } }));
-    if (previous?.status !== 'succeeded' || !parent) throw new Error(`stage ${stage.name}: the previous stage has not finished`);
+    const parent =
+      previous && (await prisma.checkpoint.findFirst({ where: { stageId: previous.id }, orderBy: { step: 'desc' } }));
+    if (previous?.status !== 'succeeded' || !parent)
+      throw new Error(`stage ${stage.name}: the previous stage has not finished`);
     parentCheckpointId = parent.id;
   }
 
@@ -70,7 +85,15 @@ export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks,
   const attempt = stage.attempts + 1;
   const claimed = await prisma.stage.updateMany({
     where: { id: stageId, attempts: stage.attempts, status: { in: ['queued', 'running'] } },
-    data: { status: 'running', attempts: attempt, workerId: ctx.workerId, startedAt: stage.startedAt ?? new Date(), parentCheckpointId, step: resumeStep, error: null },
+    data: {
+      status: 'running',
+      attempts: attempt,
+      workerId: ctx.workerId,
+      startedAt: stage.startedAt ?? new Date(),
+      parentCheckpointId,
+      step: resumeStep,
+      error: null,
+    },
   });
   if (claimed.count === 0) {
     const now = await runIsOver(ctx, runId);
@@ -110,7 +133,9 @@ export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks,
   };
   const inputs = {
     datasetDir: await datasetDir(ctx, dataset),
-    parentCheckpoint: parentCheckpointId ? { id: parentCheckpointId, file: await checkpointFile(ctx, parentCheckpointId) } : undefined,
+    parentCheckpoint: parentCheckpointId
+      ? { id: parentCheckpointId, file: await checkpointFile(ctx, parentCheckpointId) }
+      : undefined,
   };
   child = startTaskChild(
     {
@@ -163,16 +188,30 @@ export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks,
     if (last.userError) throw await failRun(ctx, runId, `stage ${stage.name}: ${last.message}`);
     throw new Error(`stage ${stage.name}: ${last.message}`);
   }
-  if (last.type !== 'trained') throw new Error(`stage ${stage.name}: unexpected answer ${last.type} from the training process`);
+  if (last.type !== 'trained')
+    throw new Error(`stage ${stage.name}: unexpected answer ${last.type} from the training process`);
   const { outcome } = last;
-  if (outcome.status === 'diverged') throw await failRun(ctx, runId, `stage ${stage.name} diverged: ${outcome.message}`);
+  if (outcome.status === 'diverged')
+    throw await failRun(ctx, runId, `stage ${stage.name} diverged: ${outcome.message}`);
   if (outcome.status === 'stopped') {
     if (stopReason === 'cancel') {
-      await moveStage(ctx, held, 'cancel', { type: 'cancelled', step: outcome.step, message: 'cancelled by request' }, { finishedAt: new Date(), step: outcome.step });
+      await moveStage(
+        ctx,
+        held,
+        'cancel',
+        { type: 'cancelled', step: outcome.step, message: 'cancelled by request' },
+        { finishedAt: new Date(), step: outcome.step },
+      );
       throw new UnrecoverableError(`run ${runId} was cancelled`);
     }
     // Shutting down: the checkpoint is saved; give the job back for the next worker.
-    await moveStage(ctx, held, 'handBack', { type: 'queued', step: outcome.step, message: `handed back by ${ctx.workerId} on shutdown` }, { step: outcome.step });
+    await moveStage(
+      ctx,
+      held,
+      'handBack',
+      { type: 'queued', step: outcome.step, message: `handed back by ${ctx.workerId} on shutdown` },
+      { step: outcome.step },
+    );
     await job.moveToWait(token);
     throw new WaitingError();
   }
@@ -180,7 +219,11 @@ export async function processTrainStage(ctx: WorkerContext, active: ActiveTasks,
     ctx,
     held,
     'finish',
-    { type: 'finished', step: outcome.step, message: `train loss ${outcome.trainLoss.toFixed(4)}${outcome.valLoss !== undefined ? `, val loss ${outcome.valLoss.toFixed(4)}` : ''}` },
+    {
+      type: 'finished',
+      step: outcome.step,
+      message: `train loss ${outcome.trainLoss.toFixed(4)}${outcome.valLoss !== undefined ? `, val loss ${outcome.valLoss.toFixed(4)}` : ''}`,
+    },
     { finishedAt: new Date(), step: outcome.step },
   );
   return finishedResult(ctx, stageId);
@@ -226,14 +269,22 @@ class StageRecorder {
       await this.flush();
       try {
         const { sha256 } = await this.ctx.store.put(fs.createReadStream(m.file), 'checkpoint');
-        const metrics = { trainLoss: this.latest.trainLoss, valLoss: this.lastValLoss, lr: this.latest.lr, tokensPerSec: this.latest.tokensPerSec, backend: this.latest.backend };
+        const metrics = {
+          trainLoss: this.latest.trainLoss,
+          valLoss: this.lastValLoss,
+          lr: this.latest.lr,
+          tokensPerSec: this.latest.tokensPerSec,
+          backend: this.latest.backend,
+        };
         await this.fenced({ step: m.step });
         await prisma.checkpoint.upsert({
           where: { stageId_step: { stageId: this.stage.id, step: m.step } },
           create: { stageId: this.stage.id, step: m.step, artifactSha256: sha256, metrics },
           update: { artifactSha256: sha256, metrics },
         });
-        await prisma.stageEvent.create({ data: { stageId: this.stage.id, type: 'checkpointed', workerId: this.ctx.workerId, step: m.step } });
+        await prisma.stageEvent.create({
+          data: { stageId: this.stage.id, type: 'checkpointed', workerId: this.ctx.workerId, step: m.step },
+        });
       } finally {
         fs.rmSync(m.file, { force: true });
       }
@@ -257,7 +308,13 @@ class StageRecorder {
   }
 
   private async fenced(data: { step?: number; tokensPerSec?: number; backend?: string }): Promise<void> {
-    const r = await this.ctx.db.prisma.stage.updateMany({ where: { id: this.stage.id, attempts: this.stage.attempt, status: 'running' }, data });
-    if (r.count === 0) throw new StageLostError(`stage ${this.stage.id} is no longer held by this worker (attempt ${this.stage.attempt})`);
+    const r = await this.ctx.db.prisma.stage.updateMany({
+      where: { id: this.stage.id, attempts: this.stage.attempt, status: 'running' },
+      data,
+    });
+    if (r.count === 0)
+      throw new StageLostError(
+        `stage ${this.stage.id} is no longer held by this worker (attempt ${this.stage.attempt})`,
+      );
   }
 }

@@ -35,7 +35,12 @@ export interface RunningWorker {
 
 const MAX_STALLED = 3;
 
-export const DEFAULT_SETTINGS: WorkerSettings = { lockDurationMs: 30_000, stalledIntervalMs: 30_000, generateCacheSize: 3, cacheBytes: 8 * 1024 ** 3 };
+export const DEFAULT_SETTINGS: WorkerSettings = {
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+  generateCacheSize: 3,
+  cacheBytes: 8 * 1024 ** 3,
+};
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -44,10 +49,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const settings: WorkerSettings = { ...DEFAULT_SETTINGS, ...given };
   const connection = createRedis(options.redisUrl, { blocking: true });
   // BullMQ would wait for Redis forever, silently: say so instead when it does not answer.
-  const answered = await Promise.race([connection.ping().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000).unref())]);
+  const answered = await Promise.race([
+    connection.ping().then(() => true),
+    new Promise<false>((r) => setTimeout(() => r(false), 5000).unref()),
+  ]);
   if (!answered) {
     connection.disconnect();
-    throw new Error(`Redis at ${redactRedisUrl(options.redisUrl)} did not answer within 5 s; is it running? (REDIS_URL)`);
+    throw new Error(
+      `Redis at ${redactRedisUrl(options.redisUrl)} did not answer within 5 s; is it running? (REDIS_URL)`,
+    );
   }
   const ctx = createContext({
     db: options.db,
@@ -118,9 +128,14 @@ async function onFailed(ctx: WorkerContext, job: Job | undefined, error: Error):
   const runId = (job.data as { runId?: string }).runId;
   ctx.log(`${job.queueName} job ${job.id} failed (attempt ${job.attemptsMade}): ${error.message}`);
   if (!runId) return;
-  const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+  const final =
+    error instanceof UnrecoverableError ||
+    error.name === 'UnrecoverableError' ||
+    job.attemptsMade >= (job.opts.attempts ?? 1);
   if (!final) return;
-  await failRun(ctx, runId, plainReason(job, error)).catch((e: Error) => ctx.log(`could not mark run ${runId} failed: ${e.message}`));
+  await failRun(ctx, runId, plainReason(job, error)).catch((e: Error) =>
+    ctx.log(`could not mark run ${runId} failed: ${e.message}`),
+  );
 }
 
 /** BullMQ's own failure texts, in words a user of the run understands. */

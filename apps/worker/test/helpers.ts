@@ -49,8 +49,28 @@ export function tinyCurriculum(name: string, over: Partial<Curriculum> = {}, ite
     tokenizer: { name: 'char', compactVocab: true },
     model: { kind: 'gpt', layers: 1, heads: 2, dim: 16, blockSize: 16 },
     stages: [
-      { name: 'tang', kind: 'pretrain', dataset: { source: 'poetry:tang', limit: 60 }, iterations: iterations[0]!, batchSize: 4, warmup: 2, evalEvery: 4, evalBatches: 2, checkpointEvery: 4 },
-      { name: 'qa', kind: 'sft', dataset: { source: 'poetry-qa:tangshi300', limit: 60 }, iterations: iterations[1]!, batchSize: 4, warmup: 2, evalEvery: 5, evalBatches: 2, checkpointEvery: 5 },
+      {
+        name: 'tang',
+        kind: 'pretrain',
+        dataset: { source: 'poetry:tang', limit: 60 },
+        iterations: iterations[0]!,
+        batchSize: 4,
+        warmup: 2,
+        evalEvery: 4,
+        evalBatches: 2,
+        checkpointEvery: 4,
+      },
+      {
+        name: 'qa',
+        kind: 'sft',
+        dataset: { source: 'poetry-qa:tangshi300', limit: 60 },
+        iterations: iterations[1]!,
+        batchSize: 4,
+        warmup: 2,
+        evalEvery: 5,
+        evalBatches: 2,
+        checkpointEvery: 5,
+      },
     ],
     evaluation: { valBatches: 2, rougeSamples: 3, maxNewTokens: 8, samples: 2, prompts: ['床前'] },
     ...over,
@@ -58,7 +78,12 @@ export function tinyCurriculum(name: string, over: Partial<Curriculum> = {}, ite
 }
 
 /** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 90_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 90_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -69,10 +94,14 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 export async function waitForRun(db: Db, runId: string, statuses: string[], timeoutMs = 120_000) {
-  return waitFor(`run ${runId} to be ${statuses.join(' or ')}`, async () => {
-    const run = await db.prisma.run.findUnique({ where: { id: runId } });
-    return run && statuses.includes(run.status) ? run : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `run ${runId} to be ${statuses.join(' or ')}`,
+    async () => {
+      const run = await db.prisma.run.findUnique({ where: { id: runId } });
+      return run && statuses.includes(run.status) ? run : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export interface WorkerProcess {
@@ -82,7 +111,13 @@ export interface WorkerProcess {
 }
 
 /** `miniglm worker` in its own process, as an operator would start it. */
-export function spawnWorker(env: { databaseUrl: string; prefix: string; workDir: string; id: string; lockMs?: number }): WorkerProcess {
+export function spawnWorker(env: {
+  databaseUrl: string;
+  prefix: string;
+  workDir: string;
+  id: string;
+  lockMs?: number;
+}): WorkerProcess {
   const child = spawn(process.execPath, [MINIGLM_BIN, 'worker', '--id', env.id, '--work-dir', env.workDir], {
     env: {
       ...process.env,
@@ -97,6 +132,8 @@ export function spawnWorker(env: { databaseUrl: string; prefix: string; workDir:
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, output: () => output, exited };
 }

@@ -20,12 +20,23 @@ describe('the training child', () => {
   it('reports each checkpoint in a file of its own, also when a stop repeats the last step', async () => {
     const full = tinyCurriculum('child');
     const curriculum: Curriculum = { ...full, stages: [{ ...full.stages[0]!, iterations: 40, checkpointEvery: 1 }] };
-    const { tokenizer, datasets } = await prepareDatasets(curriculum, { dataDir: path.join(dir, 'data'), baseDir: dir });
+    const { tokenizer, datasets } = await prepareDatasets(curriculum, {
+      dataDir: path.join(dir, 'data'),
+      baseDir: dir,
+    });
 
     const reports: ChildMessage[] = [];
     const files: { step: number; file: string; bytes: number }[] = [];
     const child = startTaskChild(
-      { kind: 'train', curriculum, stageIndex: 0, datasetDir: datasets[0]!.dir, tokenizer, dir: path.join(dir, 'stage'), backend: 'wasm' },
+      {
+        kind: 'train',
+        curriculum,
+        stageIndex: 0,
+        datasetDir: datasets[0]!.dir,
+        tokenizer,
+        dir: path.join(dir, 'stage'),
+        backend: 'wasm',
+      },
       async (m) => {
         reports.push(m);
         if (m.type !== 'checkpoint') return;

@@ -20,7 +20,14 @@ const prefix = testPrefix('worker');
 beforeAll(async () => {
   t = await openTestDb('postgres', 'worker');
   r = testRedis(prefix);
-  worker = await startWorker({ db: t.db, redisUrl: REDIS_URL, prefix, workDir: tempDir('worker'), workerId: 'w-inprocess', log: () => {} });
+  worker = await startWorker({
+    db: t.db,
+    redisUrl: REDIS_URL,
+    prefix,
+    workDir: tempDir('worker'),
+    workerId: 'w-inprocess',
+    log: () => {},
+  });
 });
 
 afterAll(async () => {
@@ -38,14 +45,24 @@ describe('a worker in this process', () => {
     expect(run.error).toBeNull();
     expect(run.status).toBe('succeeded');
 
-    const stages = await t.db.prisma.stage.findMany({ where: { runId: run.id }, orderBy: { index: 'asc' }, include: { checkpoints: { orderBy: { step: 'asc' } } } });
-    expect(stages.map((s) => [s.status, s.step])).toEqual([['succeeded', 12], ['succeeded', 10]]);
+    const stages = await t.db.prisma.stage.findMany({
+      where: { runId: run.id },
+      orderBy: { index: 'asc' },
+      include: { checkpoints: { orderBy: { step: 'asc' } } },
+    });
+    expect(stages.map((s) => [s.status, s.step])).toEqual([
+      ['succeeded', 12],
+      ['succeeded', 10],
+    ]);
     expect(stages[0]!.checkpoints.map((c) => c.step)).toEqual([4, 8, 12]);
     expect(stages[1]!.checkpoints.map((c) => c.step)).toEqual([5, 10]);
     // Lineage: stage 2 starts from stage 1's last checkpoint; each has its dataset.
     expect(stages[1]!.parentCheckpointId).toBe(stages[0]!.checkpoints.at(-1)!.id);
     expect(stages.every((s) => s.datasetId)).toBe(true);
-    const points = await t.db.prisma.metricPoint.findMany({ where: { runId: run.id, key: 'trainLoss' }, orderBy: [{ stageId: 'asc' }, { step: 'asc' }] });
+    const points = await t.db.prisma.metricPoint.findMany({
+      where: { runId: run.id, key: 'trainLoss' },
+      orderBy: [{ stageId: 'asc' }, { step: 'asc' }],
+    });
     expect(points.length).toBe(22);
     const evaluation = await t.db.prisma.evaluation.findFirstOrThrow({ where: { runId: run.id } });
     expect(evaluation.perplexity).toBeGreaterThan(1);
@@ -58,7 +75,10 @@ describe('a worker in this process', () => {
     expect(second.status).toBe('succeeded');
     expect(await t.db.prisma.dataset.count()).toBe(2);
     // Same data, same seed, same model: the same numbers.
-    const final = async (runId: string) => (await t.db.prisma.metricPoint.findMany({ where: { runId, key: 'trainLoss' }, orderBy: [{ step: 'asc' }] })).map((p) => p.value).sort();
+    const final = async (runId: string) =>
+      (await t.db.prisma.metricPoint.findMany({ where: { runId, key: 'trainLoss' }, orderBy: [{ step: 'asc' }] }))
+        .map((p) => p.value)
+        .sort();
     expect(await final(second.id)).toEqual(await final(run.id));
   });
 
@@ -71,7 +91,12 @@ describe('a worker in this process', () => {
     const out = tempDir('local-run');
     const parsed = parseCurriculum(curriculum);
     if (!parsed.ok) throw new Error(parsed.error);
-    await runCurriculum(parsed.value, { outDir: out, baseDir: out, dataDir: path.join(out, 'datasets'), backend: 'wasm' });
+    await runCurriculum(parsed.value, {
+      outDir: out,
+      baseDir: out,
+      dataDir: path.join(out, 'datasets'),
+      backend: 'wasm',
+    });
     for (const [index, stage] of curriculum.stages.entries()) {
       const local = fs
         .readFileSync(path.join(out, 'stages', stage.name, 'metrics.jsonl'), 'utf8')
@@ -79,10 +104,14 @@ describe('a worker in this process', () => {
         .split('\n')
         .map((line) => (JSON.parse(line) as { trainLoss: number }).trainLoss);
       const stageId = submitted.value.stages[index]!.id;
-      const service = (await t.db.prisma.metricPoint.findMany({ where: { stageId, key: 'trainLoss' }, orderBy: { step: 'asc' } })).map((p) => p.value);
+      const service = (
+        await t.db.prisma.metricPoint.findMany({ where: { stageId, key: 'trainLoss' }, orderBy: { step: 'asc' } })
+      ).map((p) => p.value);
       // Equal to the last digits Postgres keeps (its text form of a double drops the 17th).
       expect(service.length, stage.name).toBe(local.length);
-      service.forEach((value, i) => expect(Math.abs(value - local[i]!) / local[i]!, `${stage.name} step ${i + 1}`).toBeLessThan(1e-14));
+      service.forEach((value, i) =>
+        expect(Math.abs(value - local[i]!) / local[i]!, `${stage.name} step ${i + 1}`).toBeLessThan(1e-14),
+      );
     }
   });
 });

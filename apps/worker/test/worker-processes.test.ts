@@ -9,7 +9,16 @@ import type { Curriculum } from '@miniglm/core';
 import { openTestDb, type TestDb } from '@miniglm/core/db/testing';
 import { cancelChannel, cancelRun, jobId, QUEUE, submitRun } from '@miniglm/core/service';
 import { Queue } from 'bullmq';
-import { spawnWorker, tempDir, testPrefix, testRedis, tinyCurriculum, waitFor, waitForRun, type WorkerProcess } from './helpers.ts';
+import {
+  spawnWorker,
+  tempDir,
+  testPrefix,
+  testRedis,
+  tinyCurriculum,
+  waitFor,
+  waitForRun,
+  type WorkerProcess,
+} from './helpers.ts';
 
 let t: TestDb;
 let r: ReturnType<typeof testRedis>;
@@ -53,10 +62,15 @@ async function submit(c: Curriculum): Promise<string> {
   return s.value.id;
 }
 
-const stageOf = (runId: string, index = 0) => t.db.prisma.stage.findUniqueOrThrow({ where: { runId_index: { runId, index } } });
+const stageOf = (runId: string, index = 0) =>
+  t.db.prisma.stage.findUniqueOrThrow({ where: { runId_index: { runId, index } } });
 
 async function trainLoss(runId: string): Promise<{ step: number; value: number }[]> {
-  return t.db.prisma.metricPoint.findMany({ where: { runId, key: 'trainLoss' }, orderBy: { step: 'asc' }, select: { step: true, value: true } });
+  return t.db.prisma.metricPoint.findMany({
+    where: { runId, key: 'trainLoss' },
+    orderBy: { step: 'asc' },
+    select: { step: true, value: true },
+  });
 }
 
 const steps = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
@@ -68,7 +82,11 @@ describe('workers as processes', () => {
     const a = start('worker-a', LOCK_MS);
     const runId = await submit(longRun('killed', 120));
     const stage = await stageOf(runId);
-    await waitFor('a checkpoint at step 20', async () => (await t.db.prisma.checkpoint.findFirst({ where: { stageId: stage.id, step: { gte: 20 } } })) ?? undefined);
+    await waitFor(
+      'a checkpoint at step 20',
+      async () =>
+        (await t.db.prisma.checkpoint.findFirst({ where: { stageId: stage.id, step: { gte: 20 } } })) ?? undefined,
+    );
     a.child.kill('SIGKILL');
     await a.exited;
     const stepAtKill = (await stageOf(runId)).step;
@@ -109,14 +127,19 @@ describe('workers as processes', () => {
     const handedBack = await stageOf(runId);
     expect(handedBack.status, c.output()).toBe('queued');
     expect(handedBack.step).toBeLessThan(150);
-    const checkpoint = await t.db.prisma.checkpoint.findFirst({ where: { stageId: handedBack.id }, orderBy: { step: 'desc' } });
+    const checkpoint = await t.db.prisma.checkpoint.findFirst({
+      where: { stageId: handedBack.id },
+      orderBy: { step: 'desc' },
+    });
     expect(checkpoint?.step).toBe(handedBack.step);
     const queue = new Queue(QUEUE.train, { connection: r.redis, prefix });
     expect(await (await queue.getJob(jobId.stage(runId, 0)))!.getState()).toBe('waiting');
     await queue.close();
 
     const next = start('worker-d');
-    expect((await waitForRun(t.db, runId, ['succeeded', 'failed', 'cancelled'])).status, next.output()).toBe('succeeded');
+    expect((await waitForRun(t.db, runId, ['succeeded', 'failed', 'cancelled'])).status, next.output()).toBe(
+      'succeeded',
+    );
     expect((await trainLoss(runId)).map((p) => p.step)).toEqual(steps(150));
     const events = await t.db.prisma.stageEvent.findMany({ where: { stageId: handedBack.id }, orderBy: { id: 'asc' } });
     expect(events.map((e) => e.type)).toContain('queued');
@@ -128,13 +151,21 @@ describe('workers as processes', () => {
     const w = start('worker-cancel');
     const runId = await submit(longRun('cancelled', 2000));
     await waitFor('training under way', async () => ((await stageOf(runId)).step >= 12 ? true : undefined));
-    const cancelled = await cancelRun({ prisma: t.db.prisma, publish: (id) => r.redis.publish(cancelChannel(prefix), id) }, runId);
+    const cancelled = await cancelRun(
+      { prisma: t.db.prisma, publish: (id) => r.redis.publish(cancelChannel(prefix), id) },
+      runId,
+    );
     expect(cancelled.ok).toBe(true);
     const asked = Date.now();
-    const stage = await waitFor('the stage to be cancelled', async () => {
-      const s = await stageOf(runId);
-      return s.status === 'cancelled' ? s : undefined;
-    }, 30_000, 50);
+    const stage = await waitFor(
+      'the stage to be cancelled',
+      async () => {
+        const s = await stageOf(runId);
+        return s.status === 'cancelled' ? s : undefined;
+      },
+      30_000,
+      50,
+    );
     expect(Date.now() - asked).toBeLessThan(10_000);
     expect(stage.step).toBeLessThan(2000);
     const run = await t.db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
@@ -142,21 +173,35 @@ describe('workers as processes', () => {
     const last = await t.db.prisma.checkpoint.findFirst({ where: { stageId: stage.id }, orderBy: { step: 'desc' } });
     expect(last?.step).toBe(stage.step);
     const events = await t.db.prisma.stageEvent.findMany({ where: { stageId: stage.id } });
-    expect(events.some((e) => e.type === 'cancelled' && e.step === stage.step), `${JSON.stringify(events)}\n${w.output()}`).toBe(true);
+    expect(
+      events.some((e) => e.type === 'cancelled' && e.step === stage.step),
+      `${JSON.stringify(events)}\n${w.output()}`,
+    ).toBe(true);
   });
 
   it('two workers and three runs at once all finish, with every stage linked to its dataset and parent', async () => {
     await stopAll();
     start('worker-e');
     start('worker-f');
-    const ids = await Promise.all(['three-a', 'three-b', 'three-c'].map((name, i) => submit(tinyCurriculum(name, { seed: 11 + i }))));
-    for (const id of ids) expect((await waitForRun(t.db, id, ['succeeded', 'failed', 'cancelled'])).status).toBe('succeeded');
+    const ids = await Promise.all(
+      ['three-a', 'three-b', 'three-c'].map((name, i) => submit(tinyCurriculum(name, { seed: 11 + i }))),
+    );
+    for (const id of ids)
+      expect((await waitForRun(t.db, id, ['succeeded', 'failed', 'cancelled'])).status).toBe('succeeded');
     for (const id of ids) {
-      const stages = await t.db.prisma.stage.findMany({ where: { runId: id }, orderBy: { index: 'asc' }, include: { checkpoints: true } });
+      const stages = await t.db.prisma.stage.findMany({
+        where: { runId: id },
+        orderBy: { index: 'asc' },
+        include: { checkpoints: true },
+      });
       expect(stages.every((s) => s.datasetId && s.status === 'succeeded')).toBe(true);
       expect(stages[1]!.parentCheckpointId).toBe(stages[0]!.checkpoints.find((c) => c.step === 12)!.id);
     }
-    const workersUsed = await t.db.prisma.stage.findMany({ where: { runId: { in: ids } }, select: { workerId: true }, distinct: ['workerId'] });
+    const workersUsed = await t.db.prisma.stage.findMany({
+      where: { runId: { in: ids } },
+      select: { workerId: true },
+      distinct: ['workerId'],
+    });
     expect(workersUsed.length).toBeGreaterThanOrEqual(1);
   });
 });

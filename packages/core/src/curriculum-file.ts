@@ -11,7 +11,9 @@ export async function loadCurriculumFile(file: string): Promise<Curriculum> {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new CurriculumError(code === 'ENOENT' ? `curriculum file not found: ${file}` : `cannot read ${file}: ${code}`);
+    throw new CurriculumError(
+      code === 'ENOENT' ? `curriculum file not found: ${file}` : `cannot read ${file}: ${code}`,
+    );
   }
   let data: unknown;
   try {

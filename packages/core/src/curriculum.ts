@@ -58,7 +58,9 @@ export const DatasetConfig = Type.Object(
         'A file (.txt .jsonl .json .csv .parquet), a bundled collection "poetry:<name>" (tang, song, songci, lunyu, shijing, ...), ' +
         'or for SFT "poetry-qa:<name>" (questions generated from the collection\'s metadata)',
     }),
-    field: Type.Optional(Type.String({ minLength: 1, description: 'Text field of .jsonl/.json/.csv/.parquet records' })),
+    field: Type.Optional(
+      Type.String({ minLength: 1, description: 'Text field of .jsonl/.json/.csv/.parquet records' }),
+    ),
     questionField: Type.Optional(Type.String({ minLength: 1, default: 'question' })),
     answerField: Type.Optional(Type.String({ minLength: 1, default: 'answer' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, description: 'Use at most this many documents or Q&A pairs' })),
@@ -73,7 +75,13 @@ export const TrainConfig = Type.Object(
     batchSize: Type.Integer({ minimum: 1, maximum: LIMITS.batchSize }),
     gradAccum: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.gradAccum, default: 1 })),
     lr: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 1e-3 })),
-    minLr: Type.Optional(Type.Number({ minimum: 0, maximum: 10, description: 'Learning rate at the end of the cosine decay (default lr / 10, as nanoGPT)' })),
+    minLr: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 10,
+        description: 'Learning rate at the end of the cosine decay (default lr / 10, as nanoGPT)',
+      }),
+    ),
     warmup: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.iterations, default: 100 })),
     weightDecay: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 0.1 })),
     beta1: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9 })),
@@ -89,7 +97,12 @@ export const TrainConfig = Type.Object(
 export const StageConfig = Type.Composite(
   [
     Type.Object({
-      name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$', description: 'names the stage folder: letters, digits, "_", "." and "-"' }),
+      name: Type.String({
+        minLength: 1,
+        maxLength: 64,
+        pattern: '^[A-Za-z0-9_.-]+$',
+        description: 'names the stage folder: letters, digits, "_", "." and "-"',
+      }),
       kind: Type.Union([Type.Literal('pretrain'), Type.Literal('sft')]),
       dataset: DatasetConfig,
     }),
@@ -149,7 +162,11 @@ export type Result<T> = { ok: true; value: T } | { ok: false; error: string };
 export function parseCurriculum(input: unknown): Result<Curriculum> {
   const withDefaults = Value.Default(Curriculum, Value.Clone(input));
   const first = Value.Errors(Curriculum, withDefaults).First();
-  if (first) return { ok: false, error: `${first.path || '/'}: ${describeSchemaError(first.schema, first.value, first.message)}` };
+  if (first)
+    return {
+      ok: false,
+      error: `${first.path || '/'}: ${describeSchemaError(first.schema, first.value, first.message)}`,
+    };
   const curriculum = withDefaults as Curriculum;
   const semantic = checkCurriculum(curriculum);
   return semantic ? { ok: false, error: semantic } : { ok: true, value: curriculum };
@@ -158,7 +175,8 @@ export function parseCurriculum(input: unknown): Result<Curriculum> {
 /** TypeBox says "Expected union value" for a bad enum; name the choices instead. */
 function describeSchemaError(schema: object, value: unknown, message: string): string {
   const { pattern, description } = schema as { pattern?: string; description?: string };
-  if (pattern && description && typeof value === 'string') return `${JSON.stringify(value)} is not allowed: ${description}`;
+  if (pattern && description && typeof value === 'string')
+    return `${JSON.stringify(value)} is not allowed: ${description}`;
   const choices = (schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((s) => s.const);
   if (choices && choices.length > 0 && choices.every((c) => typeof c === 'string')) {
     return `${JSON.stringify(value)} is not one of ${choices.join(', ')}`;
@@ -179,7 +197,8 @@ function checkCurriculum(c: Curriculum): string | undefined {
   for (const [i, s] of c.stages.entries()) {
     if (names.has(s.name)) return `/stages/${i}/name: stage name "${s.name}" is used twice`;
     names.add(s.name);
-    if (s.minLr !== undefined && s.minLr > (s.lr ?? 1e-3)) return `/stages/${i}/minLr: ${s.minLr} is larger than lr=${s.lr}`;
+    if (s.minLr !== undefined && s.minLr > (s.lr ?? 1e-3))
+      return `/stages/${i}/minLr: ${s.minLr} is larger than lr=${s.lr}`;
     if (s.kind === 'sft' && s.dataset.source.startsWith('poetry:'))
       return `/stages/${i}/dataset/source: an sft stage needs Q&A records (a .jsonl file or "poetry-qa:<name>"), not "${s.dataset.source}"`;
   }

@@ -44,7 +44,9 @@ export interface PrepareOptions {
 /** Stable hash of a JSON value (object keys sorted), as a short hex string. */
 export function contentKey(value: unknown): string {
   const canonical = JSON.stringify(value, (_, v) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
   );
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
@@ -54,7 +56,14 @@ export async function resolveTokenizer(curriculum: Curriculum, options: PrepareO
   if (options.tokenizer) return options.tokenizer;
   const { name, compactVocab = true } = curriculum.tokenizer;
   if (!compactVocab) return { name };
-  const stamps = await Promise.all(curriculum.stages.map(async (s) => [s.kind, s.dataset, sourceStamp(s, options.baseDir), await fileStat(s, options.baseDir)]));
+  const stamps = await Promise.all(
+    curriculum.stages.map(async (s) => [
+      s.kind,
+      s.dataset,
+      sourceStamp(s, options.baseDir),
+      await fileStat(s, options.baseDir),
+    ]),
+  );
   const key = contentKey({ name, datasets: stamps });
   const file = path.join(options.dataDir, `vocab-${key}.json`);
   try {
@@ -89,7 +98,9 @@ export function checkDatasetsFit(datasets: PreparedDataset[], blockSize: number)
     const m = d.manifest;
     if (m.kind === 'sft') {
       if (m.blockSize !== blockSize)
-        throw new CurriculumError(`stage ${d.stage}: its SFT rows are ${m.blockSize} tokens but the model's block size is ${blockSize}`);
+        throw new CurriculumError(
+          `stage ${d.stage}: its SFT rows are ${m.blockSize} tokens but the model's block size is ${blockSize}`,
+        );
       continue;
     }
     for (const split of ['train', 'val'] as const) {
@@ -102,7 +113,10 @@ export function checkDatasetsFit(datasets: PreparedDataset[], blockSize: number)
 }
 
 /** Prepares (or reuses) the dataset of every stage. */
-export async function prepareDatasets(curriculum: Curriculum, options: PrepareOptions): Promise<{ tokenizer: TokenizerSpec; datasets: PreparedDataset[] }> {
+export async function prepareDatasets(
+  curriculum: Curriculum,
+  options: PrepareOptions,
+): Promise<{ tokenizer: TokenizerSpec; datasets: PreparedDataset[] }> {
   const tokenizer = await resolveTokenizer(curriculum, options);
   const seed = curriculum.seed ?? 1337;
   const datasets: PreparedDataset[] = [];

@@ -4,7 +4,15 @@
  * sampled outputs per prompt for people to read.
  */
 import { loadHeldOutQa, type Tokenizer } from '@miniglm/data';
-import { evaluateQa, generate, perplexity, qaPrompt, type LanguageModel, type QaItem, type RougeScore } from '@miniglm/model';
+import {
+  evaluateQa,
+  generate,
+  perplexity,
+  qaPrompt,
+  type LanguageModel,
+  type QaItem,
+  type RougeScore,
+} from '@miniglm/model';
 import type { Curriculum } from './curriculum.ts';
 import type { PreparedDataset } from './datasets.ts';
 import { openStageData } from './stage-data.ts';

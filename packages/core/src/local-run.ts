@@ -101,7 +101,10 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
   await fs.mkdir(options.outDir, { recursive: true });
   // Keep what an earlier attempt recorded (its summary) until this one has its own.
   const runFile = path.join(options.outDir, 'run.json');
-  const earlier = await fs.readFile(runFile, 'utf8').then((t) => JSON.parse(t) as object, () => ({}));
+  const earlier = await fs.readFile(runFile, 'utf8').then(
+    (t) => JSON.parse(t) as object,
+    () => ({}),
+  );
   await writeJson(runFile, { ...earlier, curriculum, status: 'running', backend });
 
   const init = curriculum.initFrom ? await readInitCheckpoint(curriculum, options.baseDir) : undefined;
@@ -113,9 +116,10 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
   });
   const vocabSize = createTokenizer(tokenizer).vocabSize;
   checkDatasetsFit(datasets, init?.model.config.blockSize ?? curriculum.model.blockSize);
-  let model: LanguageModel =
-    init?.model ?? createModel(resolveModelConfig({ ...curriculum.model, vocabSize }), seed);
-  events.onMessage?.(`model: ${model.config.kind}, ${parameterCount(model).toLocaleString('en-US')} parameters, vocabulary ${vocabSize}, backend ${backend}`);
+  let model: LanguageModel = init?.model ?? createModel(resolveModelConfig({ ...curriculum.model, vocabSize }), seed);
+  events.onMessage?.(
+    `model: ${model.config.kind}, ${parameterCount(model).toLocaleString('en-US')} parameters, vocabulary ${vocabSize}, backend ${backend}`,
+  );
 
   const stages: StageSummary[] = [];
   let parentCheckpoint = init ? path.resolve(options.baseDir, curriculum.initFrom!) : undefined;
@@ -177,7 +181,12 @@ function stageSummary(stage: StageConfig, dataset: PreparedDataset, outcome: Sta
     status: outcome.status,
     steps: outcome.step,
     checkpoint: outcome.checkpoint,
-    dataset: { dir: dataset.dir, sha256: dataset.manifest.sha256, source: dataset.manifest.source, reused: dataset.reused },
+    dataset: {
+      dir: dataset.dir,
+      sha256: dataset.manifest.sha256,
+      source: dataset.manifest.source,
+      reused: dataset.reused,
+    },
   };
   return outcome.status === 'diverged'
     ? { ...base, message: outcome.message }
@@ -185,17 +194,24 @@ function stageSummary(stage: StageConfig, dataset: PreparedDataset, outcome: Sta
 }
 
 /** The model and tokenizer of `initFrom`, checked against the curriculum's model section. */
-async function readInitCheckpoint(curriculum: Curriculum, baseDir: string): Promise<{ model: LanguageModel; tokenizer: TokenizerSpec }> {
+async function readInitCheckpoint(
+  curriculum: Curriculum,
+  baseDir: string,
+): Promise<{ model: LanguageModel; tokenizer: TokenizerSpec }> {
   const file = path.resolve(baseDir, curriculum.initFrom!);
   const ckpt = await readCheckpoint(file);
   const have = ckpt.header.model as unknown as Record<string, unknown>;
   const want = curriculum.model as unknown as Record<string, unknown>;
   for (const key of ['kind', 'layers', 'heads', 'dim', 'blockSize'] as const) {
     if (want[key] !== undefined && have[key] !== undefined && want[key] !== have[key])
-      throw new CurriculumError(`/model/${key}: ${String(want[key])} differs from the initFrom checkpoint's ${String(have[key])} (${file})`);
+      throw new CurriculumError(
+        `/model/${key}: ${String(want[key])} differs from the initFrom checkpoint's ${String(have[key])} (${file})`,
+      );
   }
   if (ckpt.header.tokenizer.name !== curriculum.tokenizer.name)
-    throw new CurriculumError(`/tokenizer/name: ${curriculum.tokenizer.name} differs from the initFrom checkpoint's ${ckpt.header.tokenizer.name}`);
+    throw new CurriculumError(
+      `/tokenizer/name: ${curriculum.tokenizer.name} differs from the initFrom checkpoint's ${ckpt.header.tokenizer.name}`,
+    );
   return { model: restoreModel(ckpt), tokenizer: ckpt.header.tokenizer };
 }
 

@@ -104,13 +104,21 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
     if (ckpt.header.step >= options.iterations) {
       // Finished in an earlier run: keep it as it is.
       const meta = ckpt.header.meta as { trainLoss?: number; valLoss?: number };
-      const outcome: StageOutcome = { status: 'finished', step: ckpt.header.step, trainLoss: meta.trainLoss ?? NaN, valLoss: meta.valLoss, checkpoint: checkpointPath };
+      const outcome: StageOutcome = {
+        status: 'finished',
+        step: ckpt.header.step,
+        trainLoss: meta.trainLoss ?? NaN,
+        valLoss: meta.valLoss,
+        checkpoint: checkpointPath,
+      };
       input.onStart?.(ckpt.header.step);
       return { outcome, model, resumedFrom: ckpt.header.step };
     }
     const optimizer = restoreOptimizer(ckpt, (name) => decays(model.params.get(name)!));
     if (!optimizer || !ckpt.header.sampler)
-      throw new CurriculumError(`${checkpointPath} has no optimizer or sampler state to continue from; delete that stage folder to train it again`);
+      throw new CurriculumError(
+        `${checkpointPath} has no optimizer or sampler state to continue from; delete that stage folder to train it again`,
+      );
     data.train.setState(ckpt.header.sampler);
     resume = { optimizer, step: ckpt.header.step };
   } else {
@@ -170,7 +178,9 @@ function checkSameStage(
     const a = after as Record<string, unknown>;
     const changed = Object.keys(a).filter((k) => JSON.stringify(b[k]) !== JSON.stringify(a[k]));
     if (changed.length > 0)
-      throw new CurriculumError(`${file} was trained with another ${what} (${changed.map((k) => `${k} ${JSON.stringify(b[k])} -> ${JSON.stringify(a[k])}`).join(', ')}); ${advice}`);
+      throw new CurriculumError(
+        `${file} was trained with another ${what} (${changed.map((k) => `${k} ${JSON.stringify(b[k])} -> ${JSON.stringify(a[k])}`).join(', ')}); ${advice}`,
+      );
   };
   compare('model', header.model, now.model);
   compare('training setup', recorded.train, now.options);

@@ -7,7 +7,14 @@ import { POETRY_COLLECTION_NAMES, POETRY_QA_COLLECTION_NAMES } from '@miniglm/da
 import { DEFAULT_TRAIN_OPTIONS } from '@miniglm/model';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CurriculumError, LIMITS, loadCurriculumFile, parseCurriculum, trainOptions, type Curriculum } from '../src/index.ts';
+import {
+  CurriculumError,
+  LIMITS,
+  loadCurriculumFile,
+  parseCurriculum,
+  trainOptions,
+  type Curriculum,
+} from '../src/index.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/poetry-curriculum.yaml', import.meta.url));
 
@@ -43,8 +50,24 @@ describe('parseCurriculum', () => {
       // The stage hyper-parameters listed in the README.
       // minLr is left unset: the trainer derives lr / 10 from the stage's own lr.
       expect(stage.minLr).toBeUndefined();
-      expect(stage).toMatchObject({ lr: 1e-3, warmup: 100, weightDecay: 0.1, beta1: 0.9, beta2: 0.99, gradClip: 1, gradAccum: 1, evalEvery: 100, evalBatches: 10, checkpointEvery: 500 });
-      expect(stage.dataset).toEqual({ source: stage.dataset.source, questionField: 'question', answerField: 'answer', valFraction: 0.05 });
+      expect(stage).toMatchObject({
+        lr: 1e-3,
+        warmup: 100,
+        weightDecay: 0.1,
+        beta1: 0.9,
+        beta2: 0.99,
+        gradClip: 1,
+        gradAccum: 1,
+        evalEvery: 100,
+        evalBatches: 10,
+        checkpointEvery: 500,
+      });
+      expect(stage.dataset).toEqual({
+        source: stage.dataset.source,
+        questionField: 'question',
+        answerField: 'answer',
+        valFraction: 0.05,
+      });
     }
     expect(c.initFrom).toBeUndefined();
     expect(c.evaluation).toBeUndefined();
@@ -67,7 +90,14 @@ describe('parseCurriculum', () => {
     const c = parsed(input);
     expect(c.seed).toBe(0);
     expect(c.tokenizer.compactVocab).toBe(false);
-    expect(c.stages[0]).toMatchObject({ lr: 0.02, minLr: 0.002, warmup: 3, gradAccum: 2, checkpointEvery: 7, evalEvery: 100 });
+    expect(c.stages[0]).toMatchObject({
+      lr: 0.02,
+      minLr: 0.002,
+      warmup: 3,
+      gradAccum: 2,
+      checkpointEvery: 7,
+      evalEvery: 100,
+    });
   });
 
   it('derives minLr from lr when it is not given, and checks it only when it is', () => {
@@ -77,33 +107,183 @@ describe('parseCurriculum', () => {
   });
 
   const bad: [string, (c: Record<string, any>) => unknown, RegExp][] = [
-    ['a char tokenizer without a compact vocabulary', (c) => { c.tokenizer.compactVocab = false; }, /^\/tokenizer\/compactVocab: the char tokenizer needs a compact vocabulary/],
-    ['a run name that climbs out of the runs folder', (c) => { c.name = '../elsewhere'; }, /^\/name: "\.\.\/elsewhere" is not allowed: names the run folder/],
+    [
+      'a char tokenizer without a compact vocabulary',
+      (c) => {
+        c.tokenizer.compactVocab = false;
+      },
+      /^\/tokenizer\/compactVocab: the char tokenizer needs a compact vocabulary/,
+    ],
+    [
+      'a run name that climbs out of the runs folder',
+      (c) => {
+        c.name = '../elsewhere';
+      },
+      /^\/name: "\.\.\/elsewhere" is not allowed: names the run folder/,
+    ],
     ['not an object', () => 'stages: []', /^\/: Expected object/],
     ['null', () => null, /^\/: Expected object/],
-    ['a missing name', (c) => { delete c.name; }, /^\/name: Expected required property/],
-    ['no stages', (c) => { c.stages = []; }, /^\/stages: /],
-    ['an unknown tokenizer', (c) => { c.tokenizer.name = 'nope'; }, /^\/tokenizer\/name: /],
-    ['an unknown top-level field', (c) => { c.epochs = 3; }, /^\/epochs: Unexpected property/],
-    ['an unknown model field', (c) => { c.model.wings = 2; }, /^\/model\/wings: Unexpected property/],
-    ['an unknown dataset field', (c) => { c.stages[1].dataset.colour = 'red'; }, /^\/stages\/1\/dataset\/colour: Unexpected property/],
-    ['a fractional iteration count', (c) => { c.stages[0].iterations = 1.5; }, /^\/stages\/0\/iterations: Expected integer/],
-    ['zero iterations', (c) => { c.stages[1].iterations = 0; }, /^\/stages\/1\/iterations: /],
-    ['a string batch size', (c) => { c.stages[0].batchSize = '8'; }, /^\/stages\/0\/batchSize: /],
-    ['a block size of 1e9', (c) => { c.model.blockSize = 1_000_000_000; }, new RegExp(`^/model/blockSize: .*${LIMITS.blockSize}`)],
-    ['a block size of 1', (c) => { c.model.blockSize = 1; }, /^\/model\/blockSize: /],
-    ['dim not divisible by heads', (c) => { c.model.heads = 3; }, /^\/model\/dim: 16 is not divisible by heads=3/],
-    ['zero heads', (c) => { c.model.heads = 0; }, /^\/model\/heads: /],
-    ['a model kind that does not exist', (c) => { c.model.kind = 'rnn'; }, /^\/model\/kind: /],
-    ['a stage kind that does not exist', (c) => { c.stages[0].kind = 'rlhf'; }, /^\/stages\/0\/kind: /],
-    ['a stage name with a slash', (c) => { c.stages[0].name = '../x'; }, /^\/stages\/0\/name: /],
-    ['the same stage name twice', (c) => { c.stages[1].name = 'pre'; }, /^\/stages\/1\/name: stage name "pre" is used twice/],
-    ['minLr above lr', (c) => { Object.assign(c.stages[0], { lr: 0.001, minLr: 0.01 }); }, /^\/stages\/0\/minLr: /],
-    ['minLr above the default lr', (c) => { c.stages[1].minLr = 0.01; }, /^\/stages\/1\/minLr: /],
-    ['a valFraction of 0', (c) => { c.stages[0].dataset.valFraction = 0; }, /^\/stages\/0\/dataset\/valFraction: /],
-    ['an empty source', (c) => { c.stages[0].dataset.source = ''; }, /^\/stages\/0\/dataset\/source: /],
-    ['an sft stage on a plain poetry collection', (c) => { c.stages[1].dataset.source = 'poetry:tang'; }, /^\/stages\/1\/dataset\/source: an sft stage needs Q&A records/],
-    ['a negative seed', (c) => { c.seed = -1; }, /^\/seed: /],
+    [
+      'a missing name',
+      (c) => {
+        delete c.name;
+      },
+      /^\/name: Expected required property/,
+    ],
+    [
+      'no stages',
+      (c) => {
+        c.stages = [];
+      },
+      /^\/stages: /,
+    ],
+    [
+      'an unknown tokenizer',
+      (c) => {
+        c.tokenizer.name = 'nope';
+      },
+      /^\/tokenizer\/name: /,
+    ],
+    [
+      'an unknown top-level field',
+      (c) => {
+        c.epochs = 3;
+      },
+      /^\/epochs: Unexpected property/,
+    ],
+    [
+      'an unknown model field',
+      (c) => {
+        c.model.wings = 2;
+      },
+      /^\/model\/wings: Unexpected property/,
+    ],
+    [
+      'an unknown dataset field',
+      (c) => {
+        c.stages[1].dataset.colour = 'red';
+      },
+      /^\/stages\/1\/dataset\/colour: Unexpected property/,
+    ],
+    [
+      'a fractional iteration count',
+      (c) => {
+        c.stages[0].iterations = 1.5;
+      },
+      /^\/stages\/0\/iterations: Expected integer/,
+    ],
+    [
+      'zero iterations',
+      (c) => {
+        c.stages[1].iterations = 0;
+      },
+      /^\/stages\/1\/iterations: /,
+    ],
+    [
+      'a string batch size',
+      (c) => {
+        c.stages[0].batchSize = '8';
+      },
+      /^\/stages\/0\/batchSize: /,
+    ],
+    [
+      'a block size of 1e9',
+      (c) => {
+        c.model.blockSize = 1_000_000_000;
+      },
+      new RegExp(`^/model/blockSize: .*${LIMITS.blockSize}`),
+    ],
+    [
+      'a block size of 1',
+      (c) => {
+        c.model.blockSize = 1;
+      },
+      /^\/model\/blockSize: /,
+    ],
+    [
+      'dim not divisible by heads',
+      (c) => {
+        c.model.heads = 3;
+      },
+      /^\/model\/dim: 16 is not divisible by heads=3/,
+    ],
+    [
+      'zero heads',
+      (c) => {
+        c.model.heads = 0;
+      },
+      /^\/model\/heads: /,
+    ],
+    [
+      'a model kind that does not exist',
+      (c) => {
+        c.model.kind = 'rnn';
+      },
+      /^\/model\/kind: /,
+    ],
+    [
+      'a stage kind that does not exist',
+      (c) => {
+        c.stages[0].kind = 'rlhf';
+      },
+      /^\/stages\/0\/kind: /,
+    ],
+    [
+      'a stage name with a slash',
+      (c) => {
+        c.stages[0].name = '../x';
+      },
+      /^\/stages\/0\/name: /,
+    ],
+    [
+      'the same stage name twice',
+      (c) => {
+        c.stages[1].name = 'pre';
+      },
+      /^\/stages\/1\/name: stage name "pre" is used twice/,
+    ],
+    [
+      'minLr above lr',
+      (c) => {
+        Object.assign(c.stages[0], { lr: 0.001, minLr: 0.01 });
+      },
+      /^\/stages\/0\/minLr: /,
+    ],
+    [
+      'minLr above the default lr',
+      (c) => {
+        c.stages[1].minLr = 0.01;
+      },
+      /^\/stages\/1\/minLr: /,
+    ],
+    [
+      'a valFraction of 0',
+      (c) => {
+        c.stages[0].dataset.valFraction = 0;
+      },
+      /^\/stages\/0\/dataset\/valFraction: /,
+    ],
+    [
+      'an empty source',
+      (c) => {
+        c.stages[0].dataset.source = '';
+      },
+      /^\/stages\/0\/dataset\/source: /,
+    ],
+    [
+      'an sft stage on a plain poetry collection',
+      (c) => {
+        c.stages[1].dataset.source = 'poetry:tang';
+      },
+      /^\/stages\/1\/dataset\/source: an sft stage needs Q&A records/,
+    ],
+    [
+      'a negative seed',
+      (c) => {
+        c.seed = -1;
+      },
+      /^\/seed: /,
+    ],
   ];
   it.each(bad)('rejects %s, naming the JSON path', (_, mutate, error) => {
     const input = minimal();
@@ -146,12 +326,17 @@ describe('loadCurriculumFile', () => {
   });
 
   it('names the file in its errors', async () => {
-    await expect(loadCurriculumFile(path.join(dir, 'nope.yaml'))).rejects.toThrow(new CurriculumError(`curriculum file not found: ${path.join(dir, 'nope.yaml')}`));
+    await expect(loadCurriculumFile(path.join(dir, 'nope.yaml'))).rejects.toThrow(
+      new CurriculumError(`curriculum file not found: ${path.join(dir, 'nope.yaml')}`),
+    );
     const broken = path.join(dir, 'broken.yaml');
     fs.writeFileSync(broken, 'name: [unclosed\nstages: {');
     await expect(loadCurriculumFile(broken)).rejects.toThrow(/broken\.yaml: not valid YAML\/JSON/);
     const invalid = path.join(dir, 'invalid.yaml');
-    fs.writeFileSync(invalid, 'name: x\ntokenizer: { name: char }\nmodel: { layers: 1, dim: 8, blockSize: 8 }\nstages: []\n');
+    fs.writeFileSync(
+      invalid,
+      'name: x\ntokenizer: { name: char }\nmodel: { layers: 1, dim: 8, blockSize: 8 }\nstages: []\n',
+    );
     const error = await loadCurriculumFile(invalid).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CurriculumError);
     expect((error as Error).message).toMatch(/invalid\.yaml: \/stages: /);

@@ -38,8 +38,13 @@ describe('prepareDatasets', () => {
 
   // Two corpora in a curriculum folder; datasets go to a separate shared folder.
   const paragraphs = (n: number, offset = 0) =>
-    Array.from({ length: n }, (_, i) => `the cat ${['sits', 'runs', 'sleeps'][(i + offset) % 3]} on the mat. a dog sees the cat.`).join('\n\n');
-  const pairs = Array.from({ length: 20 }, (_, i) => JSON.stringify({ question: `what does cat ${i} do?`, answer: `it runs ${i % 4} times.` })).join('\n');
+    Array.from(
+      { length: n },
+      (_, i) => `the cat ${['sits', 'runs', 'sleeps'][(i + offset) % 3]} on the mat. a dog sees the cat.`,
+    ).join('\n\n');
+  const pairs = Array.from({ length: 20 }, (_, i) =>
+    JSON.stringify({ question: `what does cat ${i} do?`, answer: `it runs ${i % 4} times.` }),
+  ).join('\n');
 
   let curriculum: Curriculum;
   beforeAll(() => {
@@ -53,8 +58,20 @@ describe('prepareDatasets', () => {
       tokenizer: { name: 'char', compactVocab: true },
       model: { layers: 1, heads: 1, dim: 8, blockSize: 32 },
       stages: [
-        { name: 'pre', kind: 'pretrain', dataset: { source: 'data/corpus.txt', valFraction: 0.1 }, iterations: 1, batchSize: 1 },
-        { name: 'qa', kind: 'sft', dataset: { source: 'data/qa.jsonl', valFraction: 0.2 }, iterations: 1, batchSize: 1 },
+        {
+          name: 'pre',
+          kind: 'pretrain',
+          dataset: { source: 'data/corpus.txt', valFraction: 0.1 },
+          iterations: 1,
+          batchSize: 1,
+        },
+        {
+          name: 'qa',
+          kind: 'sft',
+          dataset: { source: 'data/qa.jsonl', valFraction: 0.2 },
+          iterations: 1,
+          batchSize: 1,
+        },
       ],
     });
     if (!r.ok) throw new Error(r.error);
@@ -85,7 +102,9 @@ describe('prepareDatasets', () => {
 
     const second = await prepareDatasets(curriculum, options);
     expect(second.tokenizer).toEqual(first.tokenizer);
-    expect(second.datasets.map((d) => [d.stage, d.reused, d.dir, d.manifest.sha256])).toEqual(first.datasets.map((d) => [d.stage, true, d.dir, d.manifest.sha256]));
+    expect(second.datasets.map((d) => [d.stage, d.reused, d.dir, d.manifest.sha256])).toEqual(
+      first.datasets.map((d) => [d.stage, true, d.dir, d.manifest.sha256]),
+    );
     expect(second.datasets.map((d) => manifestTime(d.dir))).toEqual(times);
     expect(messages).toEqual([]); // neither the vocabulary nor a dataset was built again
   });
@@ -103,7 +122,10 @@ describe('prepareDatasets', () => {
     expect(qa!.reused).toBe(true);
     expect(qa!.dir).toBe(before.datasets[1]!.dir);
     // The dataset prepared from the old content is still there, unchanged (never overwritten).
-    expect((JSON.parse(fs.readFileSync(path.join(before.datasets[0]!.dir, 'manifest.json'), 'utf8')) as { sha256: string }).sha256).toBe(before.datasets[0]!.manifest.sha256);
+    expect(
+      (JSON.parse(fs.readFileSync(path.join(before.datasets[0]!.dir, 'manifest.json'), 'utf8')) as { sha256: string })
+        .sha256,
+    ).toBe(before.datasets[0]!.manifest.sha256);
     expect((await prepareDatasets(curriculum, options)).datasets.every((d) => d.reused)).toBe(true);
   });
 

@@ -18,7 +18,8 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 /** Cuts bytes into uneven pieces, as a network or file stream would deliver them. */
 function pieces(bytes: Uint8Array): Readable {
   const out: Uint8Array[] = [];
-  for (let at = 0, n = 1; at < bytes.length; at += n, n = (n * 7 + 13) % 50_000 + 1) out.push(bytes.subarray(at, at + n));
+  for (let at = 0, n = 1; at < bytes.length; at += n, n = ((n * 7 + 13) % 50_000) + 1)
+    out.push(bytes.subarray(at, at + n));
   return Readable.from(out);
 }
 
@@ -50,7 +51,12 @@ describe.each<TestBackend>(['postgres', 'pglite'])('artifacts on %s', (backend) 
     const bytes = randomBytes(3 * CHUNK + 12_345);
     const put = await store.put(bytes, 'checkpoint');
     expect(put).toEqual({ sha256: sha(bytes), size: bytes.length, created: true });
-    expect(await store.info(put.sha256)).toMatchObject({ size: bytes.length, kind: 'checkpoint', chunkSize: CHUNK, chunkCount: 4 });
+    expect(await store.info(put.sha256)).toMatchObject({
+      size: bytes.length,
+      kind: 'checkpoint',
+      chunkSize: CHUNK,
+      chunkCount: 4,
+    });
     expect(await chunkRows(put.sha256)).toBe(4);
     expect(Buffer.from((await store.get(put.sha256))!).equals(bytes)).toBe(true);
     expect((await collect((await store.stream(put.sha256))!)).equals(bytes)).toBe(true);
@@ -66,7 +72,11 @@ describe.each<TestBackend>(['postgres', 'pglite'])('artifacts on %s', (backend) 
     expect(await chunkRows(first.sha256)).toBe(3);
     // Concurrent puts of one new content: all succeed, one copy, exactly one reports creating it.
     const fresh = randomBytes(CHUNK + 7);
-    const results = await Promise.all([store.put(fresh, 'other'), store.put(pieces(fresh), 'other'), store.put(fresh, 'other')]);
+    const results = await Promise.all([
+      store.put(fresh, 'other'),
+      store.put(pieces(fresh), 'other'),
+      store.put(fresh, 'other'),
+    ]);
     expect(new Set(results.map((r) => r.sha256))).toEqual(new Set([sha(fresh)]));
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(await chunkRows(sha(fresh))).toBe(2);
@@ -93,8 +103,12 @@ describe.each<TestBackend>(['postgres', 'pglite'])('artifacts on %s', (backend) 
     // An upload that stopped after its first chunk does not exist yet, and the next put completes it.
     const bytes = randomBytes(2 * CHUNK);
     const address = sha(bytes);
-    await prisma.artifact.create({ data: { sha256: address, size: BigInt(bytes.length), kind: 'other', chunkSize: CHUNK, chunkCount: 2 } });
-    await prisma.artifactChunk.create({ data: { sha256: address, index: 0, bytes: new Uint8Array(bytes.subarray(0, CHUNK)) } });
+    await prisma.artifact.create({
+      data: { sha256: address, size: BigInt(bytes.length), kind: 'other', chunkSize: CHUNK, chunkCount: 2 },
+    });
+    await prisma.artifactChunk.create({
+      data: { sha256: address, index: 0, bytes: new Uint8Array(bytes.subarray(0, CHUNK)) },
+    });
     expect(await store.has(address)).toBe(false);
     expect(await store.put(bytes, 'other')).toEqual({ sha256: address, size: bytes.length, created: true });
     expect(Buffer.from((await store.get(address))!).equals(bytes)).toBe(true);
@@ -105,7 +119,10 @@ describe.each<TestBackend>(['postgres', 'pglite'])('artifacts on %s', (backend) 
     const { sha256 } = await store.put(bytes, 'checkpoint');
     const flipped = Buffer.from(bytes.subarray(CHUNK, 2 * CHUNK));
     flipped[100] = flipped[100]! ^ 0xff;
-    await prisma.artifactChunk.update({ where: { sha256_index: { sha256, index: 1 } }, data: { bytes: new Uint8Array(flipped) } });
+    await prisma.artifactChunk.update({
+      where: { sha256_index: { sha256, index: 1 } },
+      data: { bytes: new Uint8Array(flipped) },
+    });
     await expect(store.get(sha256)).rejects.toThrow(ArtifactIntegrityError);
     await expect(store.get(sha256)).rejects.toThrow(`artifact ${sha256} is corrupt`);
     await expect(collect((await store.stream(sha256))!)).rejects.toThrow(ArtifactIntegrityError);

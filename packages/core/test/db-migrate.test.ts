@@ -10,7 +10,15 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb, DEFAULT_MIGRATIONS_DIR, DbError, migrate, readMigrations, resolveDbTarget, type Db } from '../src/db/index.ts';
+import {
+  createDb,
+  DEFAULT_MIGRATIONS_DIR,
+  DbError,
+  migrate,
+  readMigrations,
+  resolveDbTarget,
+  type Db,
+} from '../src/db/index.ts';
 import { createTempDatabase, type TempDatabase } from '../src/db/testing.ts';
 
 const committed = (() => {
@@ -69,31 +77,56 @@ describe('readMigrations', () => {
     expect(names.length).toBeGreaterThan(0);
     expect([...names].sort()).toEqual(names);
     expect(names[0]).toMatch(/^\d{14}_init$/);
-    expect(fs.readFileSync(path.join(DEFAULT_MIGRATIONS_DIR, 'migration_lock.toml'), 'utf8')).toContain('provider = "postgresql"');
+    expect(fs.readFileSync(path.join(DEFAULT_MIGRATIONS_DIR, 'migration_lock.toml'), 'utf8')).toContain(
+      'provider = "postgresql"',
+    );
   });
 
   it('says what is wrong with a folder that is not a migrations folder', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-migrations-'));
     expect(readMigrations(dir)).toEqual({ ok: false, error: `no migrations in ${dir}` });
     fs.mkdirSync(path.join(dir, '20990101000000_x'));
-    expect(readMigrations(dir)).toMatchObject({ ok: false, error: expect.stringContaining('20990101000000_x has no migration.sql') });
-    expect(readMigrations(path.join(dir, 'absent'))).toMatchObject({ ok: false, error: expect.stringContaining('cannot read the migrations folder') });
+    expect(readMigrations(dir)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('20990101000000_x has no migration.sql'),
+    });
+    expect(readMigrations(path.join(dir, 'absent'))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('cannot read the migrations folder'),
+    });
     fs.rmSync(dir, { recursive: true });
   });
 });
 
 describe('resolveDbTarget / createDb', () => {
   it('uses DATABASE_URL for a server, else PGlite under MINIGLM_PGLITE_DIR or .miniglm/pglite', () => {
-    expect(resolveDbTarget({ env: { DATABASE_URL: 'postgres://u@h/db' } })).toEqual({ ok: true, value: { kind: 'postgres', url: 'postgres://u@h/db' } });
-    expect(resolveDbTarget({ url: 'postgresql://a@b/c', env: { DATABASE_URL: 'postgres://u@h/db' } })).toMatchObject({ value: { url: 'postgresql://a@b/c' } });
-    expect(resolveDbTarget({ env: {} })).toEqual({ ok: true, value: { kind: 'pglite', dataDir: path.resolve('.miniglm/pglite') } });
-    expect(resolveDbTarget({ env: { DATABASE_URL: '', MINIGLM_PGLITE_DIR: '/x/y' } })).toEqual({ ok: true, value: { kind: 'pglite', dataDir: '/x/y' } });
-    expect(resolveDbTarget({ pgliteDir: 'memory://', env: {} })).toEqual({ ok: true, value: { kind: 'pglite', dataDir: 'memory://' } });
+    expect(resolveDbTarget({ env: { DATABASE_URL: 'postgres://u@h/db' } })).toEqual({
+      ok: true,
+      value: { kind: 'postgres', url: 'postgres://u@h/db' },
+    });
+    expect(resolveDbTarget({ url: 'postgresql://a@b/c', env: { DATABASE_URL: 'postgres://u@h/db' } })).toMatchObject({
+      value: { url: 'postgresql://a@b/c' },
+    });
+    expect(resolveDbTarget({ env: {} })).toEqual({
+      ok: true,
+      value: { kind: 'pglite', dataDir: path.resolve('.miniglm/pglite') },
+    });
+    expect(resolveDbTarget({ env: { DATABASE_URL: '', MINIGLM_PGLITE_DIR: '/x/y' } })).toEqual({
+      ok: true,
+      value: { kind: 'pglite', dataDir: '/x/y' },
+    });
+    expect(resolveDbTarget({ pgliteDir: 'memory://', env: {} })).toEqual({
+      ok: true,
+      value: { kind: 'pglite', dataDir: 'memory://' },
+    });
   });
 
   it('refuses a URL that is not postgres, without showing its password', async () => {
     const r = resolveDbTarget({ env: { DATABASE_URL: 'mysql://root:secret@h/db' } });
-    expect(r).toEqual({ ok: false, error: expect.stringContaining('DATABASE_URL must be a postgres:// or postgresql:// URL') });
+    expect(r).toEqual({
+      ok: false,
+      error: expect.stringContaining('DATABASE_URL must be a postgres:// or postgresql:// URL'),
+    });
     expect(JSON.stringify(r)).not.toContain('secret');
     await expect(createDb({ url: 'mysql://h/db' })).rejects.toThrow(DbError);
   });
@@ -116,8 +149,24 @@ describe('migrate on a Postgres server', () => {
     const first = await migrate(main.url);
     expect(first).toEqual({ ok: true, value: { applied: names, alreadyApplied: [] } });
     expectPrismaBookkeeping(await pgRows(main.url));
-    const tables = await pgRows(main.url, `SELECT tablename AS migration_name FROM pg_tables WHERE schemaname = 'public'`);
-    expect(tables.map((t) => t.migration_name)).toEqual(expect.arrayContaining(['Run', 'Stage', 'Dataset', 'Checkpoint', 'Alias', 'Artifact', 'ArtifactChunk', 'MetricPoint', 'Evaluation', 'StageEvent']));
+    const tables = await pgRows(
+      main.url,
+      `SELECT tablename AS migration_name FROM pg_tables WHERE schemaname = 'public'`,
+    );
+    expect(tables.map((t) => t.migration_name)).toEqual(
+      expect.arrayContaining([
+        'Run',
+        'Stage',
+        'Dataset',
+        'Checkpoint',
+        'Alias',
+        'Artifact',
+        'ArtifactChunk',
+        'MetricPoint',
+        'Evaluation',
+        'StageEvent',
+      ]),
+    );
 
     const second = await migrate(main.url);
     expect(second).toEqual({ ok: true, value: { applied: [], alreadyApplied: names } });
@@ -145,7 +194,10 @@ describe('migrate on a Postgres server', () => {
     dirs.push(dir);
     fs.appendFileSync(path.join(dir, names[0]!, 'migration.sql'), '\n-- an afterthought\n');
     const r = await migrate(main.url, { migrationsDir: dir });
-    expect(r).toEqual({ ok: false, error: expect.stringContaining(`migration ${names[0]} was changed after it was applied`) });
+    expect(r).toEqual({
+      ok: false,
+      error: expect.stringContaining(`migration ${names[0]} was changed after it was applied`),
+    });
   });
 
   it('rolls back a failing migration completely, records nothing, and applies the next fixed one', async () => {
@@ -153,23 +205,33 @@ describe('migrate on a Postgres server', () => {
     dirs.push(dir);
     const broken = path.join(dir, '29990101000000_broken');
     fs.mkdirSync(broken);
-    fs.writeFileSync(path.join(broken, 'migration.sql'), 'CREATE TABLE "half" ("id" INTEGER);\nSELECT * FROM "no_such_table";\n');
+    fs.writeFileSync(
+      path.join(broken, 'migration.sql'),
+      'CREATE TABLE "half" ("id" INTEGER);\nSELECT * FROM "no_such_table";\n',
+    );
     const r = await migrate(main.url, { migrationsDir: dir });
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.error).toContain('migration 29990101000000_broken failed and was rolled back');
       expect(r.error).toContain('no_such_table');
     }
-    expect(await pgRows(main.url, `SELECT to_regclass('public.half') AS migration_name`)).toEqual([{ migration_name: null }]);
+    expect(await pgRows(main.url, `SELECT to_regclass('public.half') AS migration_name`)).toEqual([
+      { migration_name: null },
+    ]);
     expectPrismaBookkeeping(await pgRows(main.url));
 
     fs.rmSync(broken, { recursive: true });
     const good = path.join(dir, '29990101000001_good');
     fs.mkdirSync(good);
     fs.writeFileSync(path.join(good, 'migration.sql'), 'CREATE TABLE "later" ("id" INTEGER);\n');
-    expect(await migrate(main.url, { migrationsDir: dir })).toEqual({ ok: true, value: { applied: ['29990101000001_good'], alreadyApplied: names } });
+    expect(await migrate(main.url, { migrationsDir: dir })).toEqual({
+      ok: true,
+      value: { applied: ['29990101000001_good'], alreadyApplied: names },
+    });
     const rows = await pgRows(main.url);
-    expect(rows.find((x) => x.migration_name === '29990101000001_good')?.checksum).toBe(sha256(path.join(good, 'migration.sql')));
+    expect(rows.find((x) => x.migration_name === '29990101000001_good')?.checksum).toBe(
+      sha256(path.join(good, 'migration.sql')),
+    );
   });
 
   it('stops at a migration that Prisma left failed, and says how to resolve it', async () => {
@@ -186,13 +248,22 @@ describe('migrate on a Postgres server', () => {
     );
     await client.end();
     const r = await migrate(main.url, { migrationsDir: dir });
-    expect(r).toEqual({ ok: false, error: expect.stringContaining('prisma migrate resolve --rolled-back 29990101000002_next') });
+    expect(r).toEqual({
+      ok: false,
+      error: expect.stringContaining('prisma migrate resolve --rolled-back 29990101000002_next'),
+    });
   });
 
   it('reports an unreachable server as a value', async () => {
     const r = await migrate('postgresql://postgres:hunter2@127.0.0.1:1/none');
-    expect(r).toEqual({ ok: false, error: expect.stringContaining('cannot connect to postgresql://postgres:***@127.0.0.1:1/none') });
-    expect(await migrate('sqlite://file.db')).toMatchObject({ ok: false, error: expect.stringContaining('postgres://') });
+    expect(r).toEqual({
+      ok: false,
+      error: expect.stringContaining('cannot connect to postgresql://postgres:***@127.0.0.1:1/none'),
+    });
+    expect(await migrate('sqlite://file.db')).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('postgres://'),
+    });
   });
 });
 

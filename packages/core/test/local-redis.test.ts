@@ -6,7 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, LocalRedisError, resolveRedis, startLocalRedis, type LocalRedis } from '../src/service/local-redis.ts';
+import {
+  freePort,
+  LocalRedisError,
+  resolveRedis,
+  startLocalRedis,
+  type LocalRedis,
+} from '../src/service/local-redis.ts';
 
 const started: LocalRedis[] = [];
 afterEach(async () => {
@@ -131,7 +137,11 @@ describe('a Redis folder has one owner', () => {
   it('stops the redis-server a dead owner left in the folder, and refuses a folder whose owner lives', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-redis-owner-'));
     // A demo killed with SIGKILL: its redis-server (here one we start) runs on, its owner is gone.
-    const orphan = spawn('redis-server', ['--port', String(await freePort()), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore', detached: true });
+    const orphan = spawn(
+      'redis-server',
+      ['--port', String(await freePort()), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore', detached: true },
+    );
     const deadOwner = spawnSync(process.execPath, ['-e', 'process.pid']).pid!;
     fs.writeFileSync(path.join(dir, 'miniglm-owner.json'), JSON.stringify({ owner: deadOwner, redis: orphan.pid }));
     await new Promise((r) => setTimeout(r, 200));
@@ -139,13 +149,20 @@ describe('a Redis folder has one owner', () => {
 
     const local = await startLocalRedis({ dir, persist: true });
     started.push(local);
-    await new Promise((r) => orphan.exitCode !== null || orphan.signalCode !== null ? r(undefined) : orphan.once('exit', r));
+    await new Promise((r) =>
+      orphan.exitCode !== null || orphan.signalCode !== null ? r(undefined) : orphan.once('exit', r),
+    );
     expect(alive(orphan.pid!)).toBe(false);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'miniglm-owner.json'), 'utf8'))).toEqual({ owner: process.pid, redis: local.pid });
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'miniglm-owner.json'), 'utf8'))).toEqual({
+      owner: process.pid,
+      redis: local.pid,
+    });
 
     // Another live process owns it now: refused, and its server is left alone.
     fs.writeFileSync(path.join(dir, 'miniglm-owner.json'), JSON.stringify({ owner: process.ppid, redis: local.pid }));
-    await expect(startLocalRedis({ dir, persist: true })).rejects.toThrow(new RegExp(`in use by process ${process.ppid}`));
+    await expect(startLocalRedis({ dir, persist: true })).rejects.toThrow(
+      new RegExp(`in use by process ${process.ppid}`),
+    );
     expect(alive(local.pid)).toBe(true);
     fs.rmSync(dir, { recursive: true, force: true });
   });

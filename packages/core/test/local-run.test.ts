@@ -9,14 +9,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CurriculumError, parseCurriculum, runCurriculum, type Curriculum } from '../src/index.ts';
 
 let dir = '';
-const corpus = Array.from({ length: 60 }, (_, i) => `the cat ${i % 7} sat on the mat ${i % 5}.\nit was a good day.`).join('\n\n');
+const corpus = Array.from(
+  { length: 60 },
+  (_, i) => `the cat ${i % 7} sat on the mat ${i % 5}.\nit was a good day.`,
+).join('\n\n');
 
 function curriculum(patch: (c: Record<string, any>) => void = () => {}): Curriculum {
   const c: Record<string, any> = {
     name: 'rerun',
     tokenizer: { name: 'char' },
     model: { kind: 'gpt', layers: 1, heads: 2, dim: 16, blockSize: 16 },
-    stages: [{ name: 'pre', kind: 'pretrain', dataset: { source: 'corpus.txt' }, iterations: 6, batchSize: 4, evalEvery: 3, checkpointEvery: 3, warmup: 1 }],
+    stages: [
+      {
+        name: 'pre',
+        kind: 'pretrain',
+        dataset: { source: 'corpus.txt' },
+        iterations: 6,
+        batchSize: 4,
+        evalEvery: 3,
+        checkpointEvery: 3,
+        warmup: 1,
+      },
+    ],
     evaluation: { valBatches: 1, rougeSamples: 0, maxNewTokens: 4, samples: 1 },
   };
   patch(c);
@@ -40,9 +54,24 @@ describe('a rerun of a run folder', () => {
     expect(first.status).toBe('succeeded');
     const ckpt = path.join(dir, 'a', 'stages', 'pre', 'model.ckpt');
     const before = fs.readFileSync(ckpt);
-    await expect(run(curriculum((c) => (c.model.dim = 32)), 'a')).rejects.toThrow(/trained with another model \(dim 16 -> 32\)/);
-    await expect(run(curriculum((c) => (c.stages[0].batchSize = 8)), 'a')).rejects.toThrow(/another batch setup \(batchSize 4 -> 8\)/);
-    await expect(run(curriculum((c) => (c.stages[0].lr = 0.01)), 'a')).rejects.toThrow(CurriculumError);
+    await expect(
+      run(
+        curriculum((c) => (c.model.dim = 32)),
+        'a',
+      ),
+    ).rejects.toThrow(/trained with another model \(dim 16 -> 32\)/);
+    await expect(
+      run(
+        curriculum((c) => (c.stages[0].batchSize = 8)),
+        'a',
+      ),
+    ).rejects.toThrow(/another batch setup \(batchSize 4 -> 8\)/);
+    await expect(
+      run(
+        curriculum((c) => (c.stages[0].lr = 0.01)),
+        'a',
+      ),
+    ).rejects.toThrow(CurriculumError);
     expect(fs.readFileSync(ckpt).equals(before)).toBe(true);
     const runJson = JSON.parse(fs.readFileSync(path.join(dir, 'a', 'run.json'), 'utf8')) as { status: string };
     expect(runJson.status).toBe('failed');
@@ -55,7 +84,11 @@ describe('a rerun of a run folder', () => {
     const metrics = path.join(dir, 'b', 'stages', 'pre', 'metrics.jsonl');
     fs.appendFileSync(metrics, '{"stage":"pre","step":4,"trainL');
     expect((await run(c, 'b')).status).toBe('succeeded');
-    const steps = fs.readFileSync(metrics, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+    const steps = fs
+      .readFileSync(metrics, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { step: number }).step);
     expect(steps).toEqual([1, 2, 3]);
   });
 });

@@ -7,7 +7,13 @@ export { DataError } from './errors.ts';
 export { createRng, deriveSeed, type Rng } from './rng.ts';
 
 // Tokenizers
-export { createTokenizer, COMPACT_EOT, COMPACT_SEP, COMPACT_BYTE_OFFSET, COMPACT_RESERVED } from './tokenizers/tokenizer.ts';
+export {
+  createTokenizer,
+  COMPACT_EOT,
+  COMPACT_SEP,
+  COMPACT_BYTE_OFFSET,
+  COMPACT_RESERVED,
+} from './tokenizers/tokenizer.ts';
 export { VocabCounter, buildCompactVocab, collectCompactVocab } from './tokenizers/compact.ts';
 export { isTokenizerName } from './tokenizers/vocab.ts';
 export { CHAR_EOT, CHAR_SEP, CHAR_OFFSET } from './tokenizers/char.ts';

@@ -104,10 +104,7 @@ export function createRng(seed: number | string): Rng {
       return [a >>> 0, b >>> 0, c >>> 0, d >>> 0];
     },
     setState(state: readonly number[]): void {
-      if (
-        state.length !== 4 ||
-        !state.every((w) => Number.isInteger(w) && w >= 0 && w < TWO_32)
-      ) {
+      if (state.length !== 4 || !state.every((w) => Number.isInteger(w) && w >= 0 && w < TWO_32)) {
         throw new DataError(`rng state must be four unsigned 32-bit integers, got [${state.join(', ')}]`);
       }
       [a, b, c, d] = [state[0]! | 0, state[1]! | 0, state[2]! | 0, state[3]! | 0];

@@ -25,7 +25,14 @@ function documentsOf(tokens: ArrayLike<number>, eot: number, decode: (ids: numbe
 
 describe('buildPretrainDataset', () => {
   it('writes shards and a manifest that openDataset reads back', async () => {
-    const result = await buildPretrainDataset({ documents: DOCS, tokenizer: 'char', compactVocab: true, outDir: out('a'), seed: 1, valFraction: 0.25 });
+    const result = await buildPretrainDataset({
+      documents: DOCS,
+      tokenizer: 'char',
+      compactVocab: true,
+      outDir: out('a'),
+      seed: 1,
+      valFraction: 0.25,
+    });
     const m = result.manifest;
     expect(m.kind).toBe('pretrain');
     expect(m.dtype).toBe('uint16');
@@ -45,7 +52,12 @@ describe('buildPretrainDataset', () => {
   });
 
   it('records sha256 of each shard and of all content, and openDataset checks them', async () => {
-    const { manifest } = await buildPretrainDataset({ documents: DOCS, tokenizer: 'r50k_base', outDir: out('sha'), shardTokens: 100 });
+    const { manifest } = await buildPretrainDataset({
+      documents: DOCS,
+      tokenizer: 'r50k_base',
+      outDir: out('sha'),
+      shardTokens: 100,
+    });
     expect(manifest.shards.train.length).toBeGreaterThan(1);
     const all = createHash('sha256');
     for (const shard of [...manifest.shards.train, ...manifest.shards.val]) {
@@ -66,9 +78,30 @@ describe('buildPretrainDataset', () => {
   });
 
   it('splits by document deterministically: same seed, same bytes; other seed, other split', async () => {
-    const a = await buildPretrainDataset({ documents: DOCS, tokenizer: 'cl100k_base', compactVocab: true, outDir: out('s1'), seed: 7, valFraction: 0.3 });
-    const b = await buildPretrainDataset({ documents: DOCS, tokenizer: 'cl100k_base', compactVocab: true, outDir: out('s2'), seed: 7, valFraction: 0.3 });
-    const c = await buildPretrainDataset({ documents: DOCS, tokenizer: 'cl100k_base', compactVocab: true, outDir: out('s3'), seed: 8, valFraction: 0.3 });
+    const a = await buildPretrainDataset({
+      documents: DOCS,
+      tokenizer: 'cl100k_base',
+      compactVocab: true,
+      outDir: out('s1'),
+      seed: 7,
+      valFraction: 0.3,
+    });
+    const b = await buildPretrainDataset({
+      documents: DOCS,
+      tokenizer: 'cl100k_base',
+      compactVocab: true,
+      outDir: out('s2'),
+      seed: 7,
+      valFraction: 0.3,
+    });
+    const c = await buildPretrainDataset({
+      documents: DOCS,
+      tokenizer: 'cl100k_base',
+      compactVocab: true,
+      outDir: out('s3'),
+      seed: 8,
+      valFraction: 0.3,
+    });
     expect(await readFile(out('s1/manifest.json'), 'utf8')).toBe(await readFile(out('s2/manifest.json'), 'utf8'));
     expect(a.manifest.sha256).toBe(b.manifest.sha256);
     expect(c.manifest.sha256).not.toBe(a.manifest.sha256);
@@ -88,34 +121,53 @@ describe('buildPretrainDataset', () => {
   });
 
   it('keeps at least one document in each split', async () => {
-    const two = await buildPretrainDataset({ documents: ['one', 'two'], tokenizer: 'char', compactVocab: true, outDir: out('two'), valFraction: 0.01 });
+    const two = await buildPretrainDataset({
+      documents: ['one', 'two'],
+      tokenizer: 'char',
+      compactVocab: true,
+      outDir: out('two'),
+      valFraction: 0.01,
+    });
     expect(two.manifest.counts.documents).toEqual({ train: 1, val: 1 });
-    const most = await buildPretrainDataset({ documents: DOCS.slice(0, 5), tokenizer: 'char', outDir: out('most'), valFraction: 0.99 });
+    const most = await buildPretrainDataset({
+      documents: DOCS.slice(0, 5),
+      tokenizer: 'char',
+      outDir: out('most'),
+      valFraction: 0.99,
+    });
     expect(most.manifest.counts.documents.train).toBe(1);
     expect(most.manifest.counts.documents.val).toBe(4);
   });
 
   it('fails clearly on an empty corpus or a single document, leaving no manifest', async () => {
     await writeFile(out('empty.jsonl'), '\n\n');
-    await expect(buildPretrainDataset({ source: out('empty.jsonl'), tokenizer: 'char', outDir: out('e') })).rejects.toThrow(
-      `empty corpus: ${out('empty.jsonl')}#text produced no documents`,
-    );
-    await expect(buildPretrainDataset({ documents: ['only one'], tokenizer: 'char', outDir: out('one') })).rejects.toThrow(
-      /produced 1 document; a train\/val split needs at least 2/,
-    );
+    await expect(
+      buildPretrainDataset({ source: out('empty.jsonl'), tokenizer: 'char', outDir: out('e') }),
+    ).rejects.toThrow(`empty corpus: ${out('empty.jsonl')}#text produced no documents`);
+    await expect(
+      buildPretrainDataset({ documents: ['only one'], tokenizer: 'char', outDir: out('one') }),
+    ).rejects.toThrow(/produced 1 document; a train\/val split needs at least 2/);
     expect(await readdir(out('one'))).toEqual([]);
     await expect(readManifest(out('one'))).rejects.toThrow(DataError);
   });
 
   it('reads a bundled collection with a limit', async () => {
-    const { manifest } = await buildPretrainDataset({ source: 'poetry:tang', limit: 30, tokenizer: 'o200k_base', compactVocab: true, outDir: out('tang') });
+    const { manifest } = await buildPretrainDataset({
+      source: 'poetry:tang',
+      limit: 30,
+      tokenizer: 'o200k_base',
+      compactVocab: true,
+      outDir: out('tang'),
+    });
     expect(manifest.source).toBe('poetry:tang (limit 30)');
     expect(manifest.counts.documents.train + manifest.counts.documents.val).toBe(30);
     expect(manifest.dtype).toBe('uint16');
   });
 
   it('rejects bad options by name', async () => {
-    await expect(buildPretrainDataset({ documents: DOCS, tokenizer: 'char', outDir: out('x'), valFraction: 0 })).rejects.toThrow(/valFraction must be between 0 and 1/);
+    await expect(
+      buildPretrainDataset({ documents: DOCS, tokenizer: 'char', outDir: out('x'), valFraction: 0 }),
+    ).rejects.toThrow(/valFraction must be between 0 and 1/);
     await expect(buildPretrainDataset({ tokenizer: 'char', outDir: out('x') })).rejects.toThrow(/source is required/);
   });
 });

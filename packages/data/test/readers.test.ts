@@ -35,9 +35,15 @@ describe('file readers', () => {
   });
 
   it('.jsonl: chosen field, blank lines skipped, limit honoured', async () => {
-    await writeFile(file('a.jsonl'), '{"text":"one","body":"uno"}\n\n{"text":"two","body":"dos"}\n{"text":"three","body":"tres"}\n');
+    await writeFile(
+      file('a.jsonl'),
+      '{"text":"one","body":"uno"}\n\n{"text":"two","body":"dos"}\n{"text":"three","body":"tres"}\n',
+    );
     expect(await docs(file('a.jsonl'))).toEqual(['one', 'two', 'three']);
-    expect(await docs({ kind: 'file', path: file('a.jsonl'), format: 'jsonl', field: 'body', limit: 2 })).toEqual(['uno', 'dos']);
+    expect(await docs({ kind: 'file', path: file('a.jsonl'), format: 'jsonl', field: 'body', limit: 2 })).toEqual([
+      'uno',
+      'dos',
+    ]);
   });
 
   it('.jsonl: a malformed line is reported with file and 1-based line number', async () => {
@@ -48,7 +54,9 @@ describe('file readers', () => {
 
   it('.jsonl: a missing field is named with its line', async () => {
     await writeFile(file('nofield.jsonl'), '{"text":"ok"}\n{"body":"x"}\n');
-    await expect(docs(file('nofield.jsonl'))).rejects.toThrow(`${file('nofield.jsonl')}:2: field "text" missing (fields: body)`);
+    await expect(docs(file('nofield.jsonl'))).rejects.toThrow(
+      `${file('nofield.jsonl')}:2: field "text" missing (fields: body)`,
+    );
   });
 
   it('.json: an array of strings or of objects', async () => {
@@ -63,7 +71,9 @@ describe('file readers', () => {
   it('.csv: column by name, quoted multi-line fields', async () => {
     await writeFile(file('a.csv'), 'id,text\n1,hello\n2,"multi\nline, with comma"\n3,"say ""hi"""\n');
     expect(await docs(file('a.csv'))).toEqual(['hello', 'multi\nline, with comma', 'say "hi"']);
-    await expect(docs(toDocumentSource({ source: file('a.csv'), field: 'body' }))).rejects.toThrow(/a\.csv:2: field "body" missing \(fields: id, text\)/);
+    await expect(docs(toDocumentSource({ source: file('a.csv'), field: 'body' }))).rejects.toThrow(
+      /a\.csv:2: field "body" missing \(fields: id, text\)/,
+    );
   });
 
   it('.parquet: column by name across several row groups', async () => {
@@ -77,28 +87,41 @@ describe('file readers', () => {
       rowGroupSize: 10,
     });
     expect(await docs(file('a.parquet'))).toEqual(text);
-    expect(await docs({ kind: 'file', path: file('a.parquet'), format: 'parquet', field: 'text', limit: 12 })).toEqual(text.slice(0, 12));
-    await expect(docs(toDocumentSource({ source: file('a.parquet'), field: 'body' }))).rejects.toThrow(/column "body" not found; columns are: id, text/);
+    expect(await docs({ kind: 'file', path: file('a.parquet'), format: 'parquet', field: 'text', limit: 12 })).toEqual(
+      text.slice(0, 12),
+    );
+    await expect(docs(toDocumentSource({ source: file('a.parquet'), field: 'body' }))).rejects.toThrow(
+      /column "body" not found; columns are: id, text/,
+    );
   });
 
   it('names a missing file and lists the valid extensions and collections', async () => {
     await expect(docs(file('nope.jsonl'))).rejects.toThrow(`file not found: ${file('nope.jsonl')}`);
     expect(() => toDocumentSource('data.xml')).toThrow(/extension must be one of \.txt .*\.parquet/);
-    expect(() => toDocumentSource('poetry:nope')).toThrow(/unknown collection "poetry:nope"; valid: poetry:tang, poetry:song/);
+    expect(() => toDocumentSource('poetry:nope')).toThrow(
+      /unknown collection "poetry:nope"; valid: poetry:tang, poetry:song/,
+    );
     expect(() => toDocumentSource('poetry-qa:tang')).toThrow(/pretrain stage reads documents \(use poetry:tang\)/);
     expect(() => toQaSource('poetry:tang')).toThrow(/use poetry-qa:tang/);
     expect(() => toQaSource('notes.txt')).toThrow(/\.txt file has no question\/answer fields/);
   });
 
   it('resolves relative paths against baseDir', () => {
-    expect(parseSourceSpec('corpus/a.jsonl', { baseDir: '/data/run' })).toEqual({ kind: 'file', path: '/data/run/corpus/a.jsonl', format: 'jsonl' });
+    expect(parseSourceSpec('corpus/a.jsonl', { baseDir: '/data/run' })).toEqual({
+      kind: 'file',
+      path: '/data/run/corpus/a.jsonl',
+      format: 'jsonl',
+    });
     expect(parseSourceSpec('poetry:songci')).toEqual({ kind: 'poetry', collection: 'songci' });
   });
 });
 
 describe('Q&A readers', () => {
   it('.jsonl with default and custom field names', async () => {
-    await writeFile(file('qa.jsonl'), '{"question":"q1","answer":"a1"}\n{"question":"q2","answer":""}\n{"question":"q3","answer":"a3"}\n');
+    await writeFile(
+      file('qa.jsonl'),
+      '{"question":"q1","answer":"a1"}\n{"question":"q2","answer":""}\n{"question":"q3","answer":"a3"}\n',
+    );
     expect(await collect(readQaPairs(file('qa.jsonl')))).toEqual([
       { question: 'q1', answer: 'a1' },
       { question: 'q3', answer: 'a3' }, // empty answers are skipped
@@ -120,18 +143,29 @@ describe('bundled poetry', () => {
   it('poetry:tang yields real poems as "title\\nlines"', async () => {
     const poems = await docs({ kind: 'poetry', collection: 'tang', limit: 5 });
     expect(poems).toHaveLength(5);
-    expect(poems[0]).toBe('帝京篇十首 一\n秦川雄帝宅，函谷壯皇居。\n綺殿千尋起，離宮百雉餘。\n連甍遙接漢，飛觀迥凌虛。\n雲日隱層闕，風煙出綺疎。');
+    expect(poems[0]).toBe(
+      '帝京篇十首 一\n秦川雄帝宅，函谷壯皇居。\n綺殿千尋起，離宮百雉餘。\n連甍遙接漢，飛觀迥凌虛。\n雲日隱層闕，風煙出綺疎。',
+    );
     for (const poem of poems) expect(poem.split('\n').length).toBeGreaterThan(1);
   });
 
-  it.each(['song', 'songci', 'lunyu', 'shijing', 'chuci', 'yuanqu', 'huajianji', 'nantang', 'caocao', 'mengxue', 'sishuwujing'])(
-    'poetry:%s yields documents',
-    async (name) => {
-      const found = await docs({ kind: 'poetry', collection: name, limit: 3 });
-      expect(found).toHaveLength(3);
-      for (const d of found) expect(d.length).toBeGreaterThan(4);
-    },
-  );
+  it.each([
+    'song',
+    'songci',
+    'lunyu',
+    'shijing',
+    'chuci',
+    'yuanqu',
+    'huajianji',
+    'nantang',
+    'caocao',
+    'mengxue',
+    'sishuwujing',
+  ])('poetry:%s yields documents', async (name) => {
+    const found = await docs({ kind: 'poetry', collection: name, limit: 3 });
+    expect(found).toHaveLength(3);
+    for (const d of found) expect(d.length).toBeGreaterThan(4);
+  });
 
   it('songci titles are tune·first phrase', async () => {
     const [first] = await docs({ kind: 'poetry', collection: 'songci', limit: 1 });
@@ -145,7 +179,10 @@ describe('bundled poetry', () => {
       { question: '《帝京篇十首 一》的第一句是什么？', answer: '秦川雄帝宅，函谷壯皇居。' },
       { question: '「秦川雄帝宅，函谷壯皇居。」的下一句是什么？', answer: '綺殿千尋起，離宮百雉餘。' },
     ]);
-    expect(pairs).toContainEqual({ question: '「秦川雄帝宅，函谷壯皇居。」出自哪首诗？', answer: '太宗皇帝的《帝京篇十首 一》。' });
+    expect(pairs).toContainEqual({
+      question: '「秦川雄帝宅，函谷壯皇居。」出自哪首诗？',
+      answer: '太宗皇帝的《帝京篇十首 一》。',
+    });
     const again = await collect(readQaPairs(toQaSource({ source: 'poetry-qa:tang', limit: 7 })));
     expect(again).toEqual(pairs);
   });

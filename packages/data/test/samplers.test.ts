@@ -24,10 +24,23 @@ describe('batch samplers', () => {
   let sft: OpenedDataset;
   beforeAll(async () => {
     const docs = Array.from({ length: 50 }, (_, i) => `文档${i}：${'春眠不觉晓处处闻啼鸟'.slice(i % 5)}`);
-    await buildPretrainDataset({ documents: docs, tokenizer: 'char', compactVocab: true, outDir: path.join(tmp(), 'p'), valFraction: 0.2 });
+    await buildPretrainDataset({
+      documents: docs,
+      tokenizer: 'char',
+      compactVocab: true,
+      outDir: path.join(tmp(), 'p'),
+      valFraction: 0.2,
+    });
     pretrain = await openDataset(path.join(tmp(), 'p'));
     const pairs = Array.from({ length: 40 }, (_, i) => ({ question: `问${i}`, answer: `答案${i}。` }));
-    await buildSftDataset({ pairs, tokenizer: 'char', compactVocab: true, blockSize: 12, outDir: path.join(tmp(), 's'), valFraction: 0.2 });
+    await buildSftDataset({
+      pairs,
+      tokenizer: 'char',
+      compactVocab: true,
+      blockSize: 12,
+      outDir: path.join(tmp(), 's'),
+      valFraction: 0.2,
+    });
     sft = await openDataset(path.join(tmp(), 's'));
   });
 
@@ -63,9 +76,14 @@ describe('batch samplers', () => {
 
   it('same seed, same batches; the seed matters', () => {
     const opts = { batchSize: 2, blockSize: 8 };
-    same(createBatchSampler(pretrain, 'train', { ...opts, seed: 1 }).next(), createBatchSampler(pretrain, 'train', { ...opts, seed: 1 }).next());
+    same(
+      createBatchSampler(pretrain, 'train', { ...opts, seed: 1 }).next(),
+      createBatchSampler(pretrain, 'train', { ...opts, seed: 1 }).next(),
+    );
     const other = createBatchSampler(pretrain, 'train', { ...opts, seed: 2 }).next();
-    expect(Array.from(other.x)).not.toEqual(Array.from(createBatchSampler(pretrain, 'train', { ...opts, seed: 1 }).next().x));
+    expect(Array.from(other.x)).not.toEqual(
+      Array.from(createBatchSampler(pretrain, 'train', { ...opts, seed: 1 }).next().x),
+    );
   });
 
   it('evalBatches are fixed and cover the split evenly', () => {

@@ -7,15 +7,55 @@ describe('SFT rows and mask (mission.md)', () => {
   it('reproduces the mission figure token for token', () => {
     const ex = sftExample(tok, '郭靖是谁?', '郭靖是黄蓉的丈夫。', 16);
     const show = (ids: number[]) => ids.map((id) => tok.tokenToString(id));
-    expect(show(ex.x)).toEqual(['郭', '靖', '是', '谁', '?', '[SEP]', '郭', '靖', '是', '黄', '蓉', '的', '丈', '夫', '。', '[EOT]']);
-    expect(show(ex.y)).toEqual(['靖', '是', '谁', '?', '[SEP]', '郭', '靖', '是', '黄', '蓉', '的', '丈', '夫', '。', '[EOT]', '[EOT]']);
+    expect(show(ex.x)).toEqual([
+      '郭',
+      '靖',
+      '是',
+      '谁',
+      '?',
+      '[SEP]',
+      '郭',
+      '靖',
+      '是',
+      '黄',
+      '蓉',
+      '的',
+      '丈',
+      '夫',
+      '。',
+      '[EOT]',
+    ]);
+    expect(show(ex.y)).toEqual([
+      '靖',
+      '是',
+      '谁',
+      '?',
+      '[SEP]',
+      '郭',
+      '靖',
+      '是',
+      '黄',
+      '蓉',
+      '的',
+      '丈',
+      '夫',
+      '。',
+      '[EOT]',
+      '[EOT]',
+    ]);
     expect(ex.mask).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0]);
     expect(ex.truncated).toBe(false);
   });
 
   it('gives the same mask through the batch sampler', () => {
     const ex = sftExample(tok, '郭靖是谁?', '郭靖是黄蓉的丈夫。', 16);
-    const sampler = createSftSampler(ex.x, { batchSize: 2, blockSize: 16, seed: 1, sepId: tok.sepId, eotId: tok.eotId });
+    const sampler = createSftSampler(ex.x, {
+      batchSize: 2,
+      blockSize: 16,
+      seed: 1,
+      sepId: tok.sepId,
+      eotId: tok.eotId,
+    });
     const batch = sampler.next();
     expect(Array.from(batch.x.subarray(16, 32))).toEqual(ex.x);
     expect(Array.from(batch.y.subarray(16, 32))).toEqual(ex.y);
@@ -25,7 +65,16 @@ describe('SFT rows and mask (mission.md)', () => {
   it('pads with eot and masks only answer + first eot in a longer block', () => {
     const ex = sftExample(tok, '问', '答案', 8);
     // x: 问 [SEP] 答 案 [EOT] [EOT] [EOT] [EOT]
-    expect(ex.x.map((id) => tok.tokenToString(id))).toEqual(['问', '[SEP]', '答', '案', '[EOT]', '[EOT]', '[EOT]', '[EOT]']);
+    expect(ex.x.map((id) => tok.tokenToString(id))).toEqual([
+      '问',
+      '[SEP]',
+      '答',
+      '案',
+      '[EOT]',
+      '[EOT]',
+      '[EOT]',
+      '[EOT]',
+    ]);
     expect(ex.mask).toEqual([0, 1, 1, 1, 0, 0, 0, 0]);
   });
 

@@ -15,7 +15,15 @@ const PAIRS: QaPair[] = Array.from({ length: 30 }, (_, i) => ({
 
 describe('buildSftDataset', () => {
   it('writes one blockSize row per pair and counts truncated rows', async () => {
-    const result = await buildSftDataset({ pairs: PAIRS, tokenizer: 'char', compactVocab: true, blockSize: 16, outDir: out('a'), valFraction: 0.2, seed: 3 });
+    const result = await buildSftDataset({
+      pairs: PAIRS,
+      tokenizer: 'char',
+      compactVocab: true,
+      blockSize: 16,
+      outDir: out('a'),
+      valFraction: 0.2,
+      seed: 3,
+    });
     const m = result.manifest;
     expect(m.kind).toBe('sft');
     expect(m.blockSize).toBe(16);
@@ -56,15 +64,34 @@ describe('buildSftDataset', () => {
   });
 
   it('is deterministic per seed and keeps val.qa.jsonl in step when a row moves split', async () => {
-    const a = await buildSftDataset({ pairs: PAIRS.slice(0, 3), tokenizer: 'r50k_base', blockSize: 32, outDir: out('d1'), valFraction: 0.01 });
-    const b = await buildSftDataset({ pairs: PAIRS.slice(0, 3), tokenizer: 'r50k_base', blockSize: 32, outDir: out('d2'), valFraction: 0.01 });
+    const a = await buildSftDataset({
+      pairs: PAIRS.slice(0, 3),
+      tokenizer: 'r50k_base',
+      blockSize: 32,
+      outDir: out('d1'),
+      valFraction: 0.01,
+    });
+    const b = await buildSftDataset({
+      pairs: PAIRS.slice(0, 3),
+      tokenizer: 'r50k_base',
+      blockSize: 32,
+      outDir: out('d2'),
+      valFraction: 0.01,
+    });
     expect(a.manifest).toEqual(b.manifest);
     expect(a.manifest.counts.pairs).toEqual({ train: 2, val: 1 });
     expect(await loadHeldOutQa(out('d1'))).toEqual([PAIRS[2]]);
   });
 
   it('builds from poetry-qa and samples batches with the mask', async () => {
-    const { manifest } = await buildSftDataset({ source: 'poetry-qa:tang', limit: 40, tokenizer: 'char', compactVocab: true, blockSize: 48, outDir: out('poetry') });
+    const { manifest } = await buildSftDataset({
+      source: 'poetry-qa:tang',
+      limit: 40,
+      tokenizer: 'char',
+      compactVocab: true,
+      blockSize: 48,
+      outDir: out('poetry'),
+    });
     expect(manifest.source).toBe('poetry-qa:tang (limit 40)');
     const ds = await openDataset(out('poetry'));
     const sampler = createBatchSampler(ds, 'train', { batchSize: 4, blockSize: 48, seed: 1 });
@@ -76,6 +103,8 @@ describe('buildSftDataset', () => {
       const sep = x.indexOf(ds.tokenizer.sepId);
       expect(mask.indexOf(1)).toBe(sep);
     }
-    expect(() => createBatchSampler(ds, 'train', { batchSize: 4, blockSize: 32, seed: 1 })).toThrow(/rebuild the SFT dataset with blockSize 32/);
+    expect(() => createBatchSampler(ds, 'train', { batchSize: 4, blockSize: 32, seed: 1 })).toThrow(
+      /rebuild the SFT dataset with blockSize 32/,
+    );
   });
 });

@@ -61,7 +61,9 @@ describe.each(TOKENIZER_NAMES)('%s tokenizer', (name) => {
     expect(compact.vocabSize).toBeLessThan(700);
     // Corpus text maps to corpus tokens, with no byte fallback.
     for (const text of CORPUS) {
-      expect(compact.encode(text).every((id) => id >= COMPACT_RESERVED || compact.decode([id]).length === 1)).toBe(true);
+      expect(compact.encode(text).every((id) => id >= COMPACT_RESERVED || compact.decode([id]).length === 1)).toBe(
+        true,
+      );
       expect(compact.encode(text)).toHaveLength(full.encode(text).length);
     }
     expect(compact.tokenToString(0)).toBe('[EOT]');
@@ -72,7 +74,14 @@ describe.each(TOKENIZER_NAMES)('%s tokenizer', (name) => {
     const counter = new VocabCounter(name);
     for (const text of CORPUS) counter.addText(text);
     expect(buildCompactVocab(name, counter)).toEqual(compact.spec);
-    expect(await collectCompactVocab(name, (async function* () { yield* CORPUS; })())).toEqual(compact.spec);
+    expect(
+      await collectCompactVocab(
+        name,
+        (async function* () {
+          yield* CORPUS;
+        })(),
+      ),
+    ).toEqual(compact.spec);
   });
 
   it('rejects ids outside the vocabulary with a DataError', () => {

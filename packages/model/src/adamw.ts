@@ -76,7 +76,10 @@ export class AdamW {
  * torch.nn.utils.clip_grad_norm_ does. Returns the norm before clipping and the new grads;
  * the old grads are disposed when replaced.
  */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { norm: number; grads: Map<string, tf.Tensor> } {
+export function clipByGlobalNorm(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): { norm: number; grads: Map<string, tf.Tensor> } {
   const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
   if (!(maxNorm > 0) || !(norm > maxNorm)) return { norm, grads };
   const scale = maxNorm / (norm + 1e-6);

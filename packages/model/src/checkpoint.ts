@@ -94,7 +94,12 @@ export async function saveCheckpoint(file: string, input: SaveInput): Promise<vo
   try {
     const handle = await fs.open(tmp, 'w');
     try {
-      await handle.writev([prefix, json, Buffer.alloc(pad), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+      await handle.writev([
+        prefix,
+        json,
+        Buffer.alloc(pad),
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      ]);
       await handle.sync();
     } finally {
       await handle.close();
@@ -112,7 +117,9 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
     bytes = await fs.readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new CheckpointError(code === 'ENOENT' ? `checkpoint not found: ${file}` : `cannot read checkpoint ${file}: ${code}`);
+    throw new CheckpointError(
+      code === 'ENOENT' ? `checkpoint not found: ${file}` : `cannot read checkpoint ${file}: ${code}`,
+    );
   }
   if (bytes.length < MAGIC.length + 4 || bytes.toString('latin1', 0, MAGIC.length) !== MAGIC)
     throw new CheckpointError(`${file} is not a MiniGLM checkpoint (bad magic bytes)`);
@@ -128,9 +135,15 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   if (!header || typeof header !== 'object' || !Array.isArray(header.tensors))
     throw new CheckpointError(`${file} has a corrupt header (no tensor list)`);
   const badEntry = header.tensors.find(
-    (e) => !e || typeof e.name !== 'string' || !Number.isInteger(e.offset) || !Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0),
+    (e) =>
+      !e ||
+      typeof e.name !== 'string' ||
+      !Number.isInteger(e.offset) ||
+      !Array.isArray(e.shape) ||
+      !e.shape.every((d) => Number.isInteger(d) && d >= 0),
   );
-  if (badEntry !== undefined) throw new CheckpointError(`${file} has a corrupt header (bad tensor entry ${JSON.stringify(badEntry)})`);
+  if (badEntry !== undefined)
+    throw new CheckpointError(`${file} has a corrupt header (bad tensor entry ${JSON.stringify(badEntry)})`);
   if (!header.model || typeof header.model !== 'object' || !header.tokenizer || typeof header.tokenizer !== 'object')
     throw new CheckpointError(`${file} has a corrupt header (no model config or tokenizer)`);
   if (header.format !== 'miniglm-checkpoint' || header.version !== CHECKPOINT_VERSION)
@@ -143,7 +156,8 @@ export async function readCheckpoint(file: string): Promise<Checkpoint> {
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const e of header.tensors) {
     const size = e.shape.reduce((n, d) => n * d, 1);
-    if (e.offset + size > floats.length) throw new CheckpointError(`${file} is truncated (tensor ${e.name} is incomplete)`);
+    if (e.offset + size > floats.length)
+      throw new CheckpointError(`${file} is truncated (tensor ${e.name} is incomplete)`);
     tensors.set(e.name, { shape: e.shape, data: floats.subarray(e.offset, e.offset + size) });
   }
   return { header, tensors };
@@ -162,7 +176,9 @@ export function restoreModel(ckpt: Checkpoint): LanguageModel {
       const t = ckpt.tensors.get(`param/${name}`);
       if (!t) throw new CheckpointError(`checkpoint lacks parameter ${name}`);
       if (t.shape.join() !== param.shape.join())
-        throw new CheckpointError(`parameter ${name} has shape [${t.shape}] in the checkpoint but [${param.shape}] in the model`);
+        throw new CheckpointError(
+          `parameter ${name} has shape [${t.shape}] in the checkpoint but [${param.shape}] in the model`,
+        );
       tf.tidy(() => param.assign(tf.tensor(t.data, t.shape)));
     }
   } catch (error) {

@@ -56,7 +56,14 @@ export function resolveModelConfig(input: {
   const dropout = input.dropout ?? 0;
   if (!(dropout >= 0 && dropout < 1)) throw new ConfigError(`model dropout must be in [0, 1), got ${dropout}`);
   if ((input.kind ?? 'gpt') === 'lstm') {
-    return { kind: 'lstm', vocabSize: input.vocabSize, blockSize: input.blockSize, layers: input.layers, dim: input.dim, dropout };
+    return {
+      kind: 'lstm',
+      vocabSize: input.vocabSize,
+      blockSize: input.blockSize,
+      layers: input.layers,
+      dim: input.dim,
+      dropout,
+    };
   }
   const heads = input.heads ?? 1;
   positive('heads', heads);

@@ -63,7 +63,10 @@ export function generate(model: LanguageModel, prompt: number[], o: SampleOption
         logits = tf.tidy(() => model.decode(tf.tensor2d(feed, [n, feed[0]!.length], 'int32'), state!));
         fed = length;
       } else {
-        logits = lastLogits(model, seqs.map((s) => s.slice(start)));
+        logits = lastLogits(
+          model,
+          seqs.map((s) => s.slice(start)),
+        );
       }
       const rows = logits.arraySync();
       logits.dispose();
@@ -115,7 +118,11 @@ function lastLogits(model: LanguageModel, windows: number[][]): tf.Tensor2D {
  * Without truncation it walks the ids in order (O(V): a 50k-token BPE vocabulary is common);
  * with top-k or top-p the candidates are ranked by probability, highest first, ties by id.
  */
-export function pick(logits: number[], o: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, random: () => number): number {
+export function pick(
+  logits: number[],
+  o: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>,
+  random: () => number,
+): number {
   if (o.temperature <= 0) return argmax(logits);
   const byLogit = (a: number, b: number) => logits[b]! - logits[a]! || a - b;
   let ids: number[] | undefined; // undefined: all ids, in id order
@@ -161,7 +168,7 @@ function topK(logits: number[], k: number): number[] {
   for (let id = 0; id < logits.length; id++) {
     if (heap.length < k) {
       heap.push(id);
-      for (let i = heap.length - 1; i > 0; ) {
+      for (let i = heap.length - 1; i > 0;) {
         const parent = (i - 1) >> 1;
         if (!less(heap[i]!, heap[parent]!)) break;
         [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];

@@ -51,7 +51,9 @@ export class GPT implements LanguageModel {
   logits(idx: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
     const [, t] = idx.shape;
     if (t > this.config.blockSize)
-      throw new ModelInputError(`cannot forward a sequence of length ${t}: the block size is only ${this.config.blockSize}`);
+      throw new ModelInputError(
+        `cannot forward a sequence of length ${t}: the block size is only ${this.config.blockSize}`,
+      );
     return tf.tidy(() => {
       const h = this.trunk(idx, 0, opts); // (B, T, C)
       return this.head(tf.reshape(h, [-1, this.config.dim]));
@@ -90,7 +92,10 @@ export class GPT implements LanguageModel {
     const [b, t] = x.shape;
     const n = `h.${layer}.attn`;
     const split = (w: string) =>
-      tf.transpose(tf.reshape(linear(x, this.p(`${n}.${w}`), this.maybe(`${n}.b${w.slice(1)}`)), [b, t, heads, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)
+      tf.transpose(
+        tf.reshape(linear(x, this.p(`${n}.${w}`), this.maybe(`${n}.b${w.slice(1)}`)), [b, t, heads, hs]),
+        [0, 2, 1, 3],
+      ); // (B, nh, T, hs)
     const q = split('wq');
     let k = split('wk');
     let v = split('wv');
@@ -143,7 +148,9 @@ export class GPT implements LanguageModel {
     const cache = state as KVCache;
     const [, t] = idx.shape;
     if (cache.length + t > this.config.blockSize)
-      throw new ModelInputError(`the KV cache holds ${cache.length} tokens; ${t} more exceed the block size ${this.config.blockSize}`);
+      throw new ModelInputError(
+        `the KV cache holds ${cache.length} tokens; ${t} more exceed the block size ${this.config.blockSize}`,
+      );
     const logits = tf.tidy(() => {
       const h = this.trunk(idx, cache.length, { training: false }, cache);
       const last = tf.reshape(tf.slice(h, [0, t - 1, 0], [-1, 1, -1]), [-1, this.config.dim]) as tf.Tensor2D;
@@ -180,9 +187,15 @@ function initGPTParams(c: GPTConfig, seed: number): Map<string, tf.Variable> {
   // Variables survive tidy; their initial tensors do not linger. Unnamed: tfjs names are
   // global, and two models may live in one process.
   const normal = (name: string, shape: number[], std = 0.02) =>
-    params.set(name, tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, std, 'float32', seed * 1009 + k++))));
+    params.set(
+      name,
+      tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, std, 'float32', seed * 1009 + k++))),
+    );
   const constant = (name: string, shape: number[], value: number) =>
-    params.set(name, tf.tidy(() => tf.variable(tf.fill(shape, value))));
+    params.set(
+      name,
+      tf.tidy(() => tf.variable(tf.fill(shape, value))),
+    );
   const residualStd = 0.02 / Math.sqrt(2 * c.layers);
 
   normal('wte', [c.vocabSize, c.dim]);

@@ -1,6 +1,20 @@
 export { initBackend, activeBackend, BackendError, BACKEND_NAMES, type BackendName } from './backend/select.ts';
-export { type ModelConfig, type GPTConfig, type LSTMConfig, resolveModelConfig, countParameters, ConfigError } from './config.ts';
-export { createModel, parameterCount, decays, ModelInputError, type LanguageModel, type ForwardOptions } from './model.ts';
+export {
+  type ModelConfig,
+  type GPTConfig,
+  type LSTMConfig,
+  resolveModelConfig,
+  countParameters,
+  ConfigError,
+} from './config.ts';
+export {
+  createModel,
+  parameterCount,
+  decays,
+  ModelInputError,
+  type LanguageModel,
+  type ForwardOptions,
+} from './model.ts';
 export { GPT } from './gpt.ts';
 export { LSTM } from './lstm.ts';
 export { maskedCrossEntropy, gelu, layerNorm } from './ops.ts';

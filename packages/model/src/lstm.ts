@@ -70,7 +70,8 @@ export class LSTM implements LanguageModel {
   }
 
   private zeroState(batch: number): { h: tf.Tensor2D[]; c: tf.Tensor2D[] } {
-    const zeros = () => Array.from({ length: this.config.layers }, () => tf.zeros([batch, this.config.dim]) as tf.Tensor2D);
+    const zeros = () =>
+      Array.from({ length: this.config.layers }, () => tf.zeros([batch, this.config.dim]) as tf.Tensor2D);
     return { h: zeros(), c: zeros() };
   }
 
@@ -108,7 +109,11 @@ function initLSTMParams(c: LSTMConfig, seed: number): Map<string, tf.Variable> {
   const params = new Map<string, tf.Variable>();
   let k = 0;
   const bound = 1 / Math.sqrt(c.dim);
-  const add = (name: string, make: () => tf.Tensor) => params.set(name, tf.tidy(() => tf.variable(make())));
+  const add = (name: string, make: () => tf.Tensor) =>
+    params.set(
+      name,
+      tf.tidy(() => tf.variable(make())),
+    );
   const uniform = (shape: number[]) => () => tf.randomUniform(shape, -bound, bound, 'float32', seed * 1009 + k++);
   add('wte', () => tf.randomNormal([c.vocabSize, c.dim], 0, 0.02, 'float32', seed * 1009 + k++));
   for (let l = 0; l < c.layers; l++) {

@@ -107,7 +107,9 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
   const { model, sampler, options: o } = input;
   const optimizer =
     input.resume?.optimizer ??
-    new AdamW({ beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay }, (n) => decays(model.params.get(n)!));
+    new AdamW({ beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay }, (n) =>
+      decays(model.params.get(n)!),
+    );
   const schedule = { lr: o.lr, minLr: o.minLr, warmup: o.warmup, decayIters: o.iterations };
   // tfjs reports gradients under the variables' own (generated) names.
   const byVarName = new Map([...model.params].map(([name, v]) => [v.name, name]));
@@ -138,7 +140,9 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
     step,
     message:
       `${what} at step ${step + 1}; the stage stopped` +
-      (lastCheckpoint ? ` and kept its last good checkpoint (step ${lastCheckpointStep}) at ${lastCheckpoint}` : ' before writing any checkpoint'),
+      (lastCheckpoint
+        ? ` and kept its last good checkpoint (step ${lastCheckpointStep}) at ${lastCheckpoint}`
+        : ' before writing any checkpoint'),
     checkpoint: lastCheckpoint,
   });
 
@@ -156,7 +160,10 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
       let lossSum = 0;
       for (let micro = 0; micro < o.gradAccum; micro++) {
         const batch = sampler.next();
-        const { value, grads: g } = tf.variableGrads(() => batchLoss(model, batch, true, step * o.gradAccum + micro), vars);
+        const { value, grads: g } = tf.variableGrads(
+          () => batchLoss(model, batch, true, step * o.gradAccum + micro),
+          vars,
+        );
         lossSum += value.dataSync()[0]!;
         value.dispose();
         for (const [varName, grad] of Object.entries(g)) {

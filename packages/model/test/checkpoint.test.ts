@@ -31,7 +31,9 @@ const input = [
 ];
 
 function logitsOf(model: LanguageModel): Float32Array {
-  return tf.tidy(() => model.logits(tf.tensor2d(input, [2, 8], 'int32'), { training: false }).dataSync() as Float32Array);
+  return tf.tidy(
+    () => model.logits(tf.tensor2d(input, [2, 8], 'int32'), { training: false }).dataSync() as Float32Array,
+  );
 }
 
 /** An optimizer with moments, as after one training step. */
@@ -48,42 +50,54 @@ describe('checkpoint round trip', () => {
     ['gpt with bias', gptConfig({ bias: true, dropout: 0.1 })],
     ['gpt without bias', gptConfig({ layers: 1 })],
     ['lstm', lstmConfig({ dropout: 0.1 })],
-  ] as [string, ModelConfig][])('save → read → restoreModel gives identical logits and header (%s)', async (_, config) => {
-    const dir = path.join(tmp(), config.kind + (config.kind === 'gpt' && config.bias ? '-bias' : ''));
-    const file = path.join(dir, 'nested', 'model.ckpt');
-    const model = createModel(config, 42);
-    const optimizer = steppedOptimizer(model); // moves the weights away from the init
-    const sampler = { kind: 'pretrain' as const, rng: [1, 2, 3, 4294967295], drawn: 17 };
-    await saveCheckpoint(file, { model, tokenizer: { name: 'char', vocab: [5, 6, 7] }, step: 123, optimizer, sampler, meta: { stage: 's1', lr: 0.5 } });
-    // Written atomically: no temporary file is left beside it.
-    expect(fs.readdirSync(path.dirname(file))).toEqual(['model.ckpt']);
+  ] as [string, ModelConfig][])(
+    'save → read → restoreModel gives identical logits and header (%s)',
+    async (_, config) => {
+      const dir = path.join(tmp(), config.kind + (config.kind === 'gpt' && config.bias ? '-bias' : ''));
+      const file = path.join(dir, 'nested', 'model.ckpt');
+      const model = createModel(config, 42);
+      const optimizer = steppedOptimizer(model); // moves the weights away from the init
+      const sampler = { kind: 'pretrain' as const, rng: [1, 2, 3, 4294967295], drawn: 17 };
+      await saveCheckpoint(file, {
+        model,
+        tokenizer: { name: 'char', vocab: [5, 6, 7] },
+        step: 123,
+        optimizer,
+        sampler,
+        meta: { stage: 's1', lr: 0.5 },
+      });
+      // Written atomically: no temporary file is left beside it.
+      expect(fs.readdirSync(path.dirname(file))).toEqual(['model.ckpt']);
 
-    const ckpt = await readCheckpoint(file);
-    expect(ckpt.header).toMatchObject({
-      format: 'miniglm-checkpoint',
-      model: config,
-      tokenizer: { name: 'char', vocab: [5, 6, 7] },
-      step: 123,
-      sampler,
-      meta: { stage: 's1', lr: 0.5 },
-      optimizer: { step: 1, options: optimizer.options },
-    });
-    const restored = restoreModel(ckpt);
-    expect(restored.config).toEqual(config);
-    expect([...restored.params.keys()]).toEqual([...model.params.keys()]);
-    expect(Array.from(logitsOf(restored))).toEqual(Array.from(logitsOf(model)));
-    // A model from another seed really differs (the comparison above can fail).
-    const other = createModel(config, 43);
-    expect(Array.from(logitsOf(other))).not.toEqual(Array.from(logitsOf(model)));
+      const ckpt = await readCheckpoint(file);
+      expect(ckpt.header).toMatchObject({
+        format: 'miniglm-checkpoint',
+        model: config,
+        tokenizer: { name: 'char', vocab: [5, 6, 7] },
+        step: 123,
+        sampler,
+        meta: { stage: 's1', lr: 0.5 },
+        optimizer: { step: 1, options: optimizer.options },
+      });
+      const restored = restoreModel(ckpt);
+      expect(restored.config).toEqual(config);
+      expect([...restored.params.keys()]).toEqual([...model.params.keys()]);
+      expect(Array.from(logitsOf(restored))).toEqual(Array.from(logitsOf(model)));
+      // A model from another seed really differs (the comparison above can fail).
+      const other = createModel(config, 43);
+      expect(Array.from(logitsOf(other))).not.toEqual(Array.from(logitsOf(model)));
 
-    const opt2 = restoreOptimizer(ckpt, (n) => decays(restored.params.get(n)!))!;
-    expect(opt2.step).toBe(1);
-    for (const [name, m] of optimizer.m) expect(Array.from(opt2.m.get(name)!.dataSync())).toEqual(Array.from(m.dataSync()));
-    for (const [name, v] of optimizer.v) expect(Array.from(opt2.v.get(name)!.dataSync())).toEqual(Array.from(v.dataSync()));
-    for (const m of [model, restored, other]) m.dispose();
-    optimizer.dispose();
-    opt2.dispose();
-  });
+      const opt2 = restoreOptimizer(ckpt, (n) => decays(restored.params.get(n)!))!;
+      expect(opt2.step).toBe(1);
+      for (const [name, m] of optimizer.m)
+        expect(Array.from(opt2.m.get(name)!.dataSync())).toEqual(Array.from(m.dataSync()));
+      for (const [name, v] of optimizer.v)
+        expect(Array.from(opt2.v.get(name)!.dataSync())).toEqual(Array.from(v.dataSync()));
+      for (const m of [model, restored, other]) m.dispose();
+      optimizer.dispose();
+      opt2.dispose();
+    },
+  );
 
   it('a checkpoint without optimizer restores no optimizer', async () => {
     const file = path.join(tmp(), 'no-opt.ckpt');
@@ -148,7 +162,11 @@ describe('damaged and missing checkpoint files', () => {
     const garbage = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7919 + 13) % 256));
     await expectCheckpointError('garbage.ckpt', garbage, /not a MiniGLM checkpoint/);
     await expectCheckpointError('empty.ckpt', Buffer.alloc(0), /not a MiniGLM checkpoint/);
-    await expectCheckpointError('json.ckpt', Buffer.from('{"format":"miniglm-checkpoint"}'), /not a MiniGLM checkpoint/);
+    await expectCheckpointError(
+      'json.ckpt',
+      Buffer.from('{"format":"miniglm-checkpoint"}'),
+      /not a MiniGLM checkpoint/,
+    );
   });
 
   it('a corrupt header or an unknown format version is reported', async () => {
@@ -160,7 +178,11 @@ describe('damaged and missing checkpoint files', () => {
     const prefix = Buffer.alloc(12);
     prefix.write('MGLMCKPT', 0, 'latin1');
     prefix.writeUInt32LE(json.length, 8);
-    await expectCheckpointError('future.ckpt', Buffer.concat([prefix, json, good.subarray(headerEnd)]), /unsupported checkpoint format.*v99/);
+    await expectCheckpointError(
+      'future.ckpt',
+      Buffer.concat([prefix, json, good.subarray(headerEnd)]),
+      /unsupported checkpoint format.*v99/,
+    );
   });
 
   it('a file truncated inside the header is reported as truncated', async () => {
@@ -169,7 +191,11 @@ describe('damaged and missing checkpoint files', () => {
   });
 
   it('a file truncated inside the tensor data (at a 4-byte boundary) is reported as truncated', async () => {
-    await expectCheckpointError('trunc-data-aligned.ckpt', good.subarray(0, good.length - 64), /truncated \(tensor .* is incomplete\)/);
+    await expectCheckpointError(
+      'trunc-data-aligned.ckpt',
+      good.subarray(0, good.length - 64),
+      /truncated \(tensor .* is incomplete\)/,
+    );
     await expectCheckpointError('trunc-data-all.ckpt', good.subarray(0, headerEnd), /truncated/);
   });
 

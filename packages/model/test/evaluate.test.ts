@@ -6,8 +6,28 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, Tokenizer } from '../../data/src/types.ts';
-import { createModel, evaluateLoss, evaluateQa, generate, perplexity, qaPrompt, rougeL, trainStage, type LanguageModel } from '../src/index.ts';
-import { cycleCorpus, gptConfig, logSumExp, lstmConfig, TOKENIZER, trainOptions, useTempDir, useWasm, WindowSampler } from './helpers.ts';
+import {
+  createModel,
+  evaluateLoss,
+  evaluateQa,
+  generate,
+  perplexity,
+  qaPrompt,
+  rougeL,
+  trainStage,
+  type LanguageModel,
+} from '../src/index.ts';
+import {
+  cycleCorpus,
+  gptConfig,
+  logSumExp,
+  lstmConfig,
+  TOKENIZER,
+  trainOptions,
+  useTempDir,
+  useWasm,
+  WindowSampler,
+} from './helpers.ts';
 import path from 'node:path';
 
 useWasm();
@@ -21,7 +41,9 @@ function plainCrossEntropy(model: LanguageModel, batches: Batch[]): { sum: numbe
   let sum = 0;
   let count = 0;
   for (const b of batches) {
-    const logits = tf.tidy(() => model.logits(tf.tensor2d(b.x, [b.batchSize, b.blockSize], 'int32'), { training: false }).dataSync());
+    const logits = tf.tidy(() =>
+      model.logits(tf.tensor2d(b.x, [b.batchSize, b.blockSize], 'int32'), { training: false }).dataSync(),
+    );
     for (let i = 0; i < b.y.length; i++) {
       const w = b.mask ? b.mask[i]! : 1;
       if (w === 0) continue;
@@ -34,7 +56,10 @@ function plainCrossEntropy(model: LanguageModel, batches: Batch[]): { sum: numbe
 }
 
 describe.each([
-  ['gpt', () => createModel(gptConfig({ vocabSize: VOCAB, blockSize: 8, layers: 1, dim: 16, heads: 2, dropout: 0.3 }), 2)],
+  [
+    'gpt',
+    () => createModel(gptConfig({ vocabSize: VOCAB, blockSize: 8, layers: 1, dim: 16, heads: 2, dropout: 0.3 }), 2),
+  ],
   ['lstm', () => createModel(lstmConfig({ vocabSize: VOCAB, blockSize: 8, layers: 1, dim: 16, dropout: 0.3 }), 2)],
 ] as const)('perplexity (%s)', (kind, make) => {
   let model: LanguageModel;

@@ -25,7 +25,15 @@ afterAll(() => {
   lstm.dispose();
 });
 
-const base: SampleOptions = { maxNewTokens: 20, temperature: 1, topK: 0, topP: 1, samples: 3, seed: 1, eotId: VOCAB - 1 };
+const base: SampleOptions = {
+  maxNewTokens: 20,
+  temperature: 1,
+  topK: 0,
+  topP: 1,
+  samples: 3,
+  seed: 1,
+  eotId: VOCAB - 1,
+};
 const prompt = [5, 9, 2, 33, 17];
 
 /** Logits of the last position of one sequence, by a full forward. */
@@ -62,10 +70,14 @@ describe('generate: cached decoding equals uncached decoding', () => {
     const state = gpt.startDecoding(1);
     try {
       // A multi-token first feed, then one token at a time, up to the block size.
-      const first = tf.tidy(() => gpt.decode(tf.tensor2d([seq.slice(0, 4)], [1, 4], 'int32'), state).dataSync() as Float32Array);
+      const first = tf.tidy(
+        () => gpt.decode(tf.tensor2d([seq.slice(0, 4)], [1, 4], 'int32'), state).dataSync() as Float32Array,
+      );
       expect(maxAbsDiff(first, lastRow(gpt, seq.slice(0, 4)))).toBeLessThan(1e-4);
       for (let t = 4; t < seq.length; t++) {
-        const cached = tf.tidy(() => gpt.decode(tf.tensor2d([[seq[t]!]], [1, 1], 'int32'), state).dataSync() as Float32Array);
+        const cached = tf.tidy(
+          () => gpt.decode(tf.tensor2d([[seq[t]!]], [1, 1], 'int32'), state).dataSync() as Float32Array,
+        );
         expect(maxAbsDiff(cached, lastRow(gpt, seq.slice(0, t + 1)))).toBeLessThan(1e-4);
       }
     } finally {
@@ -77,10 +89,14 @@ describe('generate: cached decoding equals uncached decoding', () => {
     const seq = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3];
     const state = lstm.startDecoding(1);
     try {
-      const first = tf.tidy(() => lstm.decode(tf.tensor2d([seq.slice(0, 3)], [1, 3], 'int32'), state).dataSync() as Float32Array);
+      const first = tf.tidy(
+        () => lstm.decode(tf.tensor2d([seq.slice(0, 3)], [1, 3], 'int32'), state).dataSync() as Float32Array,
+      );
       expect(maxAbsDiff(first, lastRow(lstm, seq.slice(0, 3)))).toBeLessThan(1e-4);
       for (let t = 3; t < seq.length; t++) {
-        const cached = tf.tidy(() => lstm.decode(tf.tensor2d([[seq[t]!]], [1, 1], 'int32'), state).dataSync() as Float32Array);
+        const cached = tf.tidy(
+          () => lstm.decode(tf.tensor2d([[seq[t]!]], [1, 1], 'int32'), state).dataSync() as Float32Array,
+        );
         expect(maxAbsDiff(cached, lastRow(lstm, seq.slice(0, t + 1)))).toBeLessThan(1e-4);
       }
     } finally {
@@ -90,7 +106,9 @@ describe('generate: cached decoding equals uncached decoding', () => {
 
   it('gpt: sampled tokens are equal with and without the KV cache, within the block size', () => {
     const o = { ...base, maxNewTokens: BLOCK - prompt.length };
-    expect(generate(gpt, prompt, { ...o, useCache: true }).tokens).toEqual(generate(gpt, prompt, { ...o, useCache: false }).tokens);
+    expect(generate(gpt, prompt, { ...o, useCache: true }).tokens).toEqual(
+      generate(gpt, prompt, { ...o, useCache: false }).tokens,
+    );
   });
 
   it('gpt: sampled tokens are equal with and without the KV cache when prompt + new tokens exceed the block size', () => {
@@ -111,7 +129,9 @@ describe('generate: cached decoding equals uncached decoding', () => {
 
   it('lstm: sampled tokens are equal with and without the recurrent state (longer than blockSize too)', () => {
     const o = { ...base, maxNewTokens: BLOCK + 8, eotId: -1 };
-    expect(generate(lstm, prompt, { ...o, useCache: true }).tokens).toEqual(generate(lstm, prompt, { ...o, useCache: false }).tokens);
+    expect(generate(lstm, prompt, { ...o, useCache: true }).tokens).toEqual(
+      generate(lstm, prompt, { ...o, useCache: false }).tokens,
+    );
   });
 
   it('windowStart keeps the window within the context and moves it by half a context', () => {
@@ -148,7 +168,14 @@ describe('generate: greedy, top-k and end-of-text', () => {
       const expected = greedyReference(model(), prompt, steps, base.eotId);
       expect(expected.length).toBeGreaterThan(0);
       for (const useCache of [true, false]) {
-        const { tokens } = generate(model(), prompt, { ...base, temperature: 0, maxNewTokens: steps, samples: 2, seed: 9, useCache });
+        const { tokens } = generate(model(), prompt, {
+          ...base,
+          temperature: 0,
+          maxNewTokens: steps,
+          samples: 2,
+          seed: 9,
+          useCache,
+        });
         expect(tokens).toEqual([expected, expected]);
       }
     });
@@ -168,7 +195,8 @@ describe('generate: greedy, top-k and end-of-text', () => {
     expect(tokens).toEqual([[]]);
     // Stopping at the second greedy token keeps exactly the first.
     const second = argmax(lastRow(gpt, [...prompt, first]));
-    if (second !== first) expect(generate(gpt, prompt, { ...base, temperature: 0, samples: 1, eotId: second }).tokens).toEqual([[first]]);
+    if (second !== first)
+      expect(generate(gpt, prompt, { ...base, temperature: 0, samples: 1, eotId: second }).tokens).toEqual([[first]]);
   });
 
   it('an empty prompt starts from eot', () => {
@@ -214,7 +242,10 @@ describe('pick', () => {
     // 500 logits from 20 distinct values: many ties, so the k-th place is contested.
     const big = Array.from({ length: 500 }, (_, i) => ((i * 7919) % 20) / 4);
     const k = 7;
-    const ranked = big.map((_, i) => i).sort((a, b) => big[b]! - big[a]! || a - b).slice(0, k);
+    const ranked = big
+      .map((_, i) => i)
+      .sort((a, b) => big[b]! - big[a]! || a - b)
+      .slice(0, k);
     const w = ranked.map((i) => Math.exp(big[i]!));
     const z = w.reduce((s, x) => s + x, 0);
     const expected = new Array<number>(big.length).fill(0);
@@ -226,7 +257,10 @@ describe('pick', () => {
     const t = 0.5;
     const w = probs.map((p) => p ** (1 / t));
     const z = w.reduce((s, x) => s + x, 0);
-    close(sweep(logits, { temperature: t, topK: 0, topP: 1 }), w.map((x) => x / z));
+    close(
+      sweep(logits, { temperature: t, topK: 0, topP: 1 }),
+      w.map((x) => x / z),
+    );
   });
 
   it('temperature 0 is argmax and ignores random()', () => {

@@ -9,7 +9,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { createRng, type Rng } from '../../data/src/rng.ts';
 import type { Batch, BatchSampler, SamplerState, TokenizerSpec } from '../../data/src/types.ts';
-import { DEFAULT_TRAIN_OPTIONS, initBackend, type GPTConfig, type LSTMConfig, type TrainOptions } from '../src/index.ts';
+import {
+  DEFAULT_TRAIN_OPTIONS,
+  initBackend,
+  type GPTConfig,
+  type LSTMConfig,
+  type TrainOptions,
+} from '../src/index.ts';
 
 export const TOKENIZER: TokenizerSpec = { name: 'char' };
 
@@ -137,7 +143,12 @@ export function logSumExp(row: ArrayLike<number>): number {
 }
 
 /** sum(CE·w)/sum(w) over rows of flat logits [n, vocab], in doubles. */
-export function referenceCrossEntropy(logits: ArrayLike<number>, vocab: number, targets: ArrayLike<number>, weights?: ArrayLike<number>): number {
+export function referenceCrossEntropy(
+  logits: ArrayLike<number>,
+  vocab: number,
+  targets: ArrayLike<number>,
+  weights?: ArrayLike<number>,
+): number {
   let sum = 0;
   let weight = 0;
   for (let r = 0; r < targets.length; r++) {

@@ -20,7 +20,16 @@ import {
   type LanguageModel,
   type ModelConfig,
 } from '../src/index.ts';
-import { cycleCorpus, gptConfig, lstmConfig, TOKENIZER, trainOptions, useTempDir, useWasm, WindowSampler } from './helpers.ts';
+import {
+  cycleCorpus,
+  gptConfig,
+  lstmConfig,
+  TOKENIZER,
+  trainOptions,
+  useTempDir,
+  useWasm,
+  WindowSampler,
+} from './helpers.ts';
 
 useWasm();
 const tmp = useTempDir('leaks');
@@ -31,14 +40,24 @@ const corpus = cycleCorpus(VOCAB, 20, 300);
 async function tensorsPerStep(model: LanguageModel, steps: number, name: string) {
   const counts = new Map<number, { tensors: number; bytes: number }>();
   const val = new WindowSampler(corpus, 2, model.config.blockSize, 4);
-  const valBatches = [val.next(), { ...val.next(), mask: Float32Array.from({ length: 2 * model.config.blockSize }, (_, i) => i % 2) }];
+  const valBatches = [
+    val.next(),
+    { ...val.next(), mask: Float32Array.from({ length: 2 * model.config.blockSize }, (_, i) => i % 2) },
+  ];
   const outcome = await trainStage({
     model,
     tokenizer: TOKENIZER,
     sampler: new WindowSampler(corpus, 4, model.config.blockSize, 3),
     valBatches: () => valBatches,
     // gradAccum 2 and a tiny clip norm: the accumulation and clipping paths run every step.
-    options: trainOptions({ iterations: steps, gradAccum: 2, gradClip: 1e-3, lr: 1e-3, evalEvery: 5, checkpointEvery: 10 }),
+    options: trainOptions({
+      iterations: steps,
+      gradAccum: 2,
+      gradClip: 1e-3,
+      lr: 1e-3,
+      evalEvery: 5,
+      checkpointEvery: 10,
+    }),
     checkpointPath: path.join(tmp(), `${name}.ckpt`),
     onMetrics: (m) => counts.set(m.step, { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes }),
   });
@@ -72,18 +91,46 @@ describe('no tensor leaks in training', () => {
 
 describe('no tensor leaks elsewhere', () => {
   it('generate() leaves numTensors unchanged (gpt and lstm, cached and uncached, past the block size)', () => {
-    for (const config of [gptConfig({ vocabSize: 64, blockSize: 8, layers: 2, dim: 16 }), lstmConfig({ vocabSize: 64, blockSize: 8, layers: 2, dim: 16 })]) {
+    for (const config of [
+      gptConfig({ vocabSize: 64, blockSize: 8, layers: 2, dim: 16 }),
+      lstmConfig({ vocabSize: 64, blockSize: 8, layers: 2, dim: 16 }),
+    ]) {
       const model = createModel(config, 1);
       const before = tf.memory().numTensors;
       for (const useCache of [true, false]) {
         for (const temperature of [0, 1]) {
-          generate(model, [1, 2, 3], { maxNewTokens: 20, temperature, topK: 5, topP: 0.9, samples: 2, seed: 1, eotId: -1, useCache });
+          generate(model, [1, 2, 3], {
+            maxNewTokens: 20,
+            temperature,
+            topK: 5,
+            topP: 0.9,
+            samples: 2,
+            seed: 1,
+            eotId: -1,
+            useCache,
+          });
           expect(tf.memory().numTensors, `${config.kind} useCache=${useCache} T=${temperature}`).toBe(before);
         }
       }
       // Stopping early at eot releases the state too.
-      const first = generate(model, [1, 2, 3], { maxNewTokens: 1, temperature: 0, topK: 0, topP: 1, samples: 1, seed: 1, eotId: -1 }).tokens[0]![0]!;
-      generate(model, [1, 2, 3], { maxNewTokens: 10, temperature: 0, topK: 0, topP: 1, samples: 1, seed: 1, eotId: first });
+      const first = generate(model, [1, 2, 3], {
+        maxNewTokens: 1,
+        temperature: 0,
+        topK: 0,
+        topP: 1,
+        samples: 1,
+        seed: 1,
+        eotId: -1,
+      }).tokens[0]![0]!;
+      generate(model, [1, 2, 3], {
+        maxNewTokens: 10,
+        temperature: 0,
+        topK: 0,
+        topP: 1,
+        samples: 1,
+        seed: 1,
+        eotId: first,
+      });
       expect(tf.memory().numTensors).toBe(before);
       model.dispose();
     }

@@ -36,8 +36,13 @@ describe('maskedCrossEntropy', () => {
     it(`value equals a plain-JS log-softmax reference (logit scale ${scale}), all-ones weights and a 0/1 mask`, () => {
       const { logits, targets, ones, mask } = problem(11 + scale, scale);
       for (const weights of [ones, mask]) {
-        const value = tf.tidy(() =>
-          maskedCrossEntropy(tf.tensor2d(logits, [N, V]), tf.tensor1d(targets, 'int32'), tf.tensor1d(weights)).dataSync()[0]!,
+        const value = tf.tidy(
+          () =>
+            maskedCrossEntropy(
+              tf.tensor2d(logits, [N, V]),
+              tf.tensor1d(targets, 'int32'),
+              tf.tensor1d(weights),
+            ).dataSync()[0]!,
         );
         const expected = referenceCrossEntropy(logits, V, targets, weights);
         expect(Math.abs(value - expected)).toBeLessThan(1e-5 * Math.max(1, expected));
@@ -54,14 +59,24 @@ describe('maskedCrossEntropy', () => {
     const unmasked = mask.findIndex((m) => m === 0);
     for (let j = 0; j < V; j++) changed[unmasked * V + j] = 100 * (j % 2);
     const loss = (z: Float32Array) =>
-      tf.tidy(() => maskedCrossEntropy(tf.tensor2d(z, [N, V]), tf.tensor1d(targets, 'int32'), tf.tensor1d(mask)).dataSync()[0]!);
+      tf.tidy(
+        () =>
+          maskedCrossEntropy(tf.tensor2d(z, [N, V]), tf.tensor1d(targets, 'int32'), tf.tensor1d(mask)).dataSync()[0]!,
+      );
     expect(loss(changed)).toBe(loss(logits));
   });
 
   it('fractional weights give sum(CE·w)/sum(w)', () => {
     const { logits, targets } = problem(4, 1);
     const weights = Float32Array.from({ length: N }, (_, i) => (i % 4) * 0.25);
-    const value = tf.tidy(() => maskedCrossEntropy(tf.tensor2d(logits, [N, V]), tf.tensor1d(targets, 'int32'), tf.tensor1d(weights)).dataSync()[0]!);
+    const value = tf.tidy(
+      () =>
+        maskedCrossEntropy(
+          tf.tensor2d(logits, [N, V]),
+          tf.tensor1d(targets, 'int32'),
+          tf.tensor1d(weights),
+        ).dataSync()[0]!,
+    );
     expect(Math.abs(value - referenceCrossEntropy(logits, V, targets, weights))).toBeLessThan(1e-5);
   });
 
@@ -98,7 +113,9 @@ describe('maskedCrossEntropy', () => {
     const w = tf.variable(tf.tensor2d(randomFloats(8 * V, 6), [8, V]));
     const x = tf.tensor2d(logits.subarray(0, N * 8), [N, 8]);
     const { value, grads } = tf.variableGrads(() =>
-      tf.tidy(() => maskedCrossEntropy(tf.matMul(x, w) as tf.Tensor2D, tf.tensor1d(targets, 'int32'), tf.tensor1d(mask))),
+      tf.tidy(() =>
+        maskedCrossEntropy(tf.matMul(x, w) as tf.Tensor2D, tf.tensor1d(targets, 'int32'), tf.tensor1d(mask)),
+      ),
     );
     const ref = tf.tidy(() => {
       const g = tf.grad((ww: tf.Tensor) => referenceLoss(tf.matMul(x, ww), targets, mask));

@@ -4,7 +4,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { AdamW, clipByGlobalNorm, ConfigError, gelu, layerNorm, learningRate, resolveModelConfig } from '../src/index.ts';
+import {
+  AdamW,
+  clipByGlobalNorm,
+  ConfigError,
+  gelu,
+  layerNorm,
+  learningRate,
+  resolveModelConfig,
+} from '../src/index.ts';
 import { maxAbsDiff, randomFloats, useWasm } from './helpers.ts';
 
 useWasm();
@@ -116,13 +124,17 @@ describe('GELU and LayerNorm', () => {
     const gain = randomFloats(8, 3);
     const bias = randomFloats(8, 4);
     for (const withBias of [true, false]) {
-      const ours = tf.tidy(() => layerNorm(tf.tensor2d(x, [3, 8]), tf.tensor1d(gain), withBias ? tf.tensor1d(bias) : undefined).dataSync());
+      const ours = tf.tidy(() =>
+        layerNorm(tf.tensor2d(x, [3, 8]), tf.tensor1d(gain), withBias ? tf.tensor1d(bias) : undefined).dataSync(),
+      );
       const expected: number[] = [];
       for (let r = 0; r < 3; r++) {
         const row = Array.from(x.subarray(r * 8, r * 8 + 8));
         const mean = row.reduce((s, v) => s + v, 0) / 8;
         const variance = row.reduce((s, v) => s + (v - mean) ** 2, 0) / 8;
-        row.forEach((v, j) => expected.push(((v - mean) / Math.sqrt(variance + 1e-5)) * gain[j]! + (withBias ? bias[j]! : 0)));
+        row.forEach((v, j) =>
+          expected.push(((v - mean) / Math.sqrt(variance + 1e-5)) * gain[j]! + (withBias ? bias[j]! : 0)),
+        );
       }
       expect(maxAbsDiff(ours, expected)).toBeLessThan(1e-5);
     }

@@ -18,7 +18,17 @@ import {
   type ModelConfig,
   type TrainOptions,
 } from '../src/index.ts';
-import { cycleCorpus, gptConfig, lstmConfig, TOKENIZER, trainOptions, useTempDir, useWasm, weightsOf, WindowSampler } from './helpers.ts';
+import {
+  cycleCorpus,
+  gptConfig,
+  lstmConfig,
+  TOKENIZER,
+  trainOptions,
+  useTempDir,
+  useWasm,
+  weightsOf,
+  WindowSampler,
+} from './helpers.ts';
 
 useWasm();
 const tmp = useTempDir('resume');
@@ -63,7 +73,8 @@ describe.each(CASES)('resume equivalence (%s, dropout 0.2)', (kind, config) => {
   it('dropout is active and seeded: same seed same logits, another seed other logits', () => {
     const model = createModel(config, 5);
     const x = tf.tensor2d([Array.from(corpus.subarray(0, 12))], [1, 12], 'int32');
-    const run = (training: boolean, seed?: number) => tf.tidy(() => model.logits(x, { training, seed }).dataSync() as Float32Array);
+    const run = (training: boolean, seed?: number) =>
+      tf.tidy(() => model.logits(x, { training, seed }).dataSync() as Float32Array);
     expect(Array.from(run(true, 3))).toEqual(Array.from(run(true, 3)));
     expect(Array.from(run(true, 3))).not.toEqual(Array.from(run(true, 4)));
     expect(Array.from(run(true, 3))).not.toEqual(Array.from(run(false)));
@@ -77,7 +88,12 @@ describe.each(CASES)('resume equivalence (%s, dropout 0.2)', (kind, config) => {
     const straightLosses = new Map<number, number>();
     const straightModel = createModel(config, 5);
     const straight = await trainStage(
-      stage(straightModel, new WindowSampler(corpus, 4, config.blockSize, 8), path.join(tmp(), `${kind}-straight.ckpt`), straightLosses),
+      stage(
+        straightModel,
+        new WindowSampler(corpus, 4, config.blockSize, 8),
+        path.join(tmp(), `${kind}-straight.ckpt`),
+        straightLosses,
+      ),
     );
     expect(straight.status).toBe('finished');
     expect([...straightLosses.keys()]).toEqual(Array.from({ length: N }, (_, i) => i + 1));
@@ -126,9 +142,15 @@ describe.each(CASES)('resume equivalence (%s, dropout 0.2)', (kind, config) => {
     // The optimizer moments and step agree too (the straight run's final checkpoint holds them).
     const straightCkpt = await readCheckpoint(path.join(tmp(), `${kind}-straight.ckpt`));
     expect(optimizer!.step).toBe(straightCkpt.header.optimizer!.step);
-    for (const [prefix, moments] of [['adam.m/', optimizer!.m], ['adam.v/', optimizer!.v]] as const) {
+    for (const [prefix, moments] of [
+      ['adam.m/', optimizer!.m],
+      ['adam.v/', optimizer!.v],
+    ] as const) {
       expect(moments.size).toBe(model.params.size);
-      for (const [name, t] of moments) expect(Array.from(t.dataSync()), prefix + name).toEqual(Array.from(straightCkpt.tensors.get(prefix + name)!.data));
+      for (const [name, t] of moments)
+        expect(Array.from(t.dataSync()), prefix + name).toEqual(
+          Array.from(straightCkpt.tensors.get(prefix + name)!.data),
+        );
     }
     straightModel.dispose();
     model.dispose();

@@ -15,7 +15,16 @@ import {
   type ModelConfig,
   type StepMetrics,
 } from '../src/index.ts';
-import { cycleCorpus, gptConfig, lstmConfig, TOKENIZER, trainOptions, useTempDir, useWasm, WindowSampler } from './helpers.ts';
+import {
+  cycleCorpus,
+  gptConfig,
+  lstmConfig,
+  TOKENIZER,
+  trainOptions,
+  useTempDir,
+  useWasm,
+  WindowSampler,
+} from './helpers.ts';
 
 useWasm();
 const tmp = useTempDir('train');
@@ -36,7 +45,15 @@ async function learnCycle(config: ModelConfig, iterations: number, lr: number) {
     tokenizer: TOKENIZER,
     sampler,
     valBatches: () => valBatches,
-    options: trainOptions({ iterations, lr, minLr: lr / 10, warmup: 5, weightDecay: 0.01, evalEvery: 20, checkpointEvery: 25 }),
+    options: trainOptions({
+      iterations,
+      lr,
+      minLr: lr / 10,
+      warmup: 5,
+      weightDecay: 0.01,
+      evalEvery: 20,
+      checkpointEvery: 25,
+    }),
     checkpointPath: path.join(tmp(), `${config.kind}.ckpt`),
     onMetrics: (m) => metrics.push(m),
     onCheckpoint: (step) => checkpoints.push(step),
@@ -68,7 +85,10 @@ function expectLearned(r: Awaited<ReturnType<typeof learnCycle>>, iterations: nu
     expect(m.tokensPerSec).toBeGreaterThan(0);
   }
   // Checkpoints every 25 steps and at the end, at one path.
-  expect(r.checkpoints).toEqual([...Array.from({ length: Math.floor(iterations / 25) }, (_, i) => 25 * (i + 1)), ...(iterations % 25 ? [iterations] : [])]);
+  expect(r.checkpoints).toEqual([
+    ...Array.from({ length: Math.floor(iterations / 25) }, (_, i) => 25 * (i + 1)),
+    ...(iterations % 25 ? [iterations] : []),
+  ]);
   expect(fs.existsSync(outcome.checkpoint)).toBe(true);
 }
 

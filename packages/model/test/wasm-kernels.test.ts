@@ -52,7 +52,14 @@ const SIZES: [number, number, number][] = [
   [9, 2, 11],
 ];
 
-function operands(batchA: number[], batchB: number[], [m, k, n]: [number, number, number], tA: boolean, tB: boolean, seed: number) {
+function operands(
+  batchA: number[],
+  batchB: number[],
+  [m, k, n]: [number, number, number],
+  tA: boolean,
+  tB: boolean,
+  seed: number,
+) {
   const aShape = [...batchA, ...(tA ? [k, m] : [m, k])];
   const bShape = [...batchB, ...(tB ? [n, k] : [k, n])];
   const size = (s: number[]) => s.reduce((x, d) => x * d, 1);
@@ -111,7 +118,6 @@ describe('wasm BatchMatMul equals the cpu backend', () => {
       await checkMatMul([], [4], tA, tB);
       await checkMatMul([], [2, 3], tA, tB);
     });
-
   }
 
   it('broadcast: b with more batch axes than a gives the broadcast batch shape, all transpose flags', async () => {
@@ -128,7 +134,8 @@ describe('wasm BatchMatMul equals the cpu backend', () => {
     const r = randomFloats(2 * 2 * 6 * 6, 3);
     for (const which of [0, 1]) {
       await expectSameAsCpu(() => {
-        const f = (qq: tf.Tensor, kk: tf.Tensor) => tf.sum(tf.mul(tf.matMul(qq, kk, false, true), tf.tensor(r, [2, 2, 6, 6])));
+        const f = (qq: tf.Tensor, kk: tf.Tensor) =>
+          tf.sum(tf.mul(tf.matMul(qq, kk, false, true), tf.tensor(r, [2, 2, 6, 6])));
         const grads = tf.grads(f)([tf.tensor(q, [2, 2, 6, 4]), tf.tensor(k, [2, 2, 6, 4])]);
         return grads[which]!;
       });
@@ -152,7 +159,9 @@ describe('wasm UnsortedSegmentSum (the gradient of gather) equals the cpu backen
     const indices = [0, 3, 3, 9, 0, 0, 5, 3];
     const upstream = randomFloats(indices.length * 4, 7);
     await expectSameAsCpu(() => {
-      const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d(indices, 'int32')), tf.tensor(upstream, [indices.length, 4]))));
+      const g = tf.grad((w: tf.Tensor) =>
+        tf.sum(tf.mul(tf.gather(w, tf.tensor1d(indices, 'int32')), tf.tensor(upstream, [indices.length, 4]))),
+      );
       return g(tf.tensor(table, [10, 4]));
     }, 1e-5);
   });
@@ -165,7 +174,9 @@ describe('wasm UnsortedSegmentSum (the gradient of gather) equals the cpu backen
     ];
     const upstream = randomFloats(2 * 3 * 2 * 3, 9);
     await expectSameAsCpu(() => {
-      const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor2d(indices, [2, 3], 'int32')), tf.tensor(upstream, [2, 3, 2, 3]))));
+      const g = tf.grad((w: tf.Tensor) =>
+        tf.sum(tf.mul(tf.gather(w, tf.tensor2d(indices, [2, 3], 'int32')), tf.tensor(upstream, [2, 3, 2, 3]))),
+      );
       const grad = g(tf.tensor(table, [6, 2, 3]));
       expect(grad.shape).toEqual([6, 2, 3]);
       return grad;

@@ -44,7 +44,13 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<{ Querystring: ListCheckpointsQuery }>(
     '/v1/checkpoints',
-    { schema: { tags: ['checkpoints'], summary: 'Checkpoints, newest first (optionally of one run)', querystring: ListCheckpointsQuery } },
+    {
+      schema: {
+        tags: ['checkpoints'],
+        summary: 'Checkpoints, newest first (optionally of one run)',
+        querystring: ListCheckpointsQuery,
+      },
+    },
     async (request) => {
       const { run, limit } = request.query;
       if (run !== undefined && !(isUuid(run) && (await prisma.run.count({ where: { id: run } }))))
@@ -61,23 +67,42 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<{ Params: IdParams }>(
     '/v1/checkpoints/:id',
-    { schema: { tags: ['checkpoints'], summary: 'A checkpoint with its stage, run, metrics, artifact and aliases', params: IdParams } },
+    {
+      schema: {
+        tags: ['checkpoints'],
+        summary: 'A checkpoint with its stage, run, metrics, artifact and aliases',
+        params: IdParams,
+      },
+    },
     async (request) => checkpointView(await findCheckpoint(prisma, request.params.id)),
   );
 
   app.get<{ Params: IdParams }>(
     '/v1/checkpoints/:id/download',
-    { schema: { tags: ['checkpoints'], summary: "The checkpoint's bytes (weights, optimizer and sampler state)", params: IdParams } },
+    {
+      schema: {
+        tags: ['checkpoints'],
+        summary: "The checkpoint's bytes (weights, optimizer and sampler state)",
+        params: IdParams,
+      },
+    },
     async (request, reply) => {
       const c = await findCheckpoint(prisma, request.params.id);
       const stream = await ctx.artifacts.stream(c.artifact.sha256);
-      if (!stream) throw new HttpError(404, `the bytes of checkpoint ${c.id} are not stored (artifact ${c.artifact.sha256} is missing or incomplete)`);
+      if (!stream)
+        throw new HttpError(
+          404,
+          `the bytes of checkpoint ${c.id} are not stored (artifact ${c.artifact.sha256} is missing or incomplete)`,
+        );
       // The store verifies the sha256 as it streams; a corrupt artifact ends the stream with
       // an error, which aborts the response instead of completing it with wrong bytes.
       return reply
         .type('application/octet-stream')
         .header('content-length', String(c.artifact.size))
-        .header('content-disposition', `attachment; filename="${checkpointFileName(c.stage.run.name, c.stage.name, c.step)}"`)
+        .header(
+          'content-disposition',
+          `attachment; filename="${checkpointFileName(c.stage.run.name, c.stage.name, c.step)}"`,
+        )
         .header('x-sha256', c.artifact.sha256)
         .send(stream);
     },
@@ -86,14 +111,20 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // ------------------------------------------------------------------ aliases
 
   app.get('/v1/aliases', { schema: { tags: ['aliases'], summary: 'All aliases' } }, async () => ({
-    aliases: await prisma.alias.findMany({ orderBy: { name: 'asc' }, select: { name: true, checkpointId: true, createdAt: true, updatedAt: true } }),
+    aliases: await prisma.alias.findMany({
+      orderBy: { name: 'asc' },
+      select: { name: true, checkpointId: true, createdAt: true, updatedAt: true },
+    }),
   }));
 
   app.get<{ Params: AliasParams }>(
     '/v1/aliases/:name',
     { schema: { tags: ['aliases'], summary: 'One alias', params: AliasParams } },
     async (request) => {
-      const alias = await prisma.alias.findUnique({ where: { name: request.params.name }, select: { name: true, checkpointId: true, createdAt: true, updatedAt: true } });
+      const alias = await prisma.alias.findUnique({
+        where: { name: request.params.name },
+        select: { name: true, checkpointId: true, createdAt: true, updatedAt: true },
+      });
       if (!alias) throw notFound(`no alias "${request.params.name}" (GET /v1/aliases lists them)`);
       return alias;
     },
@@ -101,10 +132,20 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.put<{ Params: AliasParams; Body: PutAliasBody }>(
     '/v1/aliases/:name',
-    { schema: { tags: ['aliases'], summary: 'Point an alias at a checkpoint (creates or moves it)', params: AliasParams, body: PutAliasBody } },
+    {
+      schema: {
+        tags: ['aliases'],
+        summary: 'Point an alias at a checkpoint (creates or moves it)',
+        params: AliasParams,
+        body: PutAliasBody,
+      },
+    },
     async (request) => {
       const ref = await resolveCheckpointRef(prisma, request.body.checkpoint);
-      if (!ref) throw notFound(`/checkpoint: no checkpoint or alias "${request.body.checkpoint}" (GET /v1/checkpoints and GET /v1/aliases list them)`);
+      if (!ref)
+        throw notFound(
+          `/checkpoint: no checkpoint or alias "${request.body.checkpoint}" (GET /v1/checkpoints and GET /v1/aliases list them)`,
+        );
       const { name } = request.params;
       const alias = await prisma.alias.upsert({
         where: { name },

@@ -7,7 +7,13 @@ import { compareRuns, parseRunList } from '../views/compare.ts';
 export function compareRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.get<{ Querystring: CompareQuery }>(
     '/v1/compare',
-    { schema: { tags: ['runs'], summary: 'Compare 2 to 20 runs: results, differing settings, aligned loss histories', querystring: CompareQuery } },
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Compare 2 to 20 runs: results, differing settings, aligned loss histories',
+        querystring: CompareQuery,
+      },
+    },
     async (request) => compareRuns(ctx.prisma, parseRunList(request.query.runs)),
   );
 }

@@ -38,14 +38,20 @@ const isSpooled = (body: unknown): body is Spooled => (body as Spooled | undefin
 export function formatOf(name: string): FileFormat {
   const ext = path.extname(name).toLowerCase() as keyof typeof FILE_FORMATS;
   const format = FILE_FORMATS[ext];
-  if (!format) throw badRequest(`query string /name: "${name}" has ${ext ? `the extension ${ext}` : 'no extension'}; the formats that can be uploaded are ${EXTENSIONS}`);
+  if (!format)
+    throw badRequest(
+      `query string /name: "${name}" has ${ext ? `the extension ${ext}` : 'no extension'}; the formats that can be uploaded are ${EXTENSIONS}`,
+    );
   return format;
 }
 
 async function spool(request: FastifyRequest, payload: NodeJS.ReadableStream): Promise<Spooled> {
   // Refuse what we can before receiving the bytes: a wrong name, a declared size over the limit.
   const { name } = request.query as { name?: unknown };
-  if (typeof name !== 'string' || name === '') throw badRequest('query string /name: required: the file name, e.g. ?name=corpus.jsonl (its extension decides the format)');
+  if (typeof name !== 'string' || name === '')
+    throw badRequest(
+      'query string /name: required: the file name, e.g. ?name=corpus.jsonl (its extension decides the format)',
+    );
   formatOf(name);
   const declared = Number(request.headers['content-length']);
   if (declared > MAX_UPLOAD_BYTES) throw tooLarge();
@@ -68,7 +74,8 @@ async function spool(request: FastifyRequest, payload: NodeJS.ReadableStream): P
   return { kind: 'spooled-upload', dir, file, size };
 }
 
-const tooLarge = () => new HttpError(413, `the file is larger than ${MAX_UPLOAD_BYTES / 1024 / 1024} MiB, the most POST /v1/files takes`);
+const tooLarge = () =>
+  new HttpError(413, `the file is larger than ${MAX_UPLOAD_BYTES / 1024 / 1024} MiB, the most POST /v1/files takes`);
 
 /** Column names of a parquet file (readRecords reads only the columns it is given). */
 async function parquetColumns(file: string): Promise<string[]> {
@@ -81,7 +88,11 @@ async function parquetColumns(file: string): Promise<string[]> {
 }
 
 /** Reads every record once; the count and the first record's field names are kept. */
-async function inspect(upload: Spooled, name: string, format: FileFormat): Promise<{ records: number; fields: string[] }> {
+async function inspect(
+  upload: Spooled,
+  name: string,
+  format: FileFormat,
+): Promise<{ records: number; fields: string[] }> {
   const columns = format === 'parquet' ? await parquetColumns(upload.file) : [];
   let records = 0;
   let fields: string[] = [];
@@ -122,7 +133,11 @@ export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
   // An encapsulated scope: only here are raw bodies accepted, and JSON is not.
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser(UPLOAD_TYPES, { bodyLimit: MAX_UPLOAD_BYTES }, (request: FastifyRequest, payload: NodeJS.ReadableStream) => spool(request, payload));
+    scope.addContentTypeParser(
+      UPLOAD_TYPES,
+      { bodyLimit: MAX_UPLOAD_BYTES },
+      (request: FastifyRequest, payload: NodeJS.ReadableStream) => spool(request, payload),
+    );
     // The spooled file goes when the response has been sent, whatever happened.
     scope.addHook('onResponse', async (request) => {
       if (isSpooled(request.body)) await fs.promises.rm(request.body.dir, { recursive: true, force: true });
@@ -134,7 +149,8 @@ export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
         bodyLimit: MAX_UPLOAD_BYTES,
         schema: {
           tags: ['files'],
-          summary: 'Upload a corpus (raw bytes, application/octet-stream or text/plain); name it "file:<id>" in a stage',
+          summary:
+            'Upload a corpus (raw bytes, application/octet-stream or text/plain); name it "file:<id>" in a stage',
           querystring: UploadQuery,
           body: UploadBody,
           consumes: UPLOAD_TYPES,
@@ -162,7 +178,12 @@ export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/v1/files',
     { schema: { tags: ['files'], summary: 'Uploaded files, newest first', querystring: ListFilesQuery } },
     async (request) => ({
-      files: (await prisma.datasetFile.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: request.query.limit ?? 100 })).map(fileView),
+      files: (
+        await prisma.datasetFile.findMany({
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: request.query.limit ?? 100,
+        })
+      ).map(fileView),
     }),
   );
 

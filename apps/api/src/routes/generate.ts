@@ -14,16 +14,29 @@ import { GenerateBody } from '../schemas.ts';
 
 export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
 
-async function resolveModel(ctx: ApiContext, body: GenerateBody): Promise<{ checkpointId: string; kind: 'pretrain' | 'sft' }> {
+async function resolveModel(
+  ctx: ApiContext,
+  body: GenerateBody,
+): Promise<{ checkpointId: string; kind: 'pretrain' | 'sft' }> {
   if ((body.checkpoint === undefined) === (body.alias === undefined))
-    throw badRequest('/checkpoint: name the model with exactly one of "checkpoint" (a checkpoint id) or "alias" (an alias name)');
+    throw badRequest(
+      '/checkpoint: name the model with exactly one of "checkpoint" (a checkpoint id) or "alias" (an alias name)',
+    );
   const stage = { select: { stage: { select: { kind: true } } } } as const;
   if (body.checkpoint !== undefined) {
-    const found = isUuid(body.checkpoint) ? await ctx.prisma.checkpoint.findUnique({ where: { id: body.checkpoint }, ...stage }) : null;
-    if (!found) throw notFound(`/checkpoint: no checkpoint with id "${body.checkpoint}" (GET /v1/checkpoints lists them; use "alias" for a name)`);
+    const found = isUuid(body.checkpoint)
+      ? await ctx.prisma.checkpoint.findUnique({ where: { id: body.checkpoint }, ...stage })
+      : null;
+    if (!found)
+      throw notFound(
+        `/checkpoint: no checkpoint with id "${body.checkpoint}" (GET /v1/checkpoints lists them; use "alias" for a name)`,
+      );
     return { checkpointId: body.checkpoint, kind: found.stage.kind };
   }
-  const alias = await ctx.prisma.alias.findUnique({ where: { name: body.alias! }, select: { checkpointId: true, checkpoint: stage } });
+  const alias = await ctx.prisma.alias.findUnique({
+    where: { name: body.alias! },
+    select: { checkpointId: true, checkpoint: stage },
+  });
   if (!alias) throw notFound(`/alias: no alias "${body.alias}" (GET /v1/aliases lists them)`);
   return { checkpointId: alias.checkpointId, kind: alias.checkpoint.stage.kind };
 }
@@ -31,7 +44,13 @@ async function resolveModel(ctx: ApiContext, body: GenerateBody): Promise<{ chec
 export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post<{ Body: GenerateBody }>(
     '/v1/generate',
-    { schema: { tags: ['generate'], summary: 'Sample text from a checkpoint (answered by a worker)', body: GenerateBody } },
+    {
+      schema: {
+        tags: ['generate'],
+        summary: 'Sample text from a checkpoint (answered by a worker)',
+        body: GenerateBody,
+      },
+    },
     async (request) => {
       const body = request.body;
       const model = await resolveModel(ctx, body);
@@ -52,7 +71,11 @@ export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
       requireRedis(ctx);
       const events = await deadline(ctx.generateEvents(), REDIS_DEADLINE_MS, 'listening for answers');
       const queue = ctx.queues[QUEUE.generate];
-      const job = await deadline(queue.add('generate', data, { removeOnComplete: true, removeOnFail: true }), REDIS_DEADLINE_MS, 'queueing the request');
+      const job = await deadline(
+        queue.add('generate', data, { removeOnComplete: true, removeOnFail: true }),
+        REDIS_DEADLINE_MS,
+        'queueing the request',
+      );
       const timeoutMs = ctx.generateTimeoutMs;
       const started = Date.now();
       try {
@@ -62,11 +85,17 @@ export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
           // Nobody took it (or nobody finished it): do not leave it for a worker that starts
           // an hour later. A job a worker holds is locked and stays; its answer is dropped.
           await job.remove().catch(() => {});
-          throw new HttpError(503, `no worker answered within ${Number((timeoutMs / 1000).toFixed(1))} s; is a worker running?`);
+          throw new HttpError(
+            503,
+            `no worker answered within ${Number((timeoutMs / 1000).toFixed(1))} s; is a worker running?`,
+          );
         }
         // The worker tried and failed; its message says why (a prompt the tokenizer cannot
         // take, a checkpoint whose bytes are missing, ...).
-        throw new HttpError(502, `the worker could not generate: ${error instanceof Error ? error.message : String(error)}`);
+        throw new HttpError(
+          502,
+          `the worker could not generate: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     },
   );

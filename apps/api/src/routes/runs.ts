@@ -26,7 +26,9 @@ export function runRoutes(app: FastifyInstance, ctx: ApiContext): void {
       requireRedis(ctx);
       // submitRun only calls `add`; the deadline turns a Redis that stops answering midway
       // into a failed run and a 503 (core marks the run failed) instead of a hung request.
-      const flows = { add: (flow: FlowJob) => deadline(ctx.flows.add(flow), REDIS_DEADLINE_MS, 'queueing the run') } as unknown as FlowProducer;
+      const flows = {
+        add: (flow: FlowJob) => deadline(ctx.flows.add(flow), REDIS_DEADLINE_MS, 'queueing the run'),
+      } as unknown as FlowProducer;
       const submitted = fromService(await submitRun({ prisma, flows }, request.body));
       return reply.status(201).header('location', `/v1/runs/${submitted.id}`).send(submitted);
     },
@@ -52,23 +54,46 @@ export function runRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get<{ Params: IdParams; Querystring: MetricsQuery }>(
     '/v1/runs/:id/metrics',
-    { schema: { tags: ['runs'], summary: 'Metric histories by key and stage, with stage offsets', params: IdParams, querystring: MetricsQuery } },
-    async (request) => runMetrics(prisma, request.params.id, [...new Set((request.query.keys ?? 'trainLoss,valLoss').split(','))]),
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Metric histories by key and stage, with stage offsets',
+        params: IdParams,
+        querystring: MetricsQuery,
+      },
+    },
+    async (request) =>
+      runMetrics(prisma, request.params.id, [...new Set((request.query.keys ?? 'trainLoss,valLoss').split(','))]),
   );
 
   app.get<{ Params: IdParams }>(
     '/v1/runs/:id/lineage',
-    { schema: { tags: ['runs'], summary: 'Datasets, stages and checkpoints this run comes from and leads to, across runs', params: IdParams } },
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Datasets, stages and checkpoints this run comes from and leads to, across runs',
+        params: IdParams,
+      },
+    },
     async (request) => runLineage(prisma, request.params.id),
   );
 
   app.post<{ Params: IdParams }>(
     '/v1/runs/:id/cancel',
-    { schema: { tags: ['runs'], summary: 'Cancel a run: queued stages at once, a running one at its next iteration', params: IdParams } },
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Cancel a run: queued stages at once, a running one at its next iteration',
+        params: IdParams,
+      },
+    },
     async (request, reply) => {
       requireRedis(ctx);
       const result = fromService(
-        await cancelRun({ prisma, publish: (runId) => ctx.redis.publish(cancelChannel(ctx.prefix), runId) }, request.params.id),
+        await cancelRun(
+          { prisma, publish: (runId) => ctx.redis.publish(cancelChannel(ctx.prefix), runId) },
+          request.params.id,
+        ),
       );
       return reply.status(202).send(result);
     },

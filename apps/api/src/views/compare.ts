@@ -14,9 +14,14 @@ export const MAX_COMPARE = 20;
 
 /** "a, b,,c" → ["a","b","c"], checked for count and duplicates. */
 export function parseRunList(raw: string): string[] {
-  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length < MIN_COMPARE || ids.length > MAX_COMPARE)
-    throw badRequest(`query string /runs: name ${MIN_COMPARE} to ${MAX_COMPARE} run ids separated by commas, not ${ids.length}`);
+    throw badRequest(
+      `query string /runs: name ${MIN_COMPARE} to ${MAX_COMPARE} run ids separated by commas, not ${ids.length}`,
+    );
   const seen = new Set<string>();
   for (const id of ids) {
     if (seen.has(id)) throw badRequest(`query string /runs: run "${id}" is named twice`);
@@ -95,15 +100,22 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]) {
   const curricula = ordered.map((run) => run.curriculum as unknown as Curriculum);
   const stageNames = [...new Set(curricula.flatMap((c) => (c.stages ?? []).map((st) => st.name)))];
   const partial = stageNames.filter((name) => !curricula.every((c) => c.stages?.some((st) => st.name === name)));
-  const flat = curricula.map((c) => flatten(byStageName({ ...c, stages: (c.stages ?? []).filter((st) => !partial.includes(st.name)) })));
+  const flat = curricula.map((c) =>
+    flatten(byStageName({ ...c, stages: (c.stages ?? []).filter((st) => !partial.includes(st.name)) })),
+  );
   const paths = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort(comparePaths);
   const differences = [
     ...paths
-      .map((path) => ({ path, values: Object.fromEntries(ordered.map((run, i) => [run.id, flat[i]!.has(path) ? flat[i]!.get(path) : null])) }))
+      .map((path) => ({
+        path,
+        values: Object.fromEntries(ordered.map((run, i) => [run.id, flat[i]!.has(path) ? flat[i]!.get(path) : null])),
+      }))
       .filter((d) => new Set(Object.values(d.values).map((v) => JSON.stringify(v))).size > 1),
     ...partial.map((name) => ({
       path: `stages.${name}`,
-      values: Object.fromEntries(ordered.map((run, i) => [run.id, curricula[i]!.stages?.find((st) => st.name === name) ?? null])),
+      values: Object.fromEntries(
+        ordered.map((run, i) => [run.id, curricula[i]!.stages?.find((st) => st.name === name) ?? null]),
+      ),
     })),
   ];
 

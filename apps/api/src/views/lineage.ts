@@ -76,9 +76,14 @@ export async function runLineage(prisma: PrismaClient, runId: string) {
     frontier = checkpointIds.length ? add(await loadStages({ parentCheckpointId: { in: checkpointIds } })) : [];
   }
 
-  const all = [...stages.values()].sort((a, b) => (a.runId === b.runId ? a.index - b.index : a.runId.localeCompare(b.runId)));
+  const all = [...stages.values()].sort((a, b) =>
+    a.runId === b.runId ? a.index - b.index : a.runId.localeCompare(b.runId),
+  );
   const [runs, datasets] = await Promise.all([
-    prisma.run.findMany({ where: { id: { in: [...new Set(all.map((s) => s.runId))] } }, select: { id: true, name: true, status: true } }),
+    prisma.run.findMany({
+      where: { id: { in: [...new Set(all.map((s) => s.runId))] } },
+      select: { id: true, name: true, status: true },
+    }),
     prisma.dataset.findMany({
       where: { id: { in: [...new Set(all.map((s) => s.datasetId).filter((id): id is string => id !== null))] } },
       select: { id: true, source: true, kind: true },
@@ -92,11 +97,28 @@ export async function runLineage(prisma: PrismaClient, runId: string) {
   for (const d of datasets) nodes.push({ id: d.id, type: 'dataset', label: d.source, kind: d.kind });
   const known = new Set(all.flatMap((s) => s.checkpoints.map((c) => c.id)));
   for (const s of all) {
-    nodes.push({ id: s.id, type: 'stage', label: `${runName.get(s.runId)}/${s.name}`, runId: s.runId, status: s.status, kind: s.kind, index: s.index });
+    nodes.push({
+      id: s.id,
+      type: 'stage',
+      label: `${runName.get(s.runId)}/${s.name}`,
+      runId: s.runId,
+      status: s.status,
+      kind: s.kind,
+      index: s.index,
+    });
     if (s.datasetId) edges.push({ from: s.datasetId, to: s.id, type: 'trained-on' });
-    if (s.parentCheckpointId && known.has(s.parentCheckpointId)) edges.push({ from: s.parentCheckpointId, to: s.id, type: 'parent' });
+    if (s.parentCheckpointId && known.has(s.parentCheckpointId))
+      edges.push({ from: s.parentCheckpointId, to: s.id, type: 'parent' });
     for (const c of s.checkpoints) {
-      nodes.push({ id: c.id, type: 'checkpoint', label: `${s.name}@${c.step}`, runId: s.runId, stageId: s.id, step: c.step, createdAt: c.createdAt });
+      nodes.push({
+        id: c.id,
+        type: 'checkpoint',
+        label: `${s.name}@${c.step}`,
+        runId: s.runId,
+        stageId: s.id,
+        step: c.step,
+        createdAt: c.createdAt,
+      });
       edges.push({ from: s.id, to: c.id, type: 'produced' });
     }
   }

@@ -45,7 +45,10 @@ export function runEtaSeconds(run: RunRow, stages: StageRow[]): number | null {
   return seconds;
 }
 
-export async function listRuns(prisma: PrismaClient, query: { status?: DbModels.RunStatus; tag?: string; limit?: number }) {
+export async function listRuns(
+  prisma: PrismaClient,
+  query: { status?: DbModels.RunStatus; tag?: string; limit?: number },
+) {
   const runs = await prisma.run.findMany({
     where: { status: query.status, ...(query.tag ? { tags: { has: query.tag } } : {}) },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -88,7 +91,11 @@ export async function listRuns(prisma: PrismaClient, query: { status?: DbModels.
 }
 
 /** The latest value of each metric key, per stage (one DISTINCT ON query for the whole run). */
-async function latestMetrics(sql: SqlExecutor, runId: string, keys: string[]): Promise<Map<string, Record<string, number>>> {
+async function latestMetrics(
+  sql: SqlExecutor,
+  runId: string,
+  keys: string[],
+): Promise<Map<string, Record<string, number>>> {
   const rows = await sql.query<{ stageId: string; key: string; value: number }>(
     `SELECT DISTINCT ON ("stageId", "key") "stageId", "key", "value"
        FROM "MetricPoint" WHERE "runId" = $1 AND "key" = ANY($2)
@@ -133,7 +140,11 @@ export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string)
   const curriculum = run.curriculum as unknown as Curriculum;
   const [metrics, aliases] = await Promise.all([
     latestMetrics(sql, id, LATEST_KEYS),
-    prisma.alias.findMany({ where: { checkpoint: { stage: { runId: id } } }, orderBy: { name: 'asc' }, select: { name: true, checkpointId: true } }),
+    prisma.alias.findMany({
+      where: { checkpoint: { stage: { runId: id } } },
+      orderBy: { name: 'asc' },
+      select: { name: true, checkpointId: true },
+    }),
   ]);
   const evaluation = run.evaluations[0];
   return {
@@ -226,7 +237,11 @@ export async function runEvents(prisma: PrismaClient, id: string) {
  */
 export async function runMetrics(prisma: PrismaClient, id: string, keys: string[]) {
   await requireRun(prisma, id);
-  const stages = await prisma.stage.findMany({ where: { runId: id }, orderBy: { index: 'asc' }, select: { id: true, index: true, name: true, iterations: true } });
+  const stages = await prisma.stage.findMany({
+    where: { runId: id },
+    orderBy: { index: 'asc' },
+    select: { id: true, index: true, name: true, iterations: true },
+  });
   let offset = 0;
   const withOffsets = stages.map((s) => {
     const view = { ...s, offset };

@@ -15,17 +15,29 @@ The database is DATABASE_URL, or an embedded PGlite in .miniglm/pglite (which on
 owns: use "miniglm demo" to run the API and a worker together on it).`;
 
 export async function apiCommand(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('api', argv, {
-    host: { type: 'string' },
-    port: { type: 'string' },
-    'redis-url': { type: 'string' },
-    prefix: { type: 'string' },
-  }, HELP);
+  const f = parseCommandArgs(
+    'api',
+    argv,
+    {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'redis-url': { type: 'string' },
+      prefix: { type: 'string' },
+    },
+    HELP,
+  );
   const port = numberFlag('port', f.port, 8080, { integer: true, min: 0, max: 65535 });
   const redisUrl = requireRedisUrl(f['redis-url']);
   const db = await openServiceDb();
   const redis = createRedis(redisUrl, { failFast: true });
-  const server = await startApi({ db, redis, prefix: queuePrefix(f.prefix), port, host: f.host ?? '127.0.0.1', logger: true });
+  const server = await startApi({
+    db,
+    redis,
+    prefix: queuePrefix(f.prefix),
+    port,
+    host: f.host ?? '127.0.0.1',
+    logger: true,
+  });
   console.log(`miniglm api: listening on ${server.url} (OpenAPI at ${server.url}/docs)`);
   onShutdownSignal(async () => {
     await server.close();

@@ -7,10 +7,22 @@ import { duration, num, table } from '../table.ts';
 const HELP = `usage: miniglm compare --runs ID,ID[,...] [--api URL] [--json]`;
 
 export async function compare(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('compare', argv, { runs: { type: 'string' }, api: { type: 'string' }, json: { type: 'boolean', default: false } }, HELP);
-  const ids = (f.runs ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const f = parseCommandArgs(
+    'compare',
+    argv,
+    { runs: { type: 'string' }, api: { type: 'string' }, json: { type: 'boolean', default: false } },
+    HELP,
+  );
+  const ids = (f.runs ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length < 2) throw new UsageError('compare: give at least two run ids, as --runs A,B');
-  const view = await api<CompareView>(apiUrl(f.api), 'GET', `/v1/compare?runs=${ids.map(encodeURIComponent).join(',')}`);
+  const view = await api<CompareView>(
+    apiUrl(f.api),
+    'GET',
+    `/v1/compare?runs=${ids.map(encodeURIComponent).join(',')}`,
+  );
   console.log(f.json ? JSON.stringify(view, null, 2) : formatCompare(view));
 }
 

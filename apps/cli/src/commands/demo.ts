@@ -31,14 +31,18 @@ const HELP = `usage: miniglm demo [--config FILE] [--port N] [--exit]
 Redis: REDIS_URL, else a private redis-server from PATH on a free port.
 Database: DATABASE_URL, else embedded PGlite in .miniglm/pglite.`;
 
-
 export async function demo(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('demo', argv, {
-    config: { type: 'string' },
-    port: { type: 'string' },
-    'work-dir': { type: 'string' },
-    exit: { type: 'boolean', default: false },
-  }, HELP);
+  const f = parseCommandArgs(
+    'demo',
+    argv,
+    {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      'work-dir': { type: 'string' },
+      exit: { type: 'boolean', default: false },
+    },
+    HELP,
+  );
   const port = numberFlag('port', f.port, 8080, { integer: true, min: 0, max: 65535 });
   const curriculum = await loadCurriculumFile(f.config ?? DEFAULT_CONFIG);
   const prefix = queuePrefix();
@@ -48,7 +52,9 @@ export async function demo(argv: string[]): Promise<void> {
   const redis = await resolveRedis(process.env, { dir: '.miniglm/redis', persist: true });
   console.log(redis.local ? `redis: a private redis-server on port ${redis.local.port}` : `redis: ${redis.url}`);
   const db = await openServiceDb();
-  console.log(db.target.kind === 'pglite' ? `database: embedded PGlite in ${db.target.dataDir}` : 'database: DATABASE_URL');
+  console.log(
+    db.target.kind === 'pglite' ? `database: embedded PGlite in ${db.target.dataDir}` : 'database: DATABASE_URL',
+  );
   const worker = await startWorker({ db, redisUrl: redis.url, prefix, workDir: f['work-dir'], log: () => {} });
   const apiRedis = createRedis(redis.url, { failFast: true });
   const server = await startApi({ db, redis: apiRedis, prefix, port, host: '127.0.0.1', logger: false });
@@ -113,7 +119,9 @@ async function runDemo(base: string, curriculum: Curriculum): Promise<boolean> {
           stages: [{ ...last, lr: (last.lr ?? 1e-3) * 3, minLr: undefined }],
         };
         variant = await api<{ id: string }>(base, 'POST', '/v1/runs', body);
-        console.log(`submitted the variant ${body.name} (the last stage with 3x the learning rate, from GuoJing): ${variant.id}`);
+        console.log(
+          `submitted the variant ${body.name} (the last stage with 3x the learning rate, from GuoJing): ${variant.id}`,
+        );
       }
     }
     const other = variant ? await api<RunView>(base, 'GET', `/v1/runs/${variant.id}`) : undefined;
@@ -124,7 +132,9 @@ async function runDemo(base: string, curriculum: Curriculum): Promise<boolean> {
         const final = run.stages.at(-1)?.checkpoints?.at(-1)?.id;
         if (final) {
           await api(base, 'PUT', '/v1/aliases/HuangRong', { checkpoint: final });
-          console.log(`alias HuangRong -> the ${run.stages.at(-1)!.name} checkpoint (${curriculum.stages.at(-1)!.kind === 'sft' ? 'the Q&A model' : 'the final model'})`);
+          console.log(
+            `alias HuangRong -> the ${run.stages.at(-1)!.name} checkpoint (${curriculum.stages.at(-1)!.kind === 'sft' ? 'the Q&A model' : 'the final model'})`,
+          );
         }
       }
       const ids = [main.id, ...(variant ? [variant.id] : [])];
@@ -140,7 +150,11 @@ async function runDemo(base: string, curriculum: Curriculum): Promise<boolean> {
 }
 
 async function printSamples(base: string, runId: string): Promise<void> {
-  const run = await api<{ evaluation?: { samples?: { prompt: string; outputs: string[] }[] } | null }>(base, 'GET', `/v1/runs/${runId}`);
+  const run = await api<{ evaluation?: { samples?: { prompt: string; outputs: string[] }[] } | null }>(
+    base,
+    'GET',
+    `/v1/runs/${runId}`,
+  );
   for (const s of run.evaluation?.samples ?? []) {
     console.log(`\n${s.prompt || '(empty prompt)'}`);
     for (const o of s.outputs) console.log(`  → ${o.replace(/\n/g, ' ')}`);

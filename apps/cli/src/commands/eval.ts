@@ -2,7 +2,15 @@
  * `miniglm eval --checkpoint model.ckpt`: perplexity on a prepared dataset's held-out split
  * and, for Q&A, ROUGE-L of the model's answers against the reference answers.
  */
-import { createTokenizer, evalBatches, loadHeldOutQa, openDataset, readQaPairs, toQaSource, type QaPair } from '@miniglm/data';
+import {
+  createTokenizer,
+  evalBatches,
+  loadHeldOutQa,
+  openDataset,
+  readQaPairs,
+  toQaSource,
+  type QaPair,
+} from '@miniglm/data';
 import { evaluateQa, initBackend, perplexity, readCheckpoint, restoreModel } from '@miniglm/model';
 import { numberFlag, parseCommandArgs, requireFlag } from '../args.ts';
 import { UsageError } from '../errors.ts';
@@ -21,17 +29,22 @@ const HELP = `usage: miniglm eval --checkpoint FILE [--dataset DIR] [--qa SOURCE
   --json            print one JSON object`;
 
 export async function evaluate(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('eval', argv, {
-    checkpoint: { type: 'string' },
-    dataset: { type: 'string' },
-    qa: { type: 'string' },
-    batches: { type: 'string' },
-    'batch-size': { type: 'string' },
-    pairs: { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    backend: { type: 'string' },
-    json: { type: 'boolean', default: false },
-  }, HELP);
+  const f = parseCommandArgs(
+    'eval',
+    argv,
+    {
+      checkpoint: { type: 'string' },
+      dataset: { type: 'string' },
+      qa: { type: 'string' },
+      batches: { type: 'string' },
+      'batch-size': { type: 'string' },
+      pairs: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      backend: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    HELP,
+  );
   const file = requireFlag('checkpoint', f.checkpoint);
   if (!f.dataset && !f.qa) throw new UsageError('give --dataset DIR and/or --qa SOURCE to evaluate on');
   const batches = numberFlag('batches', f.batches, 20, { integer: true, min: 1, max: 100_000 });
@@ -48,7 +61,10 @@ export async function evaluate(argv: string[]): Promise<void> {
     const dataset = await openDataset(f.dataset);
     if (JSON.stringify(dataset.manifest.tokenizer) !== JSON.stringify(ckpt.header.tokenizer))
       throw new UsageError(`${f.dataset} was tokenized with a different tokenizer or vocabulary than ${file}`);
-    result.perplexity = perplexity(model, evalBatches(dataset, 'val', { batches, batchSize, blockSize: model.config.blockSize }));
+    result.perplexity = perplexity(
+      model,
+      evalBatches(dataset, 'val', { batches, batchSize, blockSize: model.config.blockSize }),
+    );
     if (dataset.manifest.kind === 'sft') pairs = await loadHeldOutQa(f.dataset);
   }
   if (f.qa) {
@@ -68,5 +84,8 @@ export async function evaluate(argv: string[]): Promise<void> {
   const ppl = result.perplexity as { loss: number; perplexity: number } | undefined;
   if (ppl) console.log(`held-out loss ${ppl.loss.toFixed(4)}, perplexity ${ppl.perplexity.toFixed(3)}`);
   const rouge = result.rouge as { pairs: number; precision: number; recall: number; f: number } | undefined;
-  if (rouge) console.log(`ROUGE-L over ${rouge.pairs} pairs: P ${rouge.precision.toFixed(3)} R ${rouge.recall.toFixed(3)} F ${rouge.f.toFixed(3)}`);
+  if (rouge)
+    console.log(
+      `ROUGE-L over ${rouge.pairs} pairs: P ${rouge.precision.toFixed(3)} R ${rouge.recall.toFixed(3)} F ${rouge.f.toFixed(3)}`,
+    );
 }

@@ -21,7 +21,9 @@ export async function prepare(argv: string[]): Promise<void> {
     baseDir: path.dirname(path.resolve(file)),
     onProgress: (m) => console.log(m),
   });
-  console.log(`tokenizer ${tokenizer.name}, vocabulary ${createTokenizer(tokenizer).vocabSize}${tokenizer.vocab ? ' (compact)' : ''}`);
+  console.log(
+    `tokenizer ${tokenizer.name}, vocabulary ${createTokenizer(tokenizer).vocabSize}${tokenizer.vocab ? ' (compact)' : ''}`,
+  );
   for (const d of datasets) {
     const m = d.manifest;
     const counts =

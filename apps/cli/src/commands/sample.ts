@@ -23,20 +23,25 @@ const HELP = `usage: miniglm sample --checkpoint FILE (--prompt TEXT | --questio
   --json            print one JSON object`;
 
 export async function sample(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('sample', argv, {
-    checkpoint: { type: 'string' },
-    prompt: { type: 'string' },
-    question: { type: 'string' },
-    samples: { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-k': { type: 'string' },
-    'top-p': { type: 'string' },
-    seed: { type: 'string' },
-    'no-cache': { type: 'boolean', default: false },
-    backend: { type: 'string' },
-    json: { type: 'boolean', default: false },
-  }, HELP);
+  const f = parseCommandArgs(
+    'sample',
+    argv,
+    {
+      checkpoint: { type: 'string' },
+      prompt: { type: 'string' },
+      question: { type: 'string' },
+      samples: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      seed: { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
+      backend: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    HELP,
+  );
   const file = requireFlag('checkpoint', f.checkpoint);
   if (f.prompt !== undefined && f.question !== undefined) throw new UsageError('give --prompt or --question, not both');
   const options = {
@@ -52,15 +57,21 @@ export async function sample(argv: string[]): Promise<void> {
   const tokenizer = createTokenizer(ckpt.header.tokenizer);
   const model = restoreModel(ckpt);
   const prompt =
-    f.question !== undefined ? qaPrompt(tokenizer, f.question, model.config.blockSize) : tokenizer.encode(f.prompt ?? '');
+    f.question !== undefined
+      ? qaPrompt(tokenizer, f.question, model.config.blockSize)
+      : tokenizer.encode(f.prompt ?? '');
   const result = generate(model, prompt, { ...options, eotId: tokenizer.eotId, useCache: !f['no-cache'] });
   const texts = result.tokens.map((t) => tokenizer.decode(t));
   model.dispose();
   if (f.json) {
-    console.log(JSON.stringify({ backend, samples: texts, tokensPerSec: result.tokensPerSec, seconds: result.seconds }));
+    console.log(
+      JSON.stringify({ backend, samples: texts, tokensPerSec: result.tokensPerSec, seconds: result.seconds }),
+    );
     return;
   }
   const head = f.question ?? f.prompt ?? '';
   texts.forEach((text, i) => console.log(`[${i + 1}] ${f.question !== undefined ? '' : head}${text}`));
-  console.log(`(${result.tokens.reduce((n, t) => n + t.length, 0)} tokens in ${result.seconds.toFixed(2)} s, ${result.tokensPerSec.toFixed(1)} tokens/s, backend ${backend})`);
+  console.log(
+    `(${result.tokens.reduce((n, t) => n + t.length, 0)} tokens in ${result.seconds.toFixed(2)} s, ${result.tokensPerSec.toFixed(1)} tokens/s, backend ${backend})`,
+  );
 }

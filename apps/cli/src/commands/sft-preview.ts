@@ -15,17 +15,23 @@ const HELP = `usage: miniglm sft-preview --question Q --answer A [--tokenizer ch
   --json       print {"x": [...], "y": [...], "mask": [...]} instead of a table`;
 
 export async function sftPreview(argv: string[]): Promise<void> {
-  const flags = parseCommandArgs('sft-preview', argv, {
-    question: { type: 'string' },
-    answer: { type: 'string' },
-    tokenizer: { type: 'string', default: 'char' },
-    block: { type: 'string' },
-    json: { type: 'boolean', default: false },
-  }, HELP);
+  const flags = parseCommandArgs(
+    'sft-preview',
+    argv,
+    {
+      question: { type: 'string' },
+      answer: { type: 'string' },
+      tokenizer: { type: 'string', default: 'char' },
+      block: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    HELP,
+  );
   const question = requireFlag('question', flags.question);
   const answer = requireFlag('answer', flags.answer);
   const name = flags.tokenizer!;
-  if (!isTokenizerName(name)) throw new UsageError(`unknown tokenizer "${name}"; choose one of ${TOKENIZER_NAMES.join(', ')}`);
+  if (!isTokenizerName(name))
+    throw new UsageError(`unknown tokenizer "${name}"; choose one of ${TOKENIZER_NAMES.join(', ')}`);
   const block = numberFlag('block', flags.block, 16, { integer: true, min: 2, max: 65536 });
   const tokenizer = createTokenizer(name);
   const row = sftExample(tokenizer, question, answer, block);
@@ -37,7 +43,8 @@ export async function sftPreview(argv: string[]): Promise<void> {
     return;
   }
   const width = Math.max(...x.map((s) => s.length), ...y.map((s) => s.length), 1);
-  const line = (label: string, cells: (string | number)[]) => `${label.padEnd(6)}${cells.map((c) => String(c).padEnd(width + 1)).join('')}`;
+  const line = (label: string, cells: (string | number)[]) =>
+    `${label.padEnd(6)}${cells.map((c) => String(c).padEnd(width + 1)).join('')}`;
   console.log(line('X:', x));
   console.log(line('Y:', y));
   console.log(line('MASK:', mask));

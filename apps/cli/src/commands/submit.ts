@@ -14,12 +14,17 @@ const HELP = `usage: miniglm submit --config FILE [--api URL] [--watch] [--json]
   --json     print the API's answer as JSON`;
 
 export async function submit(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('submit', argv, {
-    config: { type: 'string' },
-    api: { type: 'string' },
-    watch: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-  }, HELP);
+  const f = parseCommandArgs(
+    'submit',
+    argv,
+    {
+      config: { type: 'string' },
+      api: { type: 'string' },
+      watch: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    HELP,
+  );
   if (!f.config) throw new UsageError('submit: missing --config FILE');
   const base = apiUrl(f.api);
   // Validated here too, so a typo is reported with the file's name before any request.

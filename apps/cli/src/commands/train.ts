@@ -17,12 +17,17 @@ const HELP = `usage: miniglm train --config FILE [--out DIR] [--data-dir DIR] [-
   --backend   wasm | cpu | tensorflow | tensorflow-gpu (default: best available)`;
 
 export async function train(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('train', argv, {
-    config: { type: 'string' },
-    out: { type: 'string' },
-    'data-dir': { type: 'string' },
-    backend: { type: 'string' },
-  }, HELP);
+  const f = parseCommandArgs(
+    'train',
+    argv,
+    {
+      config: { type: 'string' },
+      out: { type: 'string' },
+      'data-dir': { type: 'string' },
+      backend: { type: 'string' },
+    },
+    HELP,
+  );
   const file = requireFlag('config', f.config);
   const curriculum = await loadCurriculumFile(file);
   const outDir = f.out ?? path.join('runs', curriculum.name);
@@ -65,22 +70,39 @@ export async function train(argv: string[]): Promise<void> {
 
 function printSummary(s: RunSummary, outDir: string): void {
   const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(4));
-  console.log(`\nrun ${s.name}: ${s.status} in ${s.seconds.toFixed(0)} s on ${s.backend}, ${s.params.toLocaleString('en-US')} parameters (${s.tokenizer.name}, vocabulary ${s.tokenizer.vocabSize})`);
-  console.log(`${'stage'.padEnd(14)}${'kind'.padEnd(10)}${'steps'.padStart(7)}${'train'.padStart(10)}${'val'.padStart(10)}  checkpoint`);
+  console.log(
+    `\nrun ${s.name}: ${s.status} in ${s.seconds.toFixed(0)} s on ${s.backend}, ${s.params.toLocaleString('en-US')} parameters (${s.tokenizer.name}, vocabulary ${s.tokenizer.vocabSize})`,
+  );
+  console.log(
+    `${'stage'.padEnd(14)}${'kind'.padEnd(10)}${'steps'.padStart(7)}${'train'.padStart(10)}${'val'.padStart(10)}  checkpoint`,
+  );
   for (const st of s.stages) {
-    console.log(`${st.name.padEnd(14)}${st.kind.padEnd(10)}${String(st.steps).padStart(7)}${fmt(st.trainLoss).padStart(10)}${fmt(st.valLoss).padStart(10)}  ${st.checkpoint ?? '-'}`);
+    console.log(
+      `${st.name.padEnd(14)}${st.kind.padEnd(10)}${String(st.steps).padStart(7)}${fmt(st.trainLoss).padStart(10)}${fmt(st.valLoss).padStart(10)}  ${st.checkpoint ?? '-'}`,
+    );
   }
   const ev = s.evaluation;
   if (!ev) return;
-  console.log(`\nperplexity (held-out): ${ev.perplexity.map((p) => `${p.stage} ${p.perplexity.toFixed(2)}`).join(', ')}`);
+  console.log(
+    `\nperplexity (held-out): ${ev.perplexity.map((p) => `${p.stage} ${p.perplexity.toFixed(2)}`).join(', ')}`,
+  );
   if (ev.rouge) {
     const r = ev.rouge.mean;
-    console.log(`ROUGE-L on ${ev.rouge.pairs} held-out ${ev.rouge.stage} questions: P ${r.precision.toFixed(3)} R ${r.recall.toFixed(3)} F ${r.f.toFixed(3)}`);
-    for (const item of ev.rouge.items.slice(0, 3)) console.log(`  Q: ${item.question}\n     reference: ${item.reference}\n     model:     ${item.generated}`);
+    console.log(
+      `ROUGE-L on ${ev.rouge.pairs} held-out ${ev.rouge.stage} questions: P ${r.precision.toFixed(3)} R ${r.recall.toFixed(3)} F ${r.f.toFixed(3)}`,
+    );
+    for (const item of ev.rouge.items.slice(0, 3))
+      console.log(`  Q: ${item.question}\n     reference: ${item.reference}\n     model:     ${item.generated}`);
   }
   for (const sample of ev.samples) {
-    console.log(`\n${sample.mode === 'answer' ? 'question' : 'prompt'}: ${sample.prompt || '(empty)'}   [${sample.tokensPerSec.toFixed(0)} tokens/s]`);
-    sample.outputs.forEach((o, i) => console.log(`  [${i + 1}] ${sample.mode === 'completion' ? sample.prompt : ''}${o.replace(/\n/g, ' / ')}`));
+    console.log(
+      `\n${sample.mode === 'answer' ? 'question' : 'prompt'}: ${sample.prompt || '(empty)'}   [${sample.tokensPerSec.toFixed(0)} tokens/s]`,
+    );
+    sample.outputs.forEach((o, i) =>
+      console.log(`  [${i + 1}] ${sample.mode === 'completion' ? sample.prompt : ''}${o.replace(/\n/g, ' / ')}`),
+    );
   }
-  console.log(`\nfiles: ${path.join(outDir, 'run.json')}, ${path.join(outDir, 'evaluation.json')}, ${path.join(outDir, 'stages')}/<stage>/{model.ckpt,metrics.jsonl}`);
+  console.log(
+    `\nfiles: ${path.join(outDir, 'run.json')}, ${path.join(outDir, 'evaluation.json')}, ${path.join(outDir, 'stages')}/<stage>/{model.ckpt,metrics.jsonl}`,
+  );
 }

@@ -10,12 +10,17 @@ const HELP = `usage: miniglm watch --run ID [--api URL] [--interval SECONDS]
 Prints a line whenever a stage moves, until the run succeeds, fails or is cancelled.
 Exit status: 0 succeeded, 1 failed or cancelled.`;
 
-
 export async function watch(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('watch', argv, { run: { type: 'string' }, api: { type: 'string' }, interval: { type: 'string' } }, HELP);
+  const f = parseCommandArgs(
+    'watch',
+    argv,
+    { run: { type: 'string' }, api: { type: 'string' }, interval: { type: 'string' } },
+    HELP,
+  );
   if (!f.run) throw new UsageError('watch: missing --run ID');
   const interval = f.interval ? Number(f.interval) : 1;
-  if (!(interval > 0 && interval <= 60)) throw new UsageError(`--interval must be between 0 and 60 seconds, got ${f.interval}`);
+  if (!(interval > 0 && interval <= 60))
+    throw new UsageError(`--interval must be between 0 and 60 seconds, got ${f.interval}`);
   const status = await watchRun(apiUrl(f.api), f.run, interval * 1000);
   if (status !== 'succeeded') process.exitCode = 1;
 }
@@ -43,7 +48,12 @@ export class ProgressPrinter {
 }
 
 /** Follows a run until it ends; returns its final status. */
-export async function watchRun(base: string, runId: string, intervalMs = 1000, print: (line: string) => void = console.log): Promise<string> {
+export async function watchRun(
+  base: string,
+  runId: string,
+  intervalMs = 1000,
+  print: (line: string) => void = console.log,
+): Promise<string> {
   const printer = new ProgressPrinter(print);
   for (;;) {
     const run = await api<RunView>(base, 'GET', `/v1/runs/${encodeURIComponent(runId)}`);

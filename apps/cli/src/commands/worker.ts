@@ -21,17 +21,25 @@ SIGTERM or Ctrl-C: running stages finish their iteration, checkpoint and go back
 queue; then the worker exits 0.`;
 
 export async function worker(argv: string[]): Promise<void> {
-  const f = parseCommandArgs('worker', argv, {
-    'redis-url': { type: 'string' },
-    prefix: { type: 'string' },
-    'work-dir': { type: 'string' },
-    backend: { type: 'string' },
-    id: { type: 'string' },
-    'cache-gb': { type: 'string' },
-  }, HELP);
+  const f = parseCommandArgs(
+    'worker',
+    argv,
+    {
+      'redis-url': { type: 'string' },
+      prefix: { type: 'string' },
+      'work-dir': { type: 'string' },
+      backend: { type: 'string' },
+      id: { type: 'string' },
+      'cache-gb': { type: 'string' },
+    },
+    HELP,
+  );
   const redisUrl = requireRedisUrl(f['redis-url']);
   const prefix = queuePrefix(f.prefix);
-  const cacheBytes = f['cache-gb'] === undefined ? undefined : numberFlag('cache-gb', f['cache-gb'], 8, { min: 0.01, max: 1e6 }) * 1024 ** 3;
+  const cacheBytes =
+    f['cache-gb'] === undefined
+      ? undefined
+      : numberFlag('cache-gb', f['cache-gb'], 8, { min: 0.01, max: 1e6 }) * 1024 ** 3;
   const lockDurationMs = envMs('MINIGLM_LOCK_DURATION_MS');
   const stalledIntervalMs = envMs('MINIGLM_STALLED_INTERVAL_MS');
   const db = await openServiceDb();

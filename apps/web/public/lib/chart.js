@@ -11,7 +11,18 @@
 import uPlot from '/vendor/uPlot.esm.js';
 
 /** Colors for series and runs, readable on white. */
-export const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#475569', '#ea580c'];
+export const PALETTE = [
+  '#2563eb',
+  '#dc2626',
+  '#059669',
+  '#d97706',
+  '#7c3aed',
+  '#db2777',
+  '#0891b2',
+  '#65a30d',
+  '#475569',
+  '#ea580c',
+];
 
 /**
  * @typedef {{ label: string, color?: string, dash?: number[], points?: boolean, width?: number }} SeriesSpec
@@ -103,7 +114,11 @@ export function lineChart(container, spec, data) {
     ],
     axes: [
       { label: spec.xLabel ?? 'step' },
-      { label: spec.yLabel ?? '', size: 64, values: (/** @type {any} */ _u, /** @type {number[]} */ splits) => splits.map(tick) },
+      {
+        label: spec.yLabel ?? '',
+        size: 64,
+        values: (/** @type {any} */ _u, /** @type {number[]} */ splits) => splits.map(tick),
+      },
     ],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },

@@ -23,7 +23,10 @@ import { count, duration, h, isActive, notice, num, pill, replace, section } fro
  * @param {import('../app.js').PageContext} ctx
  */
 export function render(root, ctx) {
-  const ids = (ctx.query.get('runs') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = (ctx.query.get('runs') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const picker = h('div', { testid: 'compare-picker' });
   const pageError = h('div');
   const body = h('div');
@@ -39,14 +42,24 @@ export function render(root, ctx) {
   let valChart;
   let failed = false;
 
-  void renderPicker(picker, ids, ctx, ids.length >= 2).then(() => {
-    if (ids.length < 2) root.dataset.state = 'ready';
-  }, (error) => {
-    replace(pageError, notice('error', error instanceof Error ? error.message : String(error), 'page-error'));
-    root.dataset.state = 'error';
-  });
+  void renderPicker(picker, ids, ctx, ids.length >= 2).then(
+    () => {
+      if (ids.length < 2) root.dataset.state = 'ready';
+    },
+    (error) => {
+      replace(pageError, notice('error', error instanceof Error ? error.message : String(error), 'page-error'));
+      root.dataset.state = 'error';
+    },
+  );
   if (ids.length < 2) {
-    replace(body, h('p', { class: 'muted', testid: 'compare-hint' }, 'Pick two or more runs to compare (or tick them on the Runs page).'));
+    replace(
+      body,
+      h(
+        'p',
+        { class: 'muted', testid: 'compare-hint' },
+        'Pick two or more runs to compare (or tick them on the Runs page).',
+      ),
+    );
     return () => {};
   }
 
@@ -78,7 +91,12 @@ export function render(root, ctx) {
   const diffBox = h('div');
   replace(
     body,
-    section('Train loss', { testid: 'compare-train-card' }, h('p', { class: 'muted small' }, 'By global step (stage offset + step), one line per run.'), trainBox),
+    section(
+      'Train loss',
+      { testid: 'compare-train-card' },
+      h('p', { class: 'muted small' }, 'By global step (stage offset + step), one line per run.'),
+      trainBox,
+    ),
     section('Validation loss', { testid: 'compare-val-card' }, valBox),
     section('Final metrics', { testid: 'compare-metrics-card' }, tableBox),
     section('Settings that differ', { testid: 'compare-differences-card' }, diffBox),
@@ -88,13 +106,29 @@ export function render(root, ctx) {
   const renderView = (v) => {
     const names = labels(v.runs);
     /** @param {HistoryRow[]} rows */
-    const toData = (rows) => [rows.map((r) => r.step), ...v.runs.map((run) => rows.map((r) => r.values[run.id] ?? null))];
+    const toData = (rows) => [
+      rows.map((r) => r.step),
+      ...v.runs.map((run) => rows.map((r) => r.values[run.id] ?? null)),
+    ];
     const series = v.runs.map((_r, i) => ({ label: names[i] ?? '', color: PALETTE[i % PALETTE.length] }));
     const trainData = toData(v.histories.trainLoss ?? []);
     const valData = toData(v.histories.valLoss ?? []);
     if (!trainChart) {
-      trainChart = lineChart(trainBox, { series, xLabel: 'step (all stages)', yLabel: 'train loss', height: 300 }, trainData);
-      valChart = lineChart(valBox, { series: series.map((s) => ({ ...s, points: true })), xLabel: 'step (all stages)', yLabel: 'val loss', height: 260 }, valData);
+      trainChart = lineChart(
+        trainBox,
+        { series, xLabel: 'step (all stages)', yLabel: 'train loss', height: 300 },
+        trainData,
+      );
+      valChart = lineChart(
+        valBox,
+        {
+          series: series.map((s) => ({ ...s, points: true })),
+          xLabel: 'step (all stages)',
+          yLabel: 'val loss',
+          height: 260,
+        },
+        valData,
+      );
       charts.push(trainChart, valChart);
     } else {
       trainChart.update(trainData);
@@ -121,7 +155,25 @@ export function render(root, ctx) {
         h(
           'table',
           { class: 'table', testid: 'compare-table' },
-          h('thead', {}, h('tr', {}, ['run', 'status', 'final val loss', 'perplexity', 'ROUGE-L f', 'parameters', 'tokens/s', 'wall time', 'backend'].map((t) => h('th', {}, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              [
+                'run',
+                'status',
+                'final val loss',
+                'perplexity',
+                'ROUGE-L f',
+                'parameters',
+                'tokens/s',
+                'wall time',
+                'backend',
+              ].map((t) => h('th', {}, t)),
+            ),
+          ),
           h(
             'tbody',
             {},
@@ -129,7 +181,12 @@ export function render(root, ctx) {
               h(
                 'tr',
                 { testid: 'compare-row', 'data-run-id': r.id },
-                h('td', {}, h('span', { class: 'swatch', style: `background: ${PALETTE[i % PALETTE.length]}` }), h('a', { href: `#/runs/${r.id}` }, names[i] ?? r.name)),
+                h(
+                  'td',
+                  {},
+                  h('span', { class: 'swatch', style: `background: ${PALETTE[i % PALETTE.length]}` }),
+                  h('a', { href: `#/runs/${r.id}` }, names[i] ?? r.name),
+                ),
                 h('td', {}, pill(r.status)),
                 cell(r.finalValLoss, bestVal, num(r.finalValLoss)),
                 cell(r.perplexity, bestPpl, num(r.perplexity)),
@@ -154,7 +211,16 @@ export function render(root, ctx) {
             h(
               'table',
               { class: 'table compact', testid: 'compare-differences' },
-              h('thead', {}, h('tr', {}, h('th', {}, 'field'), names.map((n) => h('th', {}, n)))),
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  h('th', {}, 'field'),
+                  names.map((n) => h('th', {}, n)),
+                ),
+              ),
               h(
                 'tbody',
                 {},
@@ -165,7 +231,11 @@ export function render(root, ctx) {
                     h('td', {}, h('code', {}, d.path)),
                     v.runs.map((r) => {
                       const value = d.values[r.id];
-                      return h('td', { class: value === null || value === undefined ? 'diff absent' : 'diff' }, value === null || value === undefined ? '—' : show(value));
+                      return h(
+                        'td',
+                        { class: value === null || value === undefined ? 'diff absent' : 'diff' },
+                        value === null || value === undefined ? '—' : show(value),
+                      );
                     }),
                   ),
                 ),
@@ -191,10 +261,21 @@ export function render(root, ctx) {
  * @param {boolean} collapsed
  */
 async function renderPicker(box, ids, ctx, collapsed) {
-  const { runs } = /** @type {{ runs: { id: string, name: string, status: string, createdAt: string }[] }} */ (await api('/v1/runs?limit=50'));
+  const { runs } = /** @type {{ runs: { id: string, name: string, status: string, createdAt: string }[] }} */ (
+    await api('/v1/runs?limit=50')
+  );
   const checked = new Set(ids);
   const go = /** @type {HTMLButtonElement} */ (
-    h('button', { type: 'button', class: 'primary', testid: 'compare-go', onclick: () => ctx.navigate(`#/compare?runs=${[...checked].join(',')}`) }, 'Compare')
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'primary',
+        testid: 'compare-go',
+        onclick: () => ctx.navigate(`#/compare?runs=${[...checked].join(',')}`),
+      },
+      'Compare',
+    )
   );
   const sync = () => {
     go.disabled = checked.size < 2;
@@ -226,7 +307,16 @@ async function renderPicker(box, ids, ctx, collapsed) {
         )
       : h('p', { class: 'muted' }, 'No runs yet.'),
   );
-  replace(box, h('details', { class: 'card', open: !collapsed }, h('summary', {}, h('h2', { class: 'inline' }, 'Runs to compare')), list, h('div', { class: 'row' }, go)));
+  replace(
+    box,
+    h(
+      'details',
+      { class: 'card', open: !collapsed },
+      h('summary', {}, h('h2', { class: 'inline' }, 'Runs to compare')),
+      list,
+      h('div', { class: 'row' }, go),
+    ),
+  );
 }
 
 /** @param {unknown} value */

@@ -32,12 +32,21 @@ export function render(root, ctx) {
   truncated.hidden = true;
   replace(
     root,
-    h('div', { class: 'page-title' }, h('h1', {}, 'Lineage'), h('a', { href: `#/runs/${id}`, class: 'button', testid: 'lineage-back' }, 'Back to the run')),
+    h(
+      'div',
+      { class: 'page-title' },
+      h('h1', {}, 'Lineage'),
+      h('a', { href: `#/runs/${id}`, class: 'button', testid: 'lineage-back' }, 'Back to the run'),
+    ),
     pageError,
     section(
       'Datasets → stages → checkpoints',
       { testid: 'lineage-card' },
-      h('p', { class: 'muted small' }, 'Arrows point from what a stage was trained on (its dataset and its parent checkpoint) to the stage, and from a stage to the checkpoints it wrote. Click a stage or checkpoint to open its run.'),
+      h(
+        'p',
+        { class: 'muted small' },
+        'Arrows point from what a stage was trained on (its dataset and its parent checkpoint) to the stage, and from a stage to the checkpoints it wrote. Click a stage or checkpoint to open its run.',
+      ),
       legend,
       truncated,
       graphBox,
@@ -132,12 +141,15 @@ export function render(root, ctx) {
             label: n.type === 'stage' ? `${n.label}\n${n.kind ?? ''} · ${n.status ?? ''}` : n.label,
             type: n.type,
             runId: n.runId ?? '',
-            color: n.runId ? colors.get(n.runId) ?? '#64748b' : '#64748b',
+            color: n.runId ? (colors.get(n.runId) ?? '#64748b') : '#64748b',
             own: n.runId === l.runId ? 1 : 0,
           },
           classes: n.type,
         })),
-        ...edges.map((e, i) => ({ data: { id: `e${i}`, source: e.from, target: e.to, type: e.type }, classes: e.type })),
+        ...edges.map((e, i) => ({
+          data: { id: `e${i}`, source: e.from, target: e.to, type: e.type },
+          classes: e.type,
+        })),
       ],
       style: [
         {
@@ -154,16 +166,32 @@ export function render(root, ctx) {
             'border-width': 0,
           },
         },
-        { selector: 'node.dataset', style: { shape: 'round-rectangle', width: 26, height: 18, 'background-color': '#94a3b8' } },
+        {
+          selector: 'node.dataset',
+          style: { shape: 'round-rectangle', width: 26, height: 18, 'background-color': '#94a3b8' },
+        },
         { selector: 'node.stage', style: { shape: 'round-rectangle', width: 34, height: 22 } },
-        { selector: 'node.checkpoint', style: { shape: 'ellipse', width: 12, height: 12, 'font-size': 8, 'background-opacity': 0.75 } },
+        {
+          selector: 'node.checkpoint',
+          style: { shape: 'ellipse', width: 12, height: 12, 'font-size': 8, 'background-opacity': 0.75 },
+        },
         { selector: 'node[own = 1]', style: { 'border-width': 2, 'border-color': '#0f172a' } },
         {
           selector: 'edge',
-          style: { width: 1.5, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle', 'arrow-scale': 0.8, 'line-color': '#cbd5e1', 'target-arrow-color': '#cbd5e1' },
+          style: {
+            width: 1.5,
+            'curve-style': 'bezier',
+            'target-arrow-shape': 'triangle',
+            'arrow-scale': 0.8,
+            'line-color': '#cbd5e1',
+            'target-arrow-color': '#cbd5e1',
+          },
         },
         { selector: 'edge.parent', style: { width: 2.5, 'line-color': '#0f172a', 'target-arrow-color': '#0f172a' } },
-        { selector: 'edge.trained-on', style: { 'line-style': 'dashed', 'line-color': '#94a3b8', 'target-arrow-color': '#94a3b8' } },
+        {
+          selector: 'edge.trained-on',
+          style: { 'line-style': 'dashed', 'line-color': '#94a3b8', 'target-arrow-color': '#94a3b8' },
+        },
       ],
       layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 20, avoidOverlap: true },
       minZoom: 0.2,
@@ -190,7 +218,15 @@ export function render(root, ctx) {
           h(
             'table',
             { class: 'table compact', testid: 'lineage-nodes' },
-            h('thead', {}, h('tr', {}, ['type', 'label', 'status', 'id'].map((t) => h('th', {}, t)))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['type', 'label', 'status', 'id'].map((t) => h('th', {}, t)),
+              ),
+            ),
             h(
               'tbody',
               {},
@@ -199,7 +235,11 @@ export function render(root, ctx) {
                   'tr',
                   { testid: 'lineage-node', 'data-node-id': n.id, 'data-type': n.type },
                   h('td', {}, n.type),
-                  h('td', {}, n.runId && n.type !== 'dataset' ? h('a', { href: `#/runs/${n.runId}` }, n.label) : n.label),
+                  h(
+                    'td',
+                    {},
+                    n.runId && n.type !== 'dataset' ? h('a', { href: `#/runs/${n.runId}` }, n.label) : n.label,
+                  ),
                   h('td', {}, n.status ? pill(n.status) : ''),
                   h('td', {}, shortId(n.id)),
                 ),
@@ -209,7 +249,15 @@ export function render(root, ctx) {
           h(
             'table',
             { class: 'table compact', testid: 'lineage-edges' },
-            h('thead', {}, h('tr', {}, ['from', 'edge', 'to'].map((t) => h('th', {}, t)))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['from', 'edge', 'to'].map((t) => h('th', {}, t)),
+              ),
+            ),
             h(
               'tbody',
               {},
@@ -229,7 +277,11 @@ export function render(root, ctx) {
     );
   };
 
-  const poller = poll(tick, POLL_MS, () => !gone && (!lineage || lineage.nodes.some((n) => n.type === 'run' && isActive(n.status ?? ''))));
+  const poller = poll(
+    tick,
+    POLL_MS,
+    () => !gone && (!lineage || lineage.nodes.some((n) => n.type === 'run' && isActive(n.status ?? ''))),
+  );
   return () => {
     poller.stop();
     cy?.destroy();

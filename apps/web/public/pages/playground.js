@@ -18,8 +18,21 @@ import { h, notice, num, replace, section } from '../lib/dom.js';
  * @param {import('../app.js').PageContext} ctx
  */
 export function render(root, ctx) {
-  const model = /** @type {HTMLSelectElement} */ (h('select', { testid: 'playground-model', 'aria-label': 'model', required: true }, h('option', { value: '' }, 'Loading…')));
-  const prompt = /** @type {HTMLTextAreaElement} */ (h('textarea', { testid: 'playground-prompt', rows: 3, 'aria-label': 'prompt', placeholder: 'A prompt to continue, e.g. 床前明月光' }));
+  const model = /** @type {HTMLSelectElement} */ (
+    h(
+      'select',
+      { testid: 'playground-model', 'aria-label': 'model', required: true },
+      h('option', { value: '' }, 'Loading…'),
+    )
+  );
+  const prompt = /** @type {HTMLTextAreaElement} */ (
+    h('textarea', {
+      testid: 'playground-prompt',
+      rows: 3,
+      'aria-label': 'prompt',
+      placeholder: 'A prompt to continue, e.g. 床前明月光',
+    })
+  );
   const mode = /** @type {HTMLSelectElement} */ (
     h(
       'select',
@@ -34,14 +47,19 @@ export function render(root, ctx) {
    * @param {string} value
    * @param {Record<string, string | number>} limits
    */
-  const numberInput = (testid, value, limits) => /** @type {HTMLInputElement} */ (h('input', { type: 'number', testid, value, required: true, ...limits }));
+  const numberInput = (testid, value, limits) =>
+    /** @type {HTMLInputElement} */ (h('input', { type: 'number', testid, value, required: true, ...limits }));
   const temperature = numberInput('playground-temperature', '0.8', { min: 0, max: 10, step: 0.05 });
   const topK = numberInput('playground-topk', '0', { min: 0, step: 1 });
   const topP = numberInput('playground-topp', '1', { min: 0.01, max: 1, step: 0.01 });
   const maxTokens = numberInput('playground-max-tokens', '64', { min: 1, max: 2048, step: 1 });
   const samples = numberInput('playground-samples', '5', { min: 1, max: 20, step: 1 });
-  const seed = /** @type {HTMLInputElement} */ (h('input', { type: 'number', testid: 'playground-seed', min: 0, step: 1, placeholder: 'random' }));
-  const submit = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', class: 'primary', testid: 'playground-submit' }, 'Generate'));
+  const seed = /** @type {HTMLInputElement} */ (
+    h('input', { type: 'number', testid: 'playground-seed', min: 0, step: 1, placeholder: 'random' })
+  );
+  const submit = /** @type {HTMLButtonElement} */ (
+    h('button', { type: 'submit', class: 'primary', testid: 'playground-submit' }, 'Generate')
+  );
   const errorBox = h('div', { testid: 'playground-error' });
   const output = h('ol', { class: 'outputs big', testid: 'playground-output', 'data-count': 0 });
   const stats = h('div', { class: 'stats', testid: 'playground-stats' });
@@ -51,7 +69,14 @@ export function render(root, ctx) {
   const aliasTarget = new Map();
 
   /** @param {string} label @param {HTMLElement} input @param {string} [hint] */
-  const field = (label, input, hint) => h('label', { class: 'field' }, h('span', { class: 'field-label' }, label), input, hint ? h('span', { class: 'small muted' }, hint) : null);
+  const field = (label, input, hint) =>
+    h(
+      'label',
+      { class: 'field' },
+      h('span', { class: 'field-label' }, label),
+      input,
+      hint ? h('span', { class: 'small muted' }, hint) : null,
+    );
 
   const form = h(
     'form',
@@ -94,12 +119,15 @@ export function render(root, ctx) {
     return cid ? checkpoints.get(cid)?.stage.kind : undefined;
   };
   model.addEventListener('change', () => {
-    prompt.placeholder = selectedKind() === 'sft' ? 'A question, e.g. 《静夜思》的作者是谁？' : 'A prompt to continue, e.g. 床前明月光';
+    prompt.placeholder =
+      selectedKind() === 'sft' ? 'A question, e.g. 《静夜思》的作者是谁？' : 'A prompt to continue, e.g. 床前明月光';
   });
 
   const load = async () => {
     try {
-      const [{ aliases }, list] = /** @type {[{ aliases: AliasView[] }, { checkpoints: CheckpointView[] }]} */ (await Promise.all([api('/v1/aliases'), api('/v1/checkpoints?limit=500')]));
+      const [{ aliases }, list] = /** @type {[{ aliases: AliasView[] }, { checkpoints: CheckpointView[] }]} */ (
+        await Promise.all([api('/v1/aliases'), api('/v1/checkpoints?limit=500')])
+      );
       for (const c of list.checkpoints) checkpoints.set(c.id, c);
       for (const a of aliases) aliasTarget.set(a.name, a.checkpointId);
       /** @param {string} cid */
@@ -109,11 +137,29 @@ export function render(root, ctx) {
       };
       replace(
         model,
-        !aliases.length && !list.checkpoints.length ? h('option', { value: '' }, 'No checkpoints yet: train a run first') : null,
-        aliases.length ? h('optgroup', { label: 'Aliases' }, aliases.map((a) => h('option', { value: `alias:${a.name}` }, `${a.name} → ${describe(a.checkpointId)}`))) : null,
-        list.checkpoints.length ? h('optgroup', { label: 'Checkpoints (newest first)' }, list.checkpoints.map((c) => h('option', { value: `checkpoint:${c.id}` }, describe(c.id)))) : null,
+        !aliases.length && !list.checkpoints.length
+          ? h('option', { value: '' }, 'No checkpoints yet: train a run first')
+          : null,
+        aliases.length
+          ? h(
+              'optgroup',
+              { label: 'Aliases' },
+              aliases.map((a) => h('option', { value: `alias:${a.name}` }, `${a.name} → ${describe(a.checkpointId)}`)),
+            )
+          : null,
+        list.checkpoints.length
+          ? h(
+              'optgroup',
+              { label: 'Checkpoints (newest first)' },
+              list.checkpoints.map((c) => h('option', { value: `checkpoint:${c.id}` }, describe(c.id))),
+            )
+          : null,
       );
-      const wanted = ctx.query.get('checkpoint') ? `checkpoint:${ctx.query.get('checkpoint')}` : ctx.query.get('alias') ? `alias:${ctx.query.get('alias')}` : '';
+      const wanted = ctx.query.get('checkpoint')
+        ? `checkpoint:${ctx.query.get('checkpoint')}`
+        : ctx.query.get('alias')
+          ? `alias:${ctx.query.get('alias')}`
+          : '';
       if (wanted && [...model.options].some((o) => o.value === wanted)) model.value = wanted;
       model.dispatchEvent(new Event('change'));
       root.dataset.state = 'ready';
@@ -156,7 +202,9 @@ export function render(root, ctx) {
       const answer = body.mode ? body.mode === 'answer' : selectedKind() === 'sft';
       replace(
         output,
-        result.outputs.map((text) => h('li', { testid: 'playground-sample' }, answer ? null : h('span', { class: 'prompt' }, prompt.value), text)),
+        result.outputs.map((text) =>
+          h('li', { testid: 'playground-sample' }, answer ? null : h('span', { class: 'prompt' }, prompt.value), text),
+        ),
       );
       output.dataset.count = String(result.outputs.length);
       const c = checkpoints.get(result.checkpointId);
@@ -202,5 +250,10 @@ function splitChoice(value) {
  * @param {string} [testid]
  */
 function stat(label, value, testid) {
-  return h('div', { class: 'stat' }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value', testid }, value));
+  return h(
+    'div',
+    { class: 'stat' },
+    h('div', { class: 'stat-label' }, label),
+    h('div', { class: 'stat-value', testid }, value),
+  );
 }

@@ -7,7 +7,20 @@
  */
 import { api, poll, POLL_MS } from '../lib/api.js';
 import { alignSeries, lineChart } from '../lib/chart.js';
-import { count, duration, h, isActive, notice, num, pill, progressBar, replace, section, shortId, time } from '../lib/dom.js';
+import {
+  count,
+  duration,
+  h,
+  isActive,
+  notice,
+  num,
+  pill,
+  progressBar,
+  replace,
+  section,
+  shortId,
+  time,
+} from '../lib/dom.js';
 
 /**
  * @typedef {{ id: string, step: number, createdAt: string }} CheckpointRef
@@ -34,7 +47,11 @@ export function render(root, ctx) {
   let run;
   let gone = false;
 
-  const header = h('section', { class: 'card run-header', testid: 'run-header' }, h('p', { class: 'muted' }, 'Loading…'));
+  const header = h(
+    'section',
+    { class: 'card run-header', testid: 'run-header' },
+    h('p', { class: 'muted' }, 'Loading…'),
+  );
   const pageError = h('div');
   const timeline = h('ol', { class: 'timeline', testid: 'stage-timeline' });
   const lossBox = h('div', { testid: 'loss-chart' });
@@ -49,7 +66,16 @@ export function render(root, ctx) {
     pageError,
     header,
     section('Curriculum', { testid: 'stages-card' }, timeline),
-    section('Loss', { testid: 'loss-card' }, h('p', { class: 'muted small' }, 'Train and validation loss of every stage on one axis (global step = stage offset + step); dashed lines mark where each stage starts.'), lossBox),
+    section(
+      'Loss',
+      { testid: 'loss-card' },
+      h(
+        'p',
+        { class: 'muted small' },
+        'Train and validation loss of every stage on one axis (global step = stage offset + step); dashed lines mark where each stage starts.',
+      ),
+      lossBox,
+    ),
     section('Learning rate', { testid: 'lr-card' }, lrBox),
     section('Evaluation', { testid: 'evaluation-card' }, evaluationBox),
     section('Checkpoints', { testid: 'checkpoints-card' }, checkpointsBox, aliasBox),
@@ -106,7 +132,13 @@ export function render(root, ctx) {
         h('span', { class: 'spacer' }),
         h('a', { href: `#/lineage/${r.id}`, class: 'button', testid: 'run-lineage-link' }, 'Lineage'),
         h('a', { href: `#/compare?runs=${r.id}`, class: 'button', testid: 'run-compare-link' }, 'Compare…'),
-        active ? h('button', { type: 'button', class: 'danger', testid: 'run-cancel', onclick: () => void cancel() }, 'Cancel run') : null,
+        active
+          ? h(
+              'button',
+              { type: 'button', class: 'danger', testid: 'run-cancel', onclick: () => void cancel() },
+              'Cancel run',
+            )
+          : null,
       ),
       r.error ? notice('error', r.error, 'run-error') : null,
       h(
@@ -114,7 +146,10 @@ export function render(root, ctx) {
         { class: 'facts' },
         fact('id', h('code', {}, r.id)),
         fact('tags', r.tags.length ? r.tags.map((t) => h('span', { class: 'tag' }, t)) : '—'),
-        fact('model', `${m.kind ?? 'gpt'} ${m.layers}×${m.dim}${m.heads ? `, ${m.heads} heads` : ''}, block ${m.blockSize}`),
+        fact(
+          'model',
+          `${m.kind ?? 'gpt'} ${m.layers}×${m.dim}${m.heads ? `, ${m.heads} heads` : ''}, block ${m.blockSize}`,
+        ),
         fact('parameters', count(r.params)),
         fact('tokenizer', `${r.tokenizer.name}${r.tokenizer.vocabSize ? ` (${r.tokenizer.vocabSize} tokens)` : ''}`),
         fact('seed', String(r.seed)),
@@ -129,7 +164,8 @@ export function render(root, ctx) {
 
   const cancel = async () => {
     // Cancelling cannot be undone (the checkpoints stay): ask first.
-    if (!window.confirm('Cancel this run? Its running stage stops at its next iteration; its checkpoints stay.')) return;
+    if (!window.confirm('Cancel this run? Its running stage stops at its next iteration; its checkpoints stay.'))
+      return;
     try {
       await api(`/v1/runs/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
     } catch (error) {
@@ -146,8 +182,20 @@ export function render(root, ctx) {
         const cfg = r.curriculum?.stages?.[s.index] ?? {};
         return h(
           'li',
-          { class: `stage stage-${s.status}`, testid: 'stage-item', 'data-stage': s.name, 'data-status': s.status, 'data-index': s.index },
-          h('div', { class: 'stage-head' }, h('strong', {}, `${s.index + 1}. ${s.name}`), h('span', { class: 'muted small' }, `${s.kind} · ${cfg.dataset?.source ?? ''}`), pill(s.status, 'stage-status')),
+          {
+            class: `stage stage-${s.status}`,
+            testid: 'stage-item',
+            'data-stage': s.name,
+            'data-status': s.status,
+            'data-index': s.index,
+          },
+          h(
+            'div',
+            { class: 'stage-head' },
+            h('strong', {}, `${s.index + 1}. ${s.name}`),
+            h('span', { class: 'muted small' }, `${s.kind} · ${cfg.dataset?.source ?? ''}`),
+            pill(s.status, 'stage-status'),
+          ),
           progressBar(s.progress, `${s.step}/${s.iterations}`, 'stage-progress'),
           h(
             'div',
@@ -178,7 +226,9 @@ export function render(root, ctx) {
     const total = metrics.stages.reduce((sum, s) => sum + s.iterations, 0);
     /** @param {string} key */
     const globalSeries = (key) =>
-      Object.entries(metrics.series[key] ?? {}).flatMap(([stage, points]) => points.map(([step, value]) => /** @type {[number, number]} */ ([(offsets.get(stage) ?? 0) + step, value])));
+      Object.entries(metrics.series[key] ?? {}).flatMap(([stage, points]) =>
+        points.map(([step, value]) => /** @type {[number, number]} */ ([(offsets.get(stage) ?? 0) + step, value])),
+      );
     const boundaries = metrics.stages.map((s) => ({ x: s.offset, label: s.name }));
     const lossData = alignSeries([globalSeries('trainLoss'), globalSeries('valLoss')]);
     const lrData = alignSeries([globalSeries('lr')]);
@@ -198,7 +248,18 @@ export function render(root, ctx) {
         },
         lossData,
       );
-      lrChart = lineChart(lrBox, { series: [{ label: 'learning rate', color: '#059669' }], xLabel: 'step (all stages)', yLabel: 'lr', boundaries, xMax: total, height: 180 }, lrData);
+      lrChart = lineChart(
+        lrBox,
+        {
+          series: [{ label: 'learning rate', color: '#059669' }],
+          xLabel: 'step (all stages)',
+          yLabel: 'lr',
+          boundaries,
+          xMax: total,
+          height: 180,
+        },
+        lrData,
+      );
     } else {
       lossChart.update(lossData, { boundaries, xMax: total });
       lrChart?.update(lrData, { boundaries, xMax: total });
@@ -214,7 +275,11 @@ export function render(root, ctx) {
     if (!e) {
       replace(
         evaluationBox,
-        h('p', { class: 'muted', testid: 'evaluation-empty' }, isActive(r.status) ? 'The evaluation runs after the last stage.' : 'This run has no evaluation.'),
+        h(
+          'p',
+          { class: 'muted', testid: 'evaluation-empty' },
+          isActive(r.status) ? 'The evaluation runs after the last stage.' : 'This run has no evaluation.',
+        ),
       );
       return;
     }
@@ -234,7 +299,9 @@ export function render(root, ctx) {
           'ROUGE-L f',
           rouge?.mean ? num(rouge.mean.f, 3) : '—',
           'evaluation-rouge',
-          rouge?.mean ? `precision ${num(rouge.mean.precision, 3)} · recall ${num(rouge.mean.recall, 3)} · ${rouge.pairs} pairs of ${rouge.stage}` : 'no SFT stage',
+          rouge?.mean
+            ? `precision ${num(rouge.mean.precision, 3)} · recall ${num(rouge.mean.recall, 3)} · ${rouge.pairs} pairs of ${rouge.stage}`
+            : 'no SFT stage',
         ),
         stat('evaluated', time(e.createdAt)),
       ),
@@ -242,8 +309,30 @@ export function render(root, ctx) {
       h(
         'table',
         { class: 'table compact', testid: 'evaluation-per-stage' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'held-out split of'), h('th', { class: 'num' }, 'loss'), h('th', { class: 'num' }, 'perplexity'))),
-        h('tbody', {}, perStage.map((p) => h('tr', {}, h('td', {}, p.stage), h('td', { class: 'num' }, num(p.loss)), h('td', { class: 'num' }, num(p.perplexity))))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', {}, 'held-out split of'),
+            h('th', { class: 'num' }, 'loss'),
+            h('th', { class: 'num' }, 'perplexity'),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          perStage.map((p) =>
+            h(
+              'tr',
+              {},
+              h('td', {}, p.stage),
+              h('td', { class: 'num' }, num(p.loss)),
+              h('td', { class: 'num' }, num(p.perplexity)),
+            ),
+          ),
+        ),
       ),
       h('h3', {}, 'Samples'),
       h(
@@ -253,8 +342,25 @@ export function render(root, ctx) {
           h(
             'div',
             { class: 'sample-group' },
-            h('div', { class: 'small muted' }, `${s.mode === 'answer' ? 'question' : 'prompt'}: `, h('span', { class: 'prompt' }, s.prompt || '(empty)'), ` · ${num(s.tokensPerSec, 3)} tokens/s`),
-            h('ol', { class: 'outputs' }, s.outputs.map((o) => h('li', { testid: 'evaluation-sample' }, h('span', { class: 'prompt' }, s.mode === 'completion' ? s.prompt : ''), o))),
+            h(
+              'div',
+              { class: 'small muted' },
+              `${s.mode === 'answer' ? 'question' : 'prompt'}: `,
+              h('span', { class: 'prompt' }, s.prompt || '(empty)'),
+              ` · ${num(s.tokensPerSec, 3)} tokens/s`,
+            ),
+            h(
+              'ol',
+              { class: 'outputs' },
+              s.outputs.map((o) =>
+                h(
+                  'li',
+                  { testid: 'evaluation-sample' },
+                  h('span', { class: 'prompt' }, s.mode === 'completion' ? s.prompt : ''),
+                  o,
+                ),
+              ),
+            ),
           ),
         ),
       ),
@@ -266,11 +372,28 @@ export function render(root, ctx) {
             h(
               'table',
               { class: 'table compact', testid: 'evaluation-qa' },
-              h('thead', {}, h('tr', {}, ['question', 'reference', 'generated', 'ROUGE-L f'].map((t) => h('th', {}, t)))),
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  ['question', 'reference', 'generated', 'ROUGE-L f'].map((t) => h('th', {}, t)),
+                ),
+              ),
               h(
                 'tbody',
                 {},
-                rouge.items.map((/** @type {any} */ it) => h('tr', {}, h('td', {}, it.question), h('td', {}, it.reference), h('td', {}, it.generated), h('td', { class: 'num' }, num(it.rouge?.f, 3)))),
+                rouge.items.map((/** @type {any} */ it) =>
+                  h(
+                    'tr',
+                    {},
+                    h('td', {}, it.question),
+                    h('td', {}, it.reference),
+                    h('td', {}, it.generated),
+                    h('td', { class: 'num' }, num(it.rouge?.f, 3)),
+                  ),
+                ),
               ),
             ),
           )
@@ -292,7 +415,15 @@ export function render(root, ctx) {
         h(
           'table',
           { class: 'table compact', testid: 'events-table', 'data-count': events.length },
-          h('thead', {}, h('tr', {}, ['time', 'stage', 'event', 'step', 'worker', 'message'].map((t) => h('th', {}, t)))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['time', 'stage', 'event', 'step', 'worker', 'message'].map((t) => h('th', {}, t)),
+            ),
+          ),
           h(
             'tbody',
             {},
@@ -315,9 +446,17 @@ export function render(root, ctx) {
   };
 
   // The alias form is built once so that what is typed survives the refreshes.
-  const aliasSelect = /** @type {HTMLSelectElement} */ (h('select', { testid: 'alias-checkpoint', 'aria-label': 'checkpoint', required: true }));
+  const aliasSelect = /** @type {HTMLSelectElement} */ (
+    h('select', { testid: 'alias-checkpoint', 'aria-label': 'checkpoint', required: true })
+  );
   const aliasName = /** @type {HTMLInputElement} */ (
-    h('input', { testid: 'alias-name', placeholder: 'alias, e.g. GuoJing', pattern: '[A-Za-z0-9_.\\-]{1,64}', required: true, 'aria-label': 'alias name' })
+    h('input', {
+      testid: 'alias-name',
+      placeholder: 'alias, e.g. GuoJing',
+      pattern: '[A-Za-z0-9_.\\-]{1,64}',
+      required: true,
+      'aria-label': 'alias name',
+    })
   );
   const aliasResult = h('div', { testid: 'alias-result' });
   const aliasForm = h(
@@ -340,7 +479,10 @@ export function render(root, ctx) {
   const setAlias = async () => {
     const name = aliasName.value.trim();
     try {
-      const alias = await api(`/v1/aliases/${encodeURIComponent(name)}`, { method: 'PUT', body: { checkpoint: aliasSelect.value } });
+      const alias = await api(`/v1/aliases/${encodeURIComponent(name)}`, {
+        method: 'PUT',
+        body: { checkpoint: aliasSelect.value },
+      });
       replace(aliasResult, notice('ok', `${alias.name} → checkpoint ${alias.checkpointId.slice(0, 8)}`));
       aliasName.value = '';
       checkpointsShown = '';
@@ -366,23 +508,44 @@ export function render(root, ctx) {
             h(
               'table',
               { class: 'table compact', testid: 'checkpoints-table', 'data-count': rows.length },
-              h('thead', {}, h('tr', {}, ['stage', 'step', 'id', 'aliases', 'created', ''].map((t) => h('th', {}, t)))),
+              h(
+                'thead',
+                {},
+                h(
+                  'tr',
+                  {},
+                  ['stage', 'step', 'id', 'aliases', 'created', ''].map((t) => h('th', {}, t)),
+                ),
+              ),
               h(
                 'tbody',
                 {},
                 rows.map((c) =>
                   h(
                     'tr',
-                    { testid: 'checkpoint-row', 'data-checkpoint-id': c.id, 'data-stage': c.stage.name, 'data-step': c.step },
+                    {
+                      testid: 'checkpoint-row',
+                      'data-checkpoint-id': c.id,
+                      'data-stage': c.stage.name,
+                      'data-step': c.step,
+                    },
                     h('td', {}, `${c.stage.index + 1}. ${c.stage.name}`),
                     h('td', { class: 'num' }, c.step),
                     h('td', {}, shortId(c.id)),
-                    h('td', { testid: 'checkpoint-aliases' }, aliasesOf(c.id).map((a) => h('span', { class: 'tag alias' }, a))),
+                    h(
+                      'td',
+                      { testid: 'checkpoint-aliases' },
+                      aliasesOf(c.id).map((a) => h('span', { class: 'tag alias' }, a)),
+                    ),
                     h('td', { class: 'small' }, time(c.createdAt)),
                     h(
                       'td',
                       { class: 'actions' },
-                      h('a', { href: `/v1/checkpoints/${c.id}/download`, testid: 'checkpoint-download', download: '' }, 'download'),
+                      h(
+                        'a',
+                        { href: `/v1/checkpoints/${c.id}/download`, testid: 'checkpoint-download', download: '' },
+                        'download',
+                      ),
                       h('a', { href: `#/playground?checkpoint=${c.id}`, testid: 'checkpoint-play' }, 'try it'),
                     ),
                   ),
@@ -396,7 +559,15 @@ export function render(root, ctx) {
     const previous = aliasSelect.value;
     replace(
       aliasSelect,
-      [...rows].reverse().map((c) => h('option', { value: c.id }, `${c.stage.name} @ ${c.step}${aliasesOf(c.id).length ? ` (${aliasesOf(c.id).join(', ')})` : ''}`)),
+      [...rows]
+        .reverse()
+        .map((c) =>
+          h(
+            'option',
+            { value: c.id },
+            `${c.stage.name} @ ${c.step}${aliasesOf(c.id).length ? ` (${aliasesOf(c.id).join(', ')})` : ''}`,
+          ),
+        ),
     );
     if (previous && rows.some((c) => c.id === previous)) aliasSelect.value = previous;
     aliasForm.hidden = rows.length === 0;
@@ -427,5 +598,11 @@ function fact(label, value) {
  * @param {string} [detail]
  */
 function stat(label, value, testid, detail) {
-  return h('div', { class: 'stat' }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value', testid }, value), detail ? h('div', { class: 'small muted' }, detail) : null);
+  return h(
+    'div',
+    { class: 'stat' },
+    h('div', { class: 'stat-label' }, label),
+    h('div', { class: 'stat-value', testid }, value),
+    detail ? h('div', { class: 'small muted' }, detail) : null,
+  );
 }

@@ -18,8 +18,26 @@ export const EXAMPLE_CURRICULUM = {
   tokenizer: { name: 'char' },
   model: { kind: 'gpt', layers: 1, heads: 2, dim: 16, blockSize: 16 },
   stages: [
-    { name: 'tang', kind: 'pretrain', dataset: { source: 'poetry:tang', limit: 60 }, iterations: 12, batchSize: 4, warmup: 2, evalEvery: 4, checkpointEvery: 4 },
-    { name: 'qa', kind: 'sft', dataset: { source: 'poetry-qa:tangshi300', limit: 60 }, iterations: 8, batchSize: 4, warmup: 2, evalEvery: 4, checkpointEvery: 4 },
+    {
+      name: 'tang',
+      kind: 'pretrain',
+      dataset: { source: 'poetry:tang', limit: 60 },
+      iterations: 12,
+      batchSize: 4,
+      warmup: 2,
+      evalEvery: 4,
+      checkpointEvery: 4,
+    },
+    {
+      name: 'qa',
+      kind: 'sft',
+      dataset: { source: 'poetry-qa:tangshi300', limit: 60 },
+      iterations: 8,
+      batchSize: 4,
+      warmup: 2,
+      evalEvery: 4,
+      checkpointEvery: 4,
+    },
   ],
   evaluation: { rougeSamples: 4, maxNewTokens: 16, samples: 2 },
 };
@@ -43,19 +61,51 @@ export function render(root, ctx) {
 
   // ------------------------------------------------------------------ filters and table
   const statusSelect = /** @type {HTMLSelectElement} */ (
-    h('select', { testid: 'runs-filter-status', 'aria-label': 'status' }, h('option', { value: '' }, 'all statuses'), STATUSES.map((s) => h('option', { value: s }, s)))
+    h(
+      'select',
+      { testid: 'runs-filter-status', 'aria-label': 'status' },
+      h('option', { value: '' }, 'all statuses'),
+      STATUSES.map((s) => h('option', { value: s }, s)),
+    )
   );
   statusSelect.value = filters.status;
-  const tagInput = /** @type {HTMLInputElement} */ (h('input', { testid: 'runs-filter-tag', type: 'search', placeholder: 'tag', 'aria-label': 'tag', value: filters.tag }));
+  const tagInput = /** @type {HTMLInputElement} */ (
+    h('input', {
+      testid: 'runs-filter-tag',
+      type: 'search',
+      placeholder: 'tag',
+      'aria-label': 'tag',
+      value: filters.tag,
+    })
+  );
   const compareButton = /** @type {HTMLButtonElement} */ (
-    h('button', { type: 'button', testid: 'compare-selected', disabled: true, onclick: () => ctx.navigate(`#/compare?runs=${[...selected].join(',')}`) }, 'Compare selected')
+    h(
+      'button',
+      {
+        type: 'button',
+        testid: 'compare-selected',
+        disabled: true,
+        onclick: () => ctx.navigate(`#/compare?runs=${[...selected].join(',')}`),
+      },
+      'Compare selected',
+    )
   );
   const errorBox = h('div', { testid: 'runs-error' });
   const tbody = h('tbody');
   const table = h(
     'table',
     { class: 'table', testid: 'runs-table', 'data-count': 0 },
-    h('thead', {}, h('tr', {}, ['', 'run', 'status', 'stage', 'progress', 'tokens/s', 'ETA', 'best val loss', 'tags', 'created', ''].map((t) => h('th', {}, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['', 'run', 'status', 'stage', 'progress', 'tokens/s', 'ETA', 'best val loss', 'tags', 'created', ''].map((t) =>
+          h('th', {}, t),
+        ),
+      ),
+    ),
     tbody,
   );
   const emptyNote = h('p', { class: 'muted', testid: 'runs-empty', hidden: true }, 'No runs match.');
@@ -98,23 +148,51 @@ export function render(root, ctx) {
       'tr',
       { testid: 'run-row', 'data-run-id': run.id, 'data-status': run.status },
       h('td', {}, checkbox),
-      h('td', {}, h('a', { href: `#/runs/${run.id}`, testid: 'run-link' }, run.name), run.error ? h('div', { class: 'small error-text', title: run.error }, truncate(run.error, 80)) : null),
+      h(
+        'td',
+        {},
+        h('a', { href: `#/runs/${run.id}`, testid: 'run-link' }, run.name),
+        run.error ? h('div', { class: 'small error-text', title: run.error }, truncate(run.error, 80)) : null,
+      ),
       h('td', {}, pill(run.status, 'run-status')),
-      h('td', { testid: 'run-stage' }, stage ? [`${stage.index + 1}. ${stage.name} `, h('span', { class: 'muted small' }, stage.status)] : '—'),
-      h('td', { class: 'cell-progress' }, stage ? progressBar(stage.progress, `${stage.step}/${stage.iterations}`, 'run-progress') : '—'),
+      h(
+        'td',
+        { testid: 'run-stage' },
+        stage ? [`${stage.index + 1}. ${stage.name} `, h('span', { class: 'muted small' }, stage.status)] : '—',
+      ),
+      h(
+        'td',
+        { class: 'cell-progress' },
+        stage ? progressBar(stage.progress, `${stage.step}/${stage.iterations}`, 'run-progress') : '—',
+      ),
       h('td', { class: 'num', testid: 'run-tokens' }, num(run.tokensPerSec, 3)),
       h('td', { class: 'num', testid: 'run-eta' }, isActive(run.status) ? duration(run.etaSeconds) : '—'),
       h('td', { class: 'num', testid: 'run-best-val' }, num(run.bestValLoss)),
-      h('td', { testid: 'run-tags' }, run.tags.map((t) => h('span', { class: 'tag' }, t))),
+      h(
+        'td',
+        { testid: 'run-tags' },
+        run.tags.map((t) => h('span', { class: 'tag' }, t)),
+      ),
       h('td', { class: 'small' }, time(run.createdAt)),
-      h('td', {}, isActive(run.status) ? h('button', { type: 'button', class: 'danger small-button', testid: 'run-cancel', onclick: () => void cancel(run) }, 'Cancel') : null),
+      h(
+        'td',
+        {},
+        isActive(run.status)
+          ? h(
+              'button',
+              { type: 'button', class: 'danger small-button', testid: 'run-cancel', onclick: () => void cancel(run) },
+              'Cancel',
+            )
+          : null,
+      ),
     );
   };
 
   /** @param {RunRow} run */
   const cancel = async (run) => {
     // Cancelling cannot be undone (the checkpoints stay): ask first.
-    if (!window.confirm(`Cancel run ${run.name}? Its running stage stops at its next iteration; its checkpoints stay.`)) return;
+    if (!window.confirm(`Cancel run ${run.name}? Its running stage stops at its next iteration; its checkpoints stay.`))
+      return;
     try {
       await api(`/v1/runs/${run.id}/cancel`, { method: 'POST' });
       replace(errorBox);
@@ -169,7 +247,9 @@ export function render(root, ctx) {
     h('textarea', { testid: 'new-run-json', rows: 18, spellcheck: 'false', 'aria-label': 'curriculum JSON' })
   );
   textarea.value = JSON.stringify(EXAMPLE_CURRICULUM, null, 2);
-  const submitButton = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit', testid: 'new-run-submit', class: 'primary' }, 'Submit'));
+  const submitButton = /** @type {HTMLButtonElement} */ (
+    h('button', { type: 'submit', testid: 'new-run-submit', class: 'primary' }, 'Submit')
+  );
   const formError = h('div', { testid: 'new-run-error' });
   const formResult = h('div', { testid: 'new-run-result' });
   const form = h(
@@ -182,9 +262,26 @@ export function render(root, ctx) {
         void submit();
       },
     },
-    h('p', { class: 'muted small' }, 'A curriculum as JSON (the same fields as a YAML curriculum; see POST /v1/runs in the API docs). The example trains in seconds.'),
+    h(
+      'p',
+      { class: 'muted small' },
+      'A curriculum as JSON (the same fields as a YAML curriculum; see POST /v1/runs in the API docs). The example trains in seconds.',
+    ),
     textarea,
-    h('div', { class: 'row' }, submitButton, h('button', { type: 'button', testid: 'new-run-reset', onclick: () => (textarea.value = JSON.stringify(EXAMPLE_CURRICULUM, null, 2)) }, 'Reset to the example')),
+    h(
+      'div',
+      { class: 'row' },
+      submitButton,
+      h(
+        'button',
+        {
+          type: 'button',
+          testid: 'new-run-reset',
+          onclick: () => (textarea.value = JSON.stringify(EXAMPLE_CURRICULUM, null, 2)),
+        },
+        'Reset to the example',
+      ),
+    ),
     formError,
     formResult,
   );
@@ -196,7 +293,16 @@ export function render(root, ctx) {
     try {
       // The text goes to the API as it is: its message names the field (or the JSON error).
       const created = await api('/v1/runs', { method: 'POST', body: textarea.value });
-      replace(formResult, h('div', { class: 'notice notice-ok' }, 'Submitted ', h('a', { href: `#/runs/${created.id}`, testid: 'new-run-link' }, created.name), ` (${created.stages.length} stages).`));
+      replace(
+        formResult,
+        h(
+          'div',
+          { class: 'notice notice-ok' },
+          'Submitted ',
+          h('a', { href: `#/runs/${created.id}`, testid: 'new-run-link' }, created.name),
+          ` (${created.stages.length} stages).`,
+        ),
+      );
       refreshNow();
     } catch (error) {
       replace(formError, notice('error', message(error)));
@@ -207,7 +313,12 @@ export function render(root, ctx) {
 
   replace(
     root,
-    h('div', { class: 'page-title' }, h('h1', {}, 'Runs'), h('span', { class: 'muted' }, 'refreshes every 2 s while a run is queued or running')),
+    h(
+      'div',
+      { class: 'page-title' },
+      h('h1', {}, 'Runs'),
+      h('span', { class: 'muted' }, 'refreshes every 2 s while a run is queued or running'),
+    ),
     section(
       'All runs',
       { testid: 'runs-card' },

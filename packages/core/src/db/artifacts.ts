@@ -91,12 +91,16 @@ export class ArtifactStore {
   async put(data: Uint8Array | AsyncIterable<Uint8Array>, kind: ArtifactKind): Promise<PutResult> {
     if (data instanceof Uint8Array) {
       const sha256 = createHash('sha256').update(data).digest('hex');
-      const created = await this.upload(sha256, data.byteLength, kind, async (offset, length) => data.subarray(offset, offset + length));
+      const created = await this.upload(sha256, data.byteLength, kind, async (offset, length) =>
+        data.subarray(offset, offset + length),
+      );
       if (this.cacheDir && !this.cachedFileOk(sha256, data.byteLength)) this.writeCacheFile(sha256, data);
       return { sha256, size: data.byteLength, created };
     }
 
-    const spoolDir = this.cacheDir ? path.join(this.cacheDir, 'tmp') : fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-artifact-'));
+    const spoolDir = this.cacheDir
+      ? path.join(this.cacheDir, 'tmp')
+      : fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-artifact-'));
     fs.mkdirSync(spoolDir, { recursive: true });
     const spool = path.join(spoolDir, randomUUID());
     try {
@@ -142,7 +146,14 @@ export class ArtifactStore {
     if (!SHA256.test(sha256)) return undefined;
     const row = await this.prisma.artifact.findUnique({ where: { sha256 } });
     if (!row || row.completedAt === null) return undefined;
-    return { sha256, size: Number(row.size), kind: row.kind, chunkSize: row.chunkSize, chunkCount: row.chunkCount, createdAt: row.createdAt };
+    return {
+      sha256,
+      size: Number(row.size),
+      kind: row.kind,
+      chunkSize: row.chunkSize,
+      chunkCount: row.chunkCount,
+      createdAt: row.createdAt,
+    };
   }
 
   /** The verified bytes, or undefined when there is no such artifact. */
@@ -210,9 +221,14 @@ export class ArtifactStore {
       skipDuplicates: true,
     });
     // An interrupted upload by another writer may have chosen another chunk size: follow it.
-    const row = await this.prisma.artifact.findUniqueOrThrow({ where: { sha256 }, select: { chunkSize: true, chunkCount: true, size: true } });
+    const row = await this.prisma.artifact.findUniqueOrThrow({
+      where: { sha256 },
+      select: { chunkSize: true, chunkCount: true, size: true },
+    });
     if (Number(row.size) !== size) {
-      throw new ArtifactIntegrityError(`artifact ${sha256} is recorded with ${row.size} bytes, but its content has ${size}`);
+      throw new ArtifactIntegrityError(
+        `artifact ${sha256} is recorded with ${row.size} bytes, but its content has ${size}`,
+      );
     }
     const present = new Set(
       (await this.prisma.artifactChunk.findMany({ where: { sha256 }, select: { index: true } })).map((c) => c.index),
@@ -226,7 +242,10 @@ export class ArtifactStore {
         [sha256, index, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')],
       );
     }
-    const marked = await this.prisma.artifact.updateMany({ where: { sha256, completedAt: null }, data: { completedAt: new Date() } });
+    const marked = await this.prisma.artifact.updateMany({
+      where: { sha256, completedAt: null },
+      data: { completedAt: new Date() },
+    });
     return marked.count === 1;
   }
 
@@ -239,7 +258,8 @@ export class ArtifactStore {
         `SELECT encode("bytes", 'base64') AS b64 FROM "ArtifactChunk" WHERE "sha256" = $1 AND "index" = $2`,
         [info.sha256, index],
       );
-      if (!row) throw new ArtifactIntegrityError(`artifact ${info.sha256} is missing chunk ${index} of ${info.chunkCount}`);
+      if (!row)
+        throw new ArtifactIntegrityError(`artifact ${info.sha256} is missing chunk ${index} of ${info.chunkCount}`);
       const bytes = Buffer.from(row.b64, 'base64'); // skips the line breaks encode() adds
       hash.update(bytes);
       size += bytes.byteLength;
@@ -271,7 +291,7 @@ export class ArtifactStore {
     const fd = fs.openSync(file, 'r');
     try {
       const buffer = Buffer.alloc(Math.min(this.chunkSize, 16 * 1024 * 1024));
-      for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
+      for (let n; (n = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0;) hash.update(buffer.subarray(0, n));
     } finally {
       fs.closeSync(fd);
     }
@@ -321,4 +341,3 @@ export class ArtifactStore {
     }
   }
 }
-

@@ -120,7 +120,9 @@ export async function createDb(options: DbOptions = {}): Promise<Db> {
   return {
     target: target.value,
     prisma,
-    sql: { query: async <R extends object>(text: string, params?: unknown[]) => (await pglite.query<R>(text, params)).rows },
+    sql: {
+      query: async <R extends object>(text: string, params?: unknown[]) => (await pglite.query<R>(text, params)).rows,
+    },
     pglite,
     close: once(async () => {
       try {
@@ -152,7 +154,8 @@ function lockDataDir(dataDir: string): () => void {
       fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
       return () => fs.rmSync(lock, { force: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new DbError(`cannot lock the embedded database ${dataDir}: ${message(error)}`);
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new DbError(`cannot lock the embedded database ${dataDir}: ${message(error)}`);
       const owner = Number.parseInt(fs.readFileSync(lock, 'utf8'), 10);
       if (owner === process.pid || (Number.isInteger(owner) && alive(owner))) {
         throw new DbError(

@@ -21,7 +21,10 @@ import { redact, resolveDbTarget, type Db } from './client.ts';
 import { openPgSession, pgliteSession, type SqlSession } from './sql-session.ts';
 
 /** prisma/migrations at the repository root. */
-export const DEFAULT_MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../prisma/migrations');
+export const DEFAULT_MIGRATIONS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../../prisma/migrations',
+);
 
 /** The key Prisma Migrate itself locks (`SELECT pg_advisory_lock(72707369)`), so our runner and Prisma's exclude each other too. */
 export const PRISMA_MIGRATE_LOCK_KEY = 72707369;
@@ -70,7 +73,9 @@ interface MigrationRow {
 }
 
 /** Reads prisma/migrations: every folder holding a migration.sql, sorted by name. */
-export function readMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): { ok: true; value: Migration[] } | { ok: false; error: string } {
+export function readMigrations(
+  dir: string = DEFAULT_MIGRATIONS_DIR,
+): { ok: true; value: Migration[] } | { ok: false; error: string } {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -78,11 +83,17 @@ export function readMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): { ok: true
     return { ok: false, error: `cannot read the migrations folder ${dir}: ${(error as Error).message}` };
   }
   const migrations: Migration[] = [];
-  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const entry of entries
+    .filter((e) => e.isDirectory())
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const file = path.join(dir, entry.name, 'migration.sql');
     if (!fs.existsSync(file)) return { ok: false, error: `migration ${entry.name} has no migration.sql (${file})` };
     const bytes = fs.readFileSync(file);
-    migrations.push({ name: entry.name, sql: bytes.toString('utf8'), checksum: createHash('sha256').update(bytes).digest('hex') });
+    migrations.push({
+      name: entry.name,
+      sql: bytes.toString('utf8'),
+      checksum: createHash('sha256').update(bytes).digest('hex'),
+    });
   }
   if (migrations.length === 0) return { ok: false, error: `no migrations in ${dir}` };
   return { ok: true, value: migrations };
@@ -119,7 +130,12 @@ export async function migrate(target: Db | string, options: MigrateOptions = {})
   }
 }
 
-async function runLocked(session: SqlSession, migrations: Migration[], options: MigrateOptions, where: string): Promise<MigrateResult> {
+async function runLocked(
+  session: SqlSession,
+  migrations: Migration[],
+  options: MigrateOptions,
+  where: string,
+): Promise<MigrateResult> {
   try {
     // Session-level lock: held across the per-migration transactions below, released on
     // unlock or when the connection ends (so a crashed migrator cannot leave it held).
@@ -136,7 +152,12 @@ async function runLocked(session: SqlSession, migrations: Migration[], options: 
   }
 }
 
-async function apply(session: SqlSession, migrations: Migration[], options: MigrateOptions, where: string): Promise<MigrateResult> {
+async function apply(
+  session: SqlSession,
+  migrations: Migration[],
+  options: MigrateOptions,
+  where: string,
+): Promise<MigrateResult> {
   await session.exec(CREATE_MIGRATIONS_TABLE);
   const rows = await session.query<MigrationRow>(
     'SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at',
@@ -172,10 +193,16 @@ async function apply(session: SqlSession, migrations: Migration[], options: Migr
         );
         await tx.exec(m.sql);
         // clock_timestamp(): now() is the transaction's start, the same as started_at.
-        await tx.query('UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1 WHERE id = $1', [id]);
+        await tx.query(
+          'UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1 WHERE id = $1',
+          [id],
+        );
       });
     } catch (error) {
-      return { ok: false, error: `migrating ${where}: migration ${m.name} failed and was rolled back: ${(error as Error).message}` };
+      return {
+        ok: false,
+        error: `migrating ${where}: migration ${m.name} failed and was rolled back: ${(error as Error).message}`,
+      };
     }
     report.applied.push(m.name);
     options.log?.(`applied ${m.name}`);

@@ -40,7 +40,10 @@ function wrap<T extends object>(target: T): T {
       if (typeof key === 'string' && QUERY_METHODS.has(key)) {
         return async (query: SqlQuery) => {
           try {
-            return await method.call(obj, { ...query, args: query.args.map((a, i) => decodeArg(a, query.argTypes?.[i])) });
+            return await method.call(obj, {
+              ...query,
+              args: query.args.map((a, i) => decodeArg(a, query.argTypes?.[i])),
+            });
           } catch (error) {
             throw classify(error);
           }
@@ -84,7 +87,10 @@ function classify(error: unknown): unknown {
   const kinds: Record<string, object> = {
     '23505': { kind: 'UniqueConstraintViolation', constraint: fields ? { fields } : undefined },
     '23502': { kind: 'NullConstraintViolation', constraint: cause.column ? { fields: [cause.column] } : undefined },
-    '23503': { kind: 'ForeignKeyConstraintViolation', constraint: cause.column ? { fields: [cause.column] } : undefined },
+    '23503': {
+      kind: 'ForeignKeyConstraintViolation',
+      constraint: cause.column ? { fields: [cause.column] } : undefined,
+    },
     '22001': { kind: 'LengthMismatch', column: cause.column },
     '22003': { kind: 'ValueOutOfRange', cause: cause.message },
     '40001': { kind: 'TransactionWriteConflict' },

@@ -56,7 +56,11 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
   for (let attempt = 1; ; attempt++) {
     try {
       const local = await startOnce(options, options.port ?? (await freePort()));
-      if (options.dir) fs.writeFileSync(path.join(path.resolve(options.dir), OWNER_FILE), JSON.stringify({ owner: process.pid, redis: local.pid }));
+      if (options.dir)
+        fs.writeFileSync(
+          path.join(path.resolve(options.dir), OWNER_FILE),
+          JSON.stringify({ owner: process.pid, redis: local.pid }),
+        );
       return local;
     } catch (error) {
       const retry = options.port === undefined && attempt < 3 && error instanceof PortInUseError;
@@ -110,7 +114,18 @@ async function startOnce(options: LocalRedisOptions, port: number): Promise<Loca
   // With `persist`, queues survive a restart (an append-only file in `dir`): stages handed
   // back at Ctrl-C are still queued when the demo starts again.
   const persist = Boolean(options.persist && options.dir);
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', persist ? 'yes' : 'no', '--protected-mode', 'yes'];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    persist ? 'yes' : 'no',
+    '--protected-mode',
+    'yes',
+  ];
   let cwd: string | undefined;
   if (options.dir) {
     cwd = path.resolve(options.dir);
@@ -120,7 +135,11 @@ async function startOnce(options: LocalRedisOptions, port: number): Promise<Loca
   // Foreground (not daemonized), no shell: the server is our child and goes with us. In its
   // own process group, so a terminal's Ctrl-C reaches only us: Redis must outlive our
   // graceful shutdown, which hands running stages back through it.
-  const child = spawn(options.redisServer ?? 'redis-server', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(options.redisServer ?? 'redis-server', args, {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
   child.stdout!.on('data', keep);
@@ -130,10 +149,12 @@ async function startOnce(options: LocalRedisOptions, port: number): Promise<Loca
   };
   process.on('exit', killOnExit);
 
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException }>((resolve) => {
-    child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error }));
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException }>(
+    (resolve) => {
+      child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error }));
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    },
+  );
   void exited.then(() => process.removeListener('exit', killOnExit));
 
   const url = `redis://127.0.0.1:${port}`;
@@ -186,7 +207,12 @@ function waitUntilReady(url: string, child: ChildProcess, timeoutMs: number): Pr
   const promise = (async () => {
     const deadline = Date.now() + timeoutMs;
     while (!cancelled) {
-      const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+      const client = new Redis(url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+        enableOfflineQueue: false,
+      });
       client.on('error', () => {});
       try {
         await client.connect();
@@ -199,7 +225,8 @@ function waitUntilReady(url: string, child: ChildProcess, timeoutMs: number): Pr
       } finally {
         client.disconnect();
       }
-      if (Date.now() > deadline) throw new LocalRedisError(`redis-server did not accept connections on ${url} within ${timeoutMs / 1000} s`);
+      if (Date.now() > deadline)
+        throw new LocalRedisError(`redis-server did not accept connections on ${url} within ${timeoutMs / 1000} s`);
       await new Promise((r) => setTimeout(r, 50));
     }
   })();

@@ -75,7 +75,12 @@ const childOptions: JobsOptions = {
 
 /** The flow of one run: prepare → stage 0 → … → stage n-1 → evaluate. */
 export function runFlow(runId: string, stageIds: string[]): FlowJob {
-  let child: FlowJob = { name: 'prepare', queueName: QUEUE.prepare, data: { runId } satisfies PrepareJob, opts: { ...childOptions, jobId: jobId.prepare(runId) } };
+  let child: FlowJob = {
+    name: 'prepare',
+    queueName: QUEUE.prepare,
+    data: { runId } satisfies PrepareJob,
+    opts: { ...childOptions, jobId: jobId.prepare(runId) },
+  };
   stageIds.forEach((stageId, stageIndex) => {
     child = {
       name: `stage-${stageIndex}`,

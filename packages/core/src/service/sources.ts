@@ -30,7 +30,11 @@ export function uploadedFileName(file: Pick<UploadedFile, 'artifactSha256' | 'na
 }
 
 /** The stage's dataset config with `file:<id>` replaced by the file's local path. */
-export function localDataset(dataset: DatasetConfig, files: ReadonlyMap<string, UploadedFile>, filesDir: string): DatasetConfig {
+export function localDataset(
+  dataset: DatasetConfig,
+  files: ReadonlyMap<string, UploadedFile>,
+  filesDir: string,
+): DatasetConfig {
   const id = uploadedFileId(dataset.source);
   if (id === undefined) return dataset;
   const file = files.get(id);
@@ -38,7 +42,8 @@ export function localDataset(dataset: DatasetConfig, files: ReadonlyMap<string, 
   return { ...dataset, source: path.join(filesDir, uploadedFileName(file)) };
 }
 
-export type SourceCheck = { ok: true; files: Map<string, UploadedFile> } | { ok: false; error: string; notFound?: boolean };
+export type SourceCheck =
+  { ok: true; files: Map<string, UploadedFile> } | { ok: false; error: string; notFound?: boolean };
 
 /**
  * Checks every stage's source before anything is written: the collection exists and suits
@@ -61,19 +66,41 @@ export async function checkSources(prisma: PrismaClient, curriculum: Curriculum)
       continue;
     }
     const row = isUuid(id) ? await prisma.datasetFile.findUnique({ where: { id } }) : null;
-    if (!row) return { ok: false, notFound: true, error: `${at}/source: no uploaded file with id "${id}" (GET /v1/files lists them)` };
-    const file: UploadedFile = { id: row.id, name: row.name, format: row.format, fields: row.fields, artifactSha256: row.artifactSha256 };
+    if (!row)
+      return {
+        ok: false,
+        notFound: true,
+        error: `${at}/source: no uploaded file with id "${id}" (GET /v1/files lists them)`,
+      };
+    const file: UploadedFile = {
+      id: row.id,
+      name: row.name,
+      format: row.format,
+      fields: row.fields,
+      artifactSha256: row.artifactSha256,
+    };
     files.set(id, file);
     // Check the kind against a stand-in path with the file's extension: no bytes needed.
     const problem = kindProblem(stage, { ...stage.dataset, source: `/uploads/${file.name}` });
-    if (problem) return { ok: false, error: `${at}/source: ${problem.replace(`/uploads/${file.name}`, `file:${id} (${file.name})`)}` };
+    if (problem)
+      return {
+        ok: false,
+        error: `${at}/source: ${problem.replace(`/uploads/${file.name}`, `file:${id} (${file.name})`)}`,
+      };
     if (file.format !== 'txt') {
-      const wanted = stage.kind === 'sft'
-        ? ([['questionField', stage.dataset.questionField ?? 'question'], ['answerField', stage.dataset.answerField ?? 'answer']] as const)
-        : ([['field', stage.dataset.field ?? 'text']] as const);
+      const wanted =
+        stage.kind === 'sft'
+          ? ([
+              ['questionField', stage.dataset.questionField ?? 'question'],
+              ['answerField', stage.dataset.answerField ?? 'answer'],
+            ] as const)
+          : ([['field', stage.dataset.field ?? 'text']] as const);
       for (const [key, name] of wanted) {
         if (file.fields.length > 0 && !file.fields.includes(name))
-          return { ok: false, error: `${at}/${key}: "${name}" is not a field of ${file.name} (its fields: ${file.fields.join(', ')})` };
+          return {
+            ok: false,
+            error: `${at}/${key}: "${name}" is not a field of ${file.name} (its fields: ${file.fields.join(', ')})`,
+          };
       }
     }
   }

@@ -46,7 +46,8 @@ export function stageProgress(stage: {
   tokensPerStep: number;
 }): { progress: number; etaSeconds: number | null } {
   const progress = stage.iterations > 0 ? Math.min(1, stage.step / stage.iterations) : 0;
-  if (stage.status !== 'running' || !stage.tokensPerSec || stage.tokensPerSec <= 0) return { progress, etaSeconds: stage.status === 'succeeded' ? 0 : null };
+  if (stage.status !== 'running' || !stage.tokensPerSec || stage.tokensPerSec <= 0)
+    return { progress, etaSeconds: stage.status === 'succeeded' ? 0 : null };
   const secondsPerStep = stage.tokensPerStep / stage.tokensPerSec;
   return { progress, etaSeconds: Math.max(0, (stage.iterations - stage.step) * secondsPerStep) };
 }

@@ -17,7 +17,11 @@ export interface ServiceError {
 }
 export type ServiceResult<T> = { ok: true; value: T } | ({ ok: false } & ServiceError);
 
-const fail = (status: ServiceError['status'], error: string): { ok: false } & ServiceError => ({ ok: false, status, error });
+const fail = (status: ServiceError['status'], error: string): { ok: false } & ServiceError => ({
+  ok: false,
+  status,
+  error,
+});
 
 export interface SubmitDeps {
   prisma: PrismaClient;
@@ -33,9 +37,11 @@ export interface SubmittedRun {
   initFrom: { checkpointId: string; alias?: string } | null;
 }
 
-
 /** A checkpoint named by id or by alias. */
-export async function resolveCheckpointRef(prisma: PrismaClient, ref: string): Promise<{ checkpointId: string; alias?: string } | undefined> {
+export async function resolveCheckpointRef(
+  prisma: PrismaClient,
+  ref: string,
+): Promise<{ checkpointId: string; alias?: string } | undefined> {
   if (isUuid(ref)) {
     const found = await prisma.checkpoint.findUnique({ where: { id: ref }, select: { id: true } });
     if (found) return { checkpointId: found.id };
@@ -54,42 +60,87 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
   let initFrom: SubmittedRun['initFrom'] = null;
   if (curriculum.initFrom) {
     const ref = await resolveCheckpointRef(deps.prisma, curriculum.initFrom);
-    if (!ref) return fail(404, `/initFrom: no checkpoint or alias "${curriculum.initFrom}" (GET /v1/checkpoints and GET /v1/aliases list them)`);
+    if (!ref)
+      return fail(
+        404,
+        `/initFrom: no checkpoint or alias "${curriculum.initFrom}" (GET /v1/checkpoints and GET /v1/aliases list them)`,
+      );
     const mismatch = await initFromMismatch(deps.prisma, ref.checkpointId, curriculum);
     if (mismatch) return fail(400, mismatch);
     initFrom = ref;
   }
 
   const runId = randomUUID();
-  const stages = curriculum.stages.map((s, index) => ({ id: randomUUID(), index, name: s.name, kind: s.kind, iterations: s.iterations }));
+  const stages = curriculum.stages.map((s, index) => ({
+    id: randomUUID(),
+    index,
+    name: s.name,
+    kind: s.kind,
+    iterations: s.iterations,
+  }));
   await deps.prisma.$transaction([
     deps.prisma.run.create({
-      data: { id: runId, name: curriculum.name, curriculum: curriculum as object, seed: curriculum.seed ?? 1337, tags: curriculum.tags ?? [] },
+      data: {
+        id: runId,
+        name: curriculum.name,
+        curriculum: curriculum as object,
+        seed: curriculum.seed ?? 1337,
+        tags: curriculum.tags ?? [],
+      },
     }),
     deps.prisma.stage.createMany({
-      data: stages.map((s) => ({ ...s, runId, parentCheckpointId: s.index === 0 ? (initFrom?.checkpointId ?? null) : null })),
+      data: stages.map((s) => ({
+        ...s,
+        runId,
+        parentCheckpointId: s.index === 0 ? (initFrom?.checkpointId ?? null) : null,
+      })),
     }),
     deps.prisma.stageEvent.createMany({ data: stages.map((s) => ({ stageId: s.id, type: 'queued' as const })) }),
   ]);
   try {
-    await deps.flows.add(runFlow(runId, stages.map((s) => s.id)));
+    await deps.flows.add(
+      runFlow(
+        runId,
+        stages.map((s) => s.id),
+      ),
+    );
   } catch (error) {
     const message = `could not queue the run: ${error instanceof Error ? error.message : String(error)}`;
     await deps.prisma.$transaction([
-      deps.prisma.run.update({ where: { id: runId }, data: { status: 'failed', error: message, finishedAt: new Date() } }),
-      deps.prisma.stage.updateMany({ where: { runId }, data: { status: 'cancelled', error: 'not run: the run could not be queued', finishedAt: new Date() } }),
+      deps.prisma.run.update({
+        where: { id: runId },
+        data: { status: 'failed', error: message, finishedAt: new Date() },
+      }),
+      deps.prisma.stage.updateMany({
+        where: { runId },
+        data: { status: 'cancelled', error: 'not run: the run could not be queued', finishedAt: new Date() },
+      }),
     ]);
     return fail(503, message);
   }
   return {
     ok: true,
-    value: { id: runId, name: curriculum.name, status: 'queued', stages: stages.map(({ id, index, name }) => ({ id, index, name })), curriculum, initFrom },
+    value: {
+      id: runId,
+      name: curriculum.name,
+      status: 'queued',
+      stages: stages.map(({ id, index, name }) => ({ id, index, name })),
+      curriculum,
+      initFrom,
+    },
   };
 }
 
 /** A run may start from a checkpoint only with the same architecture and tokenizer. */
-async function initFromMismatch(prisma: PrismaClient, checkpointId: string, curriculum: Curriculum): Promise<string | undefined> {
-  const ckpt = await prisma.checkpoint.findUnique({ where: { id: checkpointId }, include: { stage: { include: { run: true } } } });
+async function initFromMismatch(
+  prisma: PrismaClient,
+  checkpointId: string,
+  curriculum: Curriculum,
+): Promise<string | undefined> {
+  const ckpt = await prisma.checkpoint.findUnique({
+    where: { id: checkpointId },
+    include: { stage: { include: { run: true } } },
+  });
   if (!ckpt) return `/initFrom: checkpoint ${checkpointId} is gone`;
   const source = ckpt.stage.run.curriculum as unknown as Curriculum;
   for (const key of ['kind', 'layers', 'heads', 'dim', 'blockSize'] as const) {
@@ -124,8 +175,13 @@ export async function cancelRun(
   if (moved.count === 0) return fail(409, `run ${runId} has already finished`);
   const queued = await deps.prisma.stage.findMany({ where: { runId, status: 'queued' }, select: { id: true } });
   await deps.prisma.$transaction([
-    deps.prisma.stage.updateMany({ where: { id: { in: queued.map((s) => s.id) }, status: 'queued' }, data: { status: 'cancelled', finishedAt: now } }),
-    deps.prisma.stageEvent.createMany({ data: queued.map((s) => ({ stageId: s.id, type: 'cancelled' as const, message: 'cancelled before it started' })) }),
+    deps.prisma.stage.updateMany({
+      where: { id: { in: queued.map((s) => s.id) }, status: 'queued' },
+      data: { status: 'cancelled', finishedAt: now },
+    }),
+    deps.prisma.stageEvent.createMany({
+      data: queued.map((s) => ({ stageId: s.id, type: 'cancelled' as const, message: 'cancelled before it started' })),
+    }),
   ]);
   await deps.publish(runId);
   return { ok: true, value: { id: runId, status: 'cancelled' } };

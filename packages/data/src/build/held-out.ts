@@ -43,7 +43,7 @@ export class HeldOutWriter {
     if (this.closed !== undefined) return this.closed;
     const hash = createHash('sha256');
     const chunk = Buffer.alloc(1 << 20);
-    for (let at = 0; at < this.size; ) {
+    for (let at = 0; at < this.size;) {
       const { bytesRead } = await this.handle.read(chunk, 0, Math.min(chunk.length, this.size - at), at);
       if (bytesRead === 0) break;
       hash.update(chunk.subarray(0, bytesRead));

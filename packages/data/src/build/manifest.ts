@@ -123,10 +123,15 @@ function checkManifest(m: unknown, file: string): asserts m is DatasetManifest {
   const o = m as Record<string, unknown>;
   if (o.format !== DATASET_FORMAT) throw fail('format', `must be "${DATASET_FORMAT}", is ${JSON.stringify(o.format)}`);
   if (o.version !== DATASET_VERSION) {
-    throw fail('version', `is ${JSON.stringify(o.version)}; this build reads version ${DATASET_VERSION} (rebuild the dataset)`);
+    throw fail(
+      'version',
+      `is ${JSON.stringify(o.version)}; this build reads version ${DATASET_VERSION} (rebuild the dataset)`,
+    );
   }
-  if (o.kind !== 'pretrain' && o.kind !== 'sft') throw fail('kind', `must be "pretrain" or "sft", is ${JSON.stringify(o.kind)}`);
-  if (o.dtype !== 'uint16' && o.dtype !== 'uint32') throw fail('dtype', `must be "uint16" or "uint32", is ${JSON.stringify(o.dtype)}`);
+  if (o.kind !== 'pretrain' && o.kind !== 'sft')
+    throw fail('kind', `must be "pretrain" or "sft", is ${JSON.stringify(o.kind)}`);
+  if (o.dtype !== 'uint16' && o.dtype !== 'uint32')
+    throw fail('dtype', `must be "uint16" or "uint32", is ${JSON.stringify(o.dtype)}`);
   for (const key of ['vocabSize', 'eotId', 'sepId', 'seed'] as const) {
     if (!Number.isInteger(o[key])) throw fail(key, 'must be an integer');
   }
@@ -143,7 +148,8 @@ function checkManifest(m: unknown, file: string): asserts m is DatasetManifest {
       if (typeof s?.file !== 'string' || s.file.includes('/') || s.file.includes('\\') || s.file.startsWith('.')) {
         throw fail(`shards.${split}[${i}].file`, 'must be a plain file name');
       }
-      if (!Number.isInteger(s.tokens) || (s.tokens as number) < 0) throw fail(`shards.${split}[${i}].tokens`, 'must be a non-negative integer');
+      if (!Number.isInteger(s.tokens) || (s.tokens as number) < 0)
+        throw fail(`shards.${split}[${i}].tokens`, 'must be a non-negative integer');
       if (typeof s.sha256 !== 'string') throw fail(`shards.${split}[${i}].sha256`, 'must be a hex string');
     });
   }

@@ -34,7 +34,11 @@ export async function openDataset(dir: string, options: OpenDatasetOptions = {})
   assertLittleEndian();
   const manifest = await readManifest(dir);
   const tokenizer = createTokenizer(manifest.tokenizer);
-  if (tokenizer.vocabSize !== manifest.vocabSize || tokenizer.eotId !== manifest.eotId || tokenizer.sepId !== manifest.sepId) {
+  if (
+    tokenizer.vocabSize !== manifest.vocabSize ||
+    tokenizer.eotId !== manifest.eotId ||
+    tokenizer.sepId !== manifest.sepId
+  ) {
     throw new DataError(
       `${path.join(dir, 'manifest.json')}: tokenizer ${manifest.tokenizer.name} gives vocabSize ${tokenizer.vocabSize}, ` +
         `eot ${tokenizer.eotId}, sep ${tokenizer.sepId}; the manifest says ${manifest.vocabSize}, ${manifest.eotId}, ${manifest.sepId} ` +
@@ -53,7 +57,9 @@ export async function openDataset(dir: string, options: OpenDatasetOptions = {})
   if (manifest.kind === 'sft') {
     for (const split of ['train', 'val'] as const) {
       if (tokens[split].length % manifest.blockSize !== 0) {
-        throw new DataError(`${dir}: ${split} holds ${tokens[split].length} tokens, not a whole number of ${manifest.blockSize}-token rows`);
+        throw new DataError(
+          `${dir}: ${split} holds ${tokens[split].length} tokens, not a whole number of ${manifest.blockSize}-token rows`,
+        );
       }
     }
   }
@@ -83,11 +89,13 @@ async function loadSplit(
     );
     const expected = shard.tokens * width;
     if (size !== expected) {
-      throw new DataError(`${file}: ${size} bytes, manifest says ${shard.tokens} ${manifest.dtype} tokens (${expected} bytes)`);
+      throw new DataError(
+        `${file}: ${size} bytes, manifest says ${shard.tokens} ${manifest.dtype} tokens (${expected} bytes)`,
+      );
     }
     const handle = await open(file, 'r');
     try {
-      for (let done = 0; done < expected; ) {
+      for (let done = 0; done < expected;) {
         const { bytesRead } = await handle.read(bytes, at + done, expected - done, done);
         if (bytesRead === 0) throw new DataError(`${file}: ended after ${done} of ${expected} bytes`);
         done += bytesRead;
@@ -98,7 +106,10 @@ async function loadSplit(
     if (verify) {
       const view = bytes.subarray(at, at + expected);
       const sha = createHash('sha256').update(view).digest('hex');
-      if (sha !== shard.sha256) throw new DataError(`${file}: sha256 ${sha} does not match the manifest (${shard.sha256}); rebuild the dataset`);
+      if (sha !== shard.sha256)
+        throw new DataError(
+          `${file}: sha256 ${sha} does not match the manifest (${shard.sha256}); rebuild the dataset`,
+        );
       contentHash.update(view);
     }
     at += expected;
@@ -106,7 +117,8 @@ async function loadSplit(
   const vocab = manifest.vocabSize;
   if (verify) {
     for (let i = 0; i < out.length; i++) {
-      if (out[i]! >= vocab) throw new DataError(`${dir}: ${split} token ${i} is id ${out[i]}, outside the vocabulary (size ${vocab})`);
+      if (out[i]! >= vocab)
+        throw new DataError(`${dir}: ${split} token ${i} is id ${out[i]}, outside the vocabulary (size ${vocab})`);
     }
   }
   return out;
@@ -117,7 +129,11 @@ export async function loadHeldOutQa(dir: string): Promise<QaPair[]> {
   const manifest = await readManifest(dir);
   if (manifest.kind !== 'sft') throw new DataError(`${dir}: a ${manifest.kind} dataset has no held-out Q&A pairs`);
   const pairs: QaPair[] = [];
-  for await (const pair of readQaPairs({ kind: 'file', path: path.join(dir, manifest.heldOut.file), format: 'jsonl' })) {
+  for await (const pair of readQaPairs({
+    kind: 'file',
+    path: path.join(dir, manifest.heldOut.file),
+    format: 'jsonl',
+  })) {
     pairs.push(pair);
   }
   return pairs;

@@ -23,11 +23,13 @@ export function checkCommonOptions(o: CommonBuildOptions): { valFraction: number
   const seed = o.seed ?? DEFAULT_SEED;
   const shardTokens = o.shardTokens ?? DEFAULT_SHARD_TOKENS;
   if (!o.outDir) throw new DataError('outDir is required: the folder to write the dataset into');
-  if (!(valFraction > 0 && valFraction < 1)) throw new DataError(`valFraction must be between 0 and 1 (exclusive), got ${valFraction}`);
+  if (!(valFraction > 0 && valFraction < 1))
+    throw new DataError(`valFraction must be between 0 and 1 (exclusive), got ${valFraction}`);
   if (!Number.isInteger(seed)) throw new DataError(`seed must be an integer, got ${seed}`);
   if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 1)) {
     throw new DataError(`limit must be a positive integer, got ${o.limit}`);
   }
-  if (!(Number.isInteger(shardTokens) && shardTokens >= 1)) throw new DataError(`shardTokens must be a positive integer, got ${shardTokens}`);
+  if (!(Number.isInteger(shardTokens) && shardTokens >= 1))
+    throw new DataError(`shardTokens must be a positive integer, got ${shardTokens}`);
   return { valFraction, seed, shardTokens };
 }

@@ -83,7 +83,8 @@ export async function buildSftDataset(options: SftBuildOptions): Promise<SftBuil
           : `empty corpus: ${description} produced no Q&A pairs`,
       );
     }
-    if (spools.total === 1) throw new DataError(`${description} produced 1 usable Q&A pair; a train/val split needs at least 2`);
+    if (spools.total === 1)
+      throw new DataError(`${description} produced 1 usable Q&A pair; a train/val split needs at least 2`);
     const moved = await spools.balance();
     if (moved) {
       // Keep val.qa.jsonl and the truncation counts in step with the row that moved.
@@ -130,7 +131,10 @@ export async function buildSftDataset(options: SftBuildOptions): Promise<SftBuil
   }
 }
 
-function resolvePairs(options: SftBuildOptions): { pairs: AsyncIterable<QaPair> | Iterable<QaPair>; description: string } {
+function resolvePairs(options: SftBuildOptions): {
+  pairs: AsyncIterable<QaPair> | Iterable<QaPair>;
+  description: string;
+} {
   if (options.pairs && options.source) throw new DataError('give either source or pairs, not both');
   if (options.pairs) {
     return {
@@ -138,7 +142,8 @@ function resolvePairs(options: SftBuildOptions): { pairs: AsyncIterable<QaPair> 
       description: options.sourceDescription ?? 'pairs',
     };
   }
-  if (!options.source) throw new DataError('source is required: a Q&A file (.jsonl, .json, .csv, .parquet) or poetry-qa:<name>');
+  if (!options.source)
+    throw new DataError('source is required: a Q&A file (.jsonl, .json, .csv, .parquet) or poetry-qa:<name>');
   let source = typeof options.source === 'string' ? toQaSource(options.source) : options.source;
   if (options.limit !== undefined) source = { ...source, limit: options.limit };
   return { pairs: readQaPairs(source), description: describeQaSource(source) };

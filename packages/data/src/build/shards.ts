@@ -35,7 +35,8 @@ export function shardName(split: string, index: number): string {
 
 /** Typed arrays use the host's byte order; the files are little-endian by definition. */
 export function assertLittleEndian(): void {
-  if (endianness() !== 'LE') throw new DataError('token shards are little-endian; this big-endian host is not supported');
+  if (endianness() !== 'LE')
+    throw new DataError('token shards are little-endian; this big-endian host is not supported');
 }
 
 export class ShardWriter {

@@ -190,7 +190,9 @@ export function textField(record: SourceRecord, field: string, allowBareString: 
   const text = (value as Record<string, unknown>)[field];
   if (text === undefined) {
     const keys = Object.keys(value);
-    throw new DataError(`${where}: field "${field}" missing${keys.length ? ` (fields: ${keys.slice(0, 10).join(', ')})` : ''}`);
+    throw new DataError(
+      `${where}: field "${field}" missing${keys.length ? ` (fields: ${keys.slice(0, 10).join(', ')})` : ''}`,
+    );
   }
   if (text === null) return '';
   if (typeof text !== 'string') throw new DataError(`${where}: field "${field}" must be text, got ${typeOf(text)}`);

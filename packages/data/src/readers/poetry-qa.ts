@@ -15,7 +15,20 @@ import { DataError } from '../errors.ts';
 import type { QaPair } from './qa-types.ts';
 import { getCollection, readPoems, type Poem } from './poetry.ts';
 
-const PLACEHOLDER_TITLES = new Set(['句', '失題', '失题', '無題', '无题', '題', '题', '闕題', '阙题', '逸句', '殘句', '残句']);
+const PLACEHOLDER_TITLES = new Set([
+  '句',
+  '失題',
+  '失题',
+  '無題',
+  '无题',
+  '題',
+  '题',
+  '闕題',
+  '阙题',
+  '逸句',
+  '殘句',
+  '残句',
+]);
 const MAX_RECITE_LINES = 8;
 
 export function poemQaPairs(poem: Poem, noun: string): QaPair[] {
@@ -38,7 +51,9 @@ export function poemQaPairs(poem: Poem, noun: string): QaPair[] {
 export async function* readPoetryQa(name: string): AsyncGenerator<QaPair> {
   const collection = getCollection(name);
   if (!collection.qa) {
-    throw new DataError(`poetry-qa:${name}: its records carry no authors, so no Q&A can be generated; use it with poetry:${name} for pretraining`);
+    throw new DataError(
+      `poetry-qa:${name}: its records carry no authors, so no Q&A can be generated; use it with poetry:${name} for pretraining`,
+    );
   }
   for await (const poem of readPoems(name)) yield* poemQaPairs(poem, collection.noun);
 }

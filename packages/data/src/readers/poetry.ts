@@ -40,7 +40,9 @@ export function poetryDataDir(): string {
 export function getCollection(name: string): PoetryCollection {
   const collection = poetryCollection(name);
   if (!collection) {
-    throw new DataError(`unknown collection "poetry:${name}"; valid: ${POETRY_COLLECTION_NAMES.map((n) => `poetry:${n}`).join(', ')}`);
+    throw new DataError(
+      `unknown collection "poetry:${name}"; valid: ${POETRY_COLLECTION_NAMES.map((n) => `poetry:${n}`).join(', ')}`,
+    );
   }
   return collection;
 }
@@ -98,7 +100,10 @@ function* extractPoems(value: unknown, inheritedAuthor: string): Generator<Poem>
   const record = value as Record<string, unknown>;
   const author = cleanAuthor(str(record.author)) ?? inheritedAuthor;
   const rawLines =
-    strings(record.paragraphs) ?? strings(record.para) ?? strings(record.content) ?? (str(record.content) ? [record.content as string] : undefined);
+    strings(record.paragraphs) ??
+    strings(record.para) ??
+    strings(record.content) ??
+    (str(record.content) ? [record.content as string] : undefined);
   if (rawLines) {
     const lines = rawLines.map((l) => l.trim()).filter((l) => l.length > 0);
     if (lines.length === 0) return;

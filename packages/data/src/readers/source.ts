@@ -104,7 +104,10 @@ export function parseSourceSpec(spec: string, options: { baseDir?: string } = {}
 }
 
 /** A pretraining stage's documents from its dataset config. */
-export function toDocumentSource(config: DatasetSourceConfig | string, options: { baseDir?: string } = {}): DocumentSource {
+export function toDocumentSource(
+  config: DatasetSourceConfig | string,
+  options: { baseDir?: string } = {},
+): DocumentSource {
   const cfg = typeof config === 'string' ? { source: config } : config;
   const spec = parseSourceSpec(cfg.source, options);
   checkLimit(cfg.limit, cfg.source);
@@ -128,7 +131,9 @@ export function toQaSource(config: DatasetSourceConfig | string, options: { base
   checkLimit(cfg.limit, cfg.source);
   if (spec.kind === 'poetry') {
     if (POETRY_QA_COLLECTION_NAMES.includes(spec.collection)) {
-      throw new DataError(`${cfg.source} holds documents; an SFT stage reads Q&A pairs (use poetry-qa:${spec.collection})`);
+      throw new DataError(
+        `${cfg.source} holds documents; an SFT stage reads Q&A pairs (use poetry-qa:${spec.collection})`,
+      );
     }
     throw new DataError(
       `${cfg.source} holds documents; an SFT stage reads Q&A pairs: valid: ${POETRY_QA_COLLECTION_NAMES.map((n) => `poetry-qa:${n}`).join(', ')}`,
@@ -136,7 +141,9 @@ export function toQaSource(config: DatasetSourceConfig | string, options: { base
   }
   if (spec.kind === 'poetry-qa') return { ...spec, ...(cfg.limit ? { limit: cfg.limit } : {}) };
   if (spec.format === 'txt') {
-    throw new DataError(`${spec.path}: a .txt file has no question/answer fields; use .jsonl, .json, .csv or .parquet for SFT`);
+    throw new DataError(
+      `${spec.path}: a .txt file has no question/answer fields; use .jsonl, .json, .csv or .parquet for SFT`,
+    );
   }
   return {
     kind: 'file',

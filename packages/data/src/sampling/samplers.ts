@@ -23,17 +23,28 @@ export interface SamplerOptions {
 }
 
 function checkShape(batchSize: number, blockSize: number): void {
-  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new DataError(`batchSize must be a positive integer, got ${batchSize}`);
-  if (!(Number.isInteger(blockSize) && blockSize >= 1)) throw new DataError(`blockSize must be a positive integer, got ${blockSize}`);
+  if (!(Number.isInteger(batchSize) && batchSize >= 1))
+    throw new DataError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!(Number.isInteger(blockSize) && blockSize >= 1))
+    throw new DataError(`blockSize must be a positive integer, got ${blockSize}`);
 }
 
 function checkPretrainLength(tokens: ArrayLike<number>, blockSize: number, what: string): void {
   if (tokens.length < blockSize + 1) {
-    throw new DataError(`${what} has ${tokens.length} tokens; a window of blockSize ${blockSize} needs at least ${blockSize + 1}`);
+    throw new DataError(
+      `${what} has ${tokens.length} tokens; a window of blockSize ${blockSize} needs at least ${blockSize + 1}`,
+    );
   }
 }
 
-function fillWindow(tokens: ArrayLike<number>, start: number, T: number, x: Int32Array, y: Int32Array, at: number): void {
+function fillWindow(
+  tokens: ArrayLike<number>,
+  start: number,
+  T: number,
+  x: Int32Array,
+  y: Int32Array,
+  at: number,
+): void {
   for (let t = 0; t < T; t++) {
     x[at + t] = tokens[start + t]!;
     y[at + t] = tokens[start + t + 1]!;
@@ -179,7 +190,8 @@ export interface EvalBatchOptions {
 export function evalBatches(dataset: OpenedDataset, split: SplitName, options: EvalBatchOptions): Batch[] {
   const { batches, batchSize: B, blockSize: T } = options;
   checkShape(B, T);
-  if (!(Number.isInteger(batches) && batches >= 1)) throw new DataError(`batches must be a positive integer, got ${batches}`);
+  if (!(Number.isInteger(batches) && batches >= 1))
+    throw new DataError(`batches must be a positive integer, got ${batches}`);
   const tokens = dataset.tokens[split];
   const total = batches * B;
   const out: Batch[] = [];

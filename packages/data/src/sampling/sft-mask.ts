@@ -78,7 +78,8 @@ export interface SftExample {
 
 /** One pair as the model sees it (for previews such as the CLI's sft-preview). */
 export function sftExample(tokenizer: Tokenizer, question: string, answer: string, blockSize: number): SftExample {
-  if (!(Number.isInteger(blockSize) && blockSize >= 2)) throw new DataError(`blockSize must be an integer >= 2, got ${blockSize}`);
+  if (!(Number.isInteger(blockSize) && blockSize >= 2))
+    throw new DataError(`blockSize must be an integer >= 2, got ${blockSize}`);
   const q = tokenizer.encode(question);
   const built = sftRow(q, tokenizer.encode(answer), blockSize, tokenizer.sepId, tokenizer.eotId);
   if (!built) {

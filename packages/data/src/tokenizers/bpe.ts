@@ -71,7 +71,9 @@ class BpeVocab implements BaseVocab {
     }
     this.offsets[ranks.length] = at;
     if (byteIds.includes(-1)) {
-      throw new DataError(`gpt-tokenizer ${name} lacks a token for byte ${byteIds.indexOf(-1)}; cannot build byte fallback`);
+      throw new DataError(
+        `gpt-tokenizer ${name} lacks a token for byte ${byteIds.indexOf(-1)}; cannot build byte fallback`,
+      );
     }
     this.byteIds = byteIds;
 
@@ -121,7 +123,9 @@ export function bpeVocab(name: BpeName): BaseVocab {
     // require()d CJS instance, private to this module.)
     encoding.setMergeCacheSize(0);
     const ranksModule = require(`gpt-tokenizer/bpeRanks/${name}`) as { default?: RankTable } | RankTable;
-    const ranks = Array.isArray(ranksModule) ? (ranksModule as RankTable) : (ranksModule as { default: RankTable }).default;
+    const ranks = Array.isArray(ranksModule)
+      ? (ranksModule as RankTable)
+      : (ranksModule as { default: RankTable }).default;
     vocab = new BpeVocab(name, encoding, ranks);
     cache.set(name, vocab);
   }

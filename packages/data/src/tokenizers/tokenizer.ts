@@ -141,13 +141,16 @@ function checkCompactVocab(base: BaseVocab, vocab: readonly number[]): void {
   if (vocab[COMPACT_SEP] !== base.sepId) throw bad(`entry 1 must be sep id ${base.sepId}, is ${vocab[1]}`);
   for (let b = 0; b < 256; b++) {
     if (vocab[COMPACT_BYTE_OFFSET + b] !== base.byteIds[b]) {
-      throw bad(`entry ${COMPACT_BYTE_OFFSET + b} must be the byte-${b} token ${base.byteIds[b]}, is ${vocab[COMPACT_BYTE_OFFSET + b]}`);
+      throw bad(
+        `entry ${COMPACT_BYTE_OFFSET + b} must be the byte-${b} token ${base.byteIds[b]}, is ${vocab[COMPACT_BYTE_OFFSET + b]}`,
+      );
     }
   }
   const seen = new Set<number>();
   for (let i = 0; i < vocab.length; i++) {
     const id = vocab[i]!;
-    if (i >= COMPACT_RESERVED && !base.isTextId(id)) throw bad(`entry ${i} (id ${id}) is not a text token of ${base.name}`);
+    if (i >= COMPACT_RESERVED && !base.isTextId(id))
+      throw bad(`entry ${i} (id ${id}) is not a text token of ${base.name}`);
     if (seen.has(id)) throw bad(`entry ${i} repeats id ${id}`);
     seen.add(id);
   }

@@ -17,9 +17,14 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** Option and env var spellings users may type for each backend. */
 const ALIASES: Record<string, BackendName> = {
-  'tfjs-node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu', 'tensorflow-gpu': 'tensorflow-gpu',
-  'tfjs-node': 'tensorflow', node: 'tensorflow', tensorflow: 'tensorflow',
-  wasm: 'wasm', cpu: 'cpu',
+  'tfjs-node-gpu': 'tensorflow-gpu',
+  gpu: 'tensorflow-gpu',
+  'tensorflow-gpu': 'tensorflow-gpu',
+  'tfjs-node': 'tensorflow',
+  node: 'tensorflow',
+  tensorflow: 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
 };
 
 export class BackendError extends Error {}
@@ -88,14 +93,18 @@ function missingBinding(pkg: string): string | undefined {
     return `${pkg} is not installed`;
   }
   const lib = path.join(dir, 'lib');
-  const found = fs.existsSync(lib) && fs.readdirSync(lib).some((d) => fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
-  return found ? undefined : `${pkg} has no native binding (its install step downloads libtensorflow; reinstall it where that is possible)`;
+  const found =
+    fs.existsSync(lib) && fs.readdirSync(lib).some((d) => fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
+  return found
+    ? undefined
+    : `${pkg} has no native binding (its install step downloads libtensorflow; reinstall it where that is possible)`;
 }
 
 async function loadWasm(): Promise<void> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   // Point the backend at its .wasm files inside node_modules: nothing is fetched.
   const require = createRequire(import.meta.url);
-  const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+  const dist =
+    path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
   wasm.setWasmPaths(dist);
 }

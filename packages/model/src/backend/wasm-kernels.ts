@@ -75,7 +75,15 @@ function batchMatMulConfig(original: KernelConfig, transposeKernel: KernelFunc):
       return original.kernelFunc({ inputs, backend: backend as never, attrs: attrs as never }) as TensorInfo;
     }
     wasmBatchMatMul ??= backend.wasm.cwrap('BatchMatMul', null, [
-      'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
     ]);
     // Transposes cost time in proportion to their size, so pick the cheaper of
     //   op(A)·op(B)                      (transpose whichever operand is flagged), and
@@ -102,7 +110,13 @@ function batchMatMulConfig(original: KernelConfig, transposeKernel: KernelFunc):
   };
 
   /** op(a)·op(b): materializes flagged operands transposed, then one XNNPACK matmul per batch entry. */
-  const multiply = (backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean): TensorInfo => {
+  const multiply = (
+    backend: WasmBackend,
+    a: TensorInfo,
+    b: TensorInfo,
+    transposeA: boolean,
+    transposeB: boolean,
+  ): TensorInfo => {
     const temporaries: TensorInfo[] = [];
     if (transposeA) temporaries.push((a = swapLastTwo(backend, a)));
     if (transposeB) temporaries.push((b = swapLastTwo(backend, b)));
@@ -110,7 +124,8 @@ function batchMatMulConfig(original: KernelConfig, transposeKernel: KernelFunc):
     const batchB = size(b) / (b.shape.at(-1)! * b.shape.at(-2)!);
     const [m, k] = a.shape.slice(-2) as [number, number];
     const [k2, n] = b.shape.slice(-2) as [number, number];
-    if (k !== k2) throw new Error(`matMul: inner dimensions ${k} and ${k2} of shapes [${a.shape}] and [${b.shape}] differ`);
+    if (k !== k2)
+      throw new Error(`matMul: inner dimensions ${k} and ${k2} of shapes [${a.shape}] and [${b.shape}] differ`);
     if (batchA !== batchB && batchA !== 1 && batchB !== 1)
       throw new Error(`matMul: batch dimensions of [${a.shape}] and [${b.shape}] cannot be broadcast`);
     const batch = Math.max(batchA, batchB);
@@ -157,7 +172,9 @@ function sumConfig(original: KernelConfig): KernelConfig {
     kernelFunc: (({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
       const { x } = inputs;
       const rank = x.shape.length;
-      const axes = (Array.isArray(attrs.axis) ? (attrs.axis as number[]) : [attrs.axis as number]).map((a) => (a < 0 ? a + rank : a));
+      const axes = (Array.isArray(attrs.axis) ? (attrs.axis as number[]) : [attrs.axis as number]).map((a) =>
+        a < 0 ? a + rank : a,
+      );
       const leading = axes.length > 0 && axes.length < rank && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
       if (x.dtype !== 'float32' || !leading) {
         return original.kernelFunc({ inputs, backend: backend as never, attrs: attrs as never }) as TensorInfo;
@@ -184,10 +201,15 @@ function oneHotConfig(original: KernelConfig, cast: KernelFunc): KernelConfig {
     backendName: 'wasm',
     setupFunc: original.setupFunc,
     kernelFunc: (({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
-      const run = (a: Record<string, unknown>) => original.kernelFunc({ inputs, backend: backend as never, attrs: a as never }) as TensorInfo;
+      const run = (a: Record<string, unknown>) =>
+        original.kernelFunc({ inputs, backend: backend as never, attrs: a as never }) as TensorInfo;
       if (attrs.dtype === 'int32') return run(attrs);
       const ints = run({ ...attrs, dtype: 'int32' });
-      const out = cast({ inputs: { x: ints }, backend: backend as never, attrs: { dtype: attrs.dtype } as never }) as TensorInfo;
+      const out = cast({
+        inputs: { x: ints },
+        backend: backend as never,
+        attrs: { dtype: attrs.dtype } as never,
+      }) as TensorInfo;
       backend.disposeData(ints.dataId);
       return out;
     }) as unknown as KernelFunc,
