@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { formatSchemaError } from './schema-errors.ts';
 import { TOKENIZER_NAMES } from '@miniglm/data';
 
 const strict = { additionalProperties: false } as const;
@@ -165,23 +166,11 @@ export function parseCurriculum(input: unknown): Result<Curriculum> {
   if (first)
     return {
       ok: false,
-      error: `${first.path || '/'}: ${describeSchemaError(first.schema, first.value, first.message)}`,
+      error: formatSchemaError(first),
     };
   const curriculum = withDefaults as Curriculum;
   const semantic = checkCurriculum(curriculum);
   return semantic ? { ok: false, error: semantic } : { ok: true, value: curriculum };
-}
-
-/** TypeBox says "Expected union value" for a bad enum; name the choices instead. */
-function describeSchemaError(schema: object, value: unknown, message: string): string {
-  const { pattern, description } = schema as { pattern?: string; description?: string };
-  if (pattern && description && typeof value === 'string')
-    return `${JSON.stringify(value)} is not allowed: ${description}`;
-  const choices = (schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((s) => s.const);
-  if (choices && choices.length > 0 && choices.every((c) => typeof c === 'string')) {
-    return `${JSON.stringify(value)} is not one of ${choices.join(', ')}`;
-  }
-  return message;
 }
 
 /** Rules a JSON schema cannot say. */

@@ -1,4 +1,5 @@
 export * from './curriculum.ts';
+export * from './schema-errors.ts';
 export * from './curriculum-file.ts';
 export * from './datasets.ts';
 export * from './stage-data.ts';
