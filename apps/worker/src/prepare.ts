@@ -71,7 +71,7 @@ async function prepareRun(
   };
   const dataDir = path.join(ctx.workDir, 'build');
   const tokenizer = await runTokenizer(ctx, local, stages[0]?.parentCheckpointId ?? null, dataDir);
-  const seed = curriculum.seed ?? 1337;
+  const seed = curriculum.seed;
   const tokenizerHash = contentKey(tokenizer);
 
   const ids: string[] = [];

@@ -52,7 +52,7 @@ async function train(task: TrainTask): Promise<ChildMessage> {
   const backend = await initBackend(task.backend);
   const { curriculum, stageIndex } = task;
   const stage = curriculum.stages[stageIndex]!;
-  const seed = curriculum.seed ?? 1337;
+  const { seed } = curriculum;
   const vocabSize = createTokenizer(task.tokenizer).vocabSize;
   const parent: LanguageModel = task.parentCheckpoint
     ? restoreModel(await readCheckpoint(task.parentCheckpoint.file))

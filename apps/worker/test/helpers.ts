@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FlowProducer } from 'bullmq';
-import type { Curriculum } from '@miniglm/core';
+import { parseCurriculum, type Curriculum, type CurriculumInput } from '@miniglm/core';
 import type { Db } from '@miniglm/core/db';
 import { createRedis, deleteKeysWithPrefix, DEFAULT_REDIS_URL } from '@miniglm/core/service';
 
@@ -40,9 +40,9 @@ export function testRedis(prefix: string) {
   };
 }
 
-/** Two short stages on bundled Tang poems and poetry Q&A: seconds on 2 cores. */
-export function tinyCurriculum(name: string, over: Partial<Curriculum> = {}, iterations = [12, 10]): Curriculum {
-  return {
+/** Two short stages on bundled Tang poems and poetry Q&A, parsed: seconds on 2 cores. */
+export function tinyCurriculum(name: string, over: Partial<CurriculumInput> = {}, iterations = [12, 10]): Curriculum {
+  const parsed = parseCurriculum({
     name,
     seed: 7,
     tags: ['test'],
@@ -74,7 +74,9 @@ export function tinyCurriculum(name: string, over: Partial<Curriculum> = {}, ite
     ],
     evaluation: { valBatches: 2, rougeSamples: 3, maxNewTokens: 8, samples: 2, prompts: ['床前'] },
     ...over,
-  } as Curriculum;
+  });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
 }
 
 /** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */

@@ -118,10 +118,9 @@ export async function prepareDatasets(
   options: PrepareOptions,
 ): Promise<{ tokenizer: TokenizerSpec; datasets: PreparedDataset[] }> {
   const tokenizer = await resolveTokenizer(curriculum, options);
-  const seed = curriculum.seed ?? 1337;
   const datasets: PreparedDataset[] = [];
   for (const stage of curriculum.stages) {
-    datasets.push(await prepareStageDataset(stage, tokenizer, seed, curriculum.model.blockSize, options));
+    datasets.push(await prepareStageDataset(stage, tokenizer, curriculum.seed, curriculum.model.blockSize, options));
   }
   return { tokenizer, datasets };
 }

@@ -13,7 +13,7 @@ import {
   type QaItem,
   type RougeScore,
 } from '@miniglm/model';
-import type { Curriculum } from './curriculum.ts';
+import { evaluationOf, type Curriculum } from './curriculum.ts';
 import type { PreparedDataset } from './datasets.ts';
 import { openStageData } from './stage-data.ts';
 
@@ -29,8 +29,8 @@ export async function evaluateModel(
   curriculum: Curriculum,
   datasets: PreparedDataset[],
 ): Promise<Evaluation> {
-  const e = curriculum.evaluation ?? {};
-  const seed = curriculum.seed ?? 1337;
+  const e = evaluationOf(curriculum);
+  const seed = curriculum.seed;
   const result: Evaluation = { perplexity: [], samples: [] };
 
   for (const [i, stage] of curriculum.stages.entries()) {
@@ -38,7 +38,7 @@ export async function evaluateModel(
       blockSize: model.config.blockSize,
       batchSize: stage.batchSize,
       seed,
-      evalBatches: e.valBatches ?? 20,
+      evalBatches: e.valBatches,
     });
     result.perplexity.push({ stage: stage.name, ...perplexity(model, data.valBatches) });
   }
@@ -47,9 +47,9 @@ export async function evaluateModel(
   let heldOut: { question: string; answer: string }[] = [];
   if (lastSft !== undefined) {
     heldOut = await loadHeldOutQa(datasets[lastSft]!.dir);
-    const pairs = heldOut.slice(0, e.rougeSamples ?? 20);
+    const pairs = heldOut.slice(0, e.rougeSamples);
     if (pairs.length > 0) {
-      const qa = evaluateQa(model, tokenizer, pairs, { maxNewTokens: e.maxNewTokens ?? 64 });
+      const qa = evaluateQa(model, tokenizer, pairs, { maxNewTokens: e.maxNewTokens });
       result.rouge = { stage: curriculum.stages[lastSft]!.name, pairs: pairs.length, ...qa };
     }
   }
@@ -60,11 +60,11 @@ export async function evaluateModel(
   for (const prompt of prompts) {
     const ids = answers ? qaPrompt(tokenizer, prompt, model.config.blockSize) : tokenizer.encode(prompt);
     const r = generate(model, ids, {
-      maxNewTokens: e.maxNewTokens ?? 64,
-      temperature: e.temperature ?? 0.8,
-      topK: e.topK ?? 0,
-      topP: e.topP ?? 1,
-      samples: e.samples ?? 5,
+      maxNewTokens: e.maxNewTokens,
+      temperature: e.temperature,
+      topK: e.topK,
+      topP: e.topP,
+      samples: e.samples,
       seed,
       eotId: tokenizer.eotId,
     });

@@ -96,7 +96,7 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
   const started = performance.now();
   const events = options.events ?? {};
   const backend = await initBackend(options.backend);
-  const seed = curriculum.seed ?? 1337;
+  const { seed } = curriculum;
   const dataDir = options.dataDir ?? path.join(path.dirname(path.resolve(options.outDir)), '.datasets');
   await fs.mkdir(options.outDir, { recursive: true });
   // Keep what an earlier attempt recorded (its summary) until this one has its own.

@@ -1,6 +1,6 @@
 /**
- * One stage of a curriculum, the same wherever it runs (the local CLI now, a queue worker
- * later): open its dataset, continue from the parent model, train, checkpoint.
+ * One stage of a curriculum, the same wherever it runs (miniglm train's process, or a queue
+ * worker's training child): open its dataset, continue from the parent model, train, checkpoint.
  *
  * A stage whose checkpoint already exists continues from it (weights, optimizer, step and
  * data-sampler state), so an interrupted run loses at most the iterations since the last
@@ -21,7 +21,7 @@ import {
   type StepMetrics,
   type TrainOptions,
 } from '@miniglm/model';
-import type { StageConfig } from './curriculum.ts';
+import { minLrOf, type StageConfig } from './curriculum.ts';
 import { CurriculumError } from './curriculum-file.ts';
 import { openStageData } from './stage-data.ts';
 import type { PreparedDataset } from './datasets.ts';
@@ -57,19 +57,21 @@ export interface StageRunResult {
   resumedFrom: number;
 }
 
+/** The trainer's options of a (parsed) stage: every one given, none left to a default. */
 export function trainOptions(stage: StageConfig): TrainOptions {
   return {
     iterations: stage.iterations,
-    gradAccum: stage.gradAccum ?? 1,
-    lr: stage.lr ?? 1e-3,
-    minLr: stage.minLr ?? (stage.lr ?? 1e-3) / 10,
-    warmup: Math.min(stage.warmup ?? 100, stage.iterations),
-    weightDecay: stage.weightDecay ?? 0.1,
-    beta1: stage.beta1 ?? 0.9,
-    beta2: stage.beta2 ?? 0.99,
-    gradClip: stage.gradClip ?? 1,
-    evalEvery: stage.evalEvery ?? 100,
-    checkpointEvery: stage.checkpointEvery ?? 500,
+    gradAccum: stage.gradAccum,
+    lr: stage.lr,
+    minLr: minLrOf(stage),
+    // A stage shorter than the warmup warms up over its whole length, to nearly lr.
+    warmup: Math.min(stage.warmup, stage.iterations),
+    weightDecay: stage.weightDecay,
+    beta1: stage.beta1,
+    beta2: stage.beta2,
+    gradClip: stage.gradClip,
+    evalEvery: stage.evalEvery,
+    checkpointEvery: stage.checkpointEvery,
   };
 }
 
@@ -81,7 +83,7 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
     blockSize,
     batchSize: stage.batchSize,
     seed: deriveSeed(input.seed, `stage:${input.index}:${stage.name}`),
-    evalBatches: stage.evalBatches ?? 10,
+    evalBatches: stage.evalBatches,
   });
   const checkpointPath = path.join(input.dir, CHECKPOINT_FILE);
   const metricsPath = path.join(input.dir, METRICS_FILE);
@@ -156,7 +158,7 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
 
 /** What shapes a stage's batches besides its training options. */
 function batchSettings(stage: StageConfig): { batchSize: number; evalBatches: number } {
-  return { batchSize: stage.batchSize, evalBatches: stage.evalBatches ?? 10 };
+  return { batchSize: stage.batchSize, evalBatches: stage.evalBatches };
 }
 
 /**

@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { POETRY_COLLECTION_NAMES, POETRY_QA_COLLECTION_NAMES } from '@miniglm/data';
-import { DEFAULT_TRAIN_OPTIONS } from '@miniglm/model';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -73,12 +72,23 @@ describe('parseCurriculum', () => {
     expect(c.evaluation).toBeUndefined();
   });
 
-  it('gives the trainer the same defaults the trainer itself has', () => {
+  it('gives the trainer every option, from the defaults', () => {
     const c = parsed(minimal());
     const { iterations, ...rest } = trainOptions(c.stages[0]!);
     expect(iterations).toBe(10);
-    // warmup is capped at the stage's iterations; everything else is the trainer's default.
-    expect({ ...rest, warmup: DEFAULT_TRAIN_OPTIONS.warmup }).toEqual(DEFAULT_TRAIN_OPTIONS);
+    // warmup is capped at the stage's iterations; everything else is the default.
+    expect({ ...rest, warmup: 100 }).toEqual({
+      gradAccum: 1,
+      lr: 1e-3,
+      minLr: 1e-4,
+      warmup: 100,
+      weightDecay: 0.1,
+      beta1: 0.9,
+      beta2: 0.99,
+      gradClip: 1,
+      evalEvery: 100,
+      checkpointEvery: 500,
+    });
     expect(rest.warmup).toBe(10);
   });
 

@@ -24,7 +24,6 @@ export {
   trainStage,
   batchLoss,
   evaluateLoss,
-  DEFAULT_TRAIN_OPTIONS,
   type TrainOptions,
   type TrainStageInput,
   type StageOutcome,

@@ -13,35 +13,31 @@ import { decays, type LanguageModel } from './model.ts';
 import { maskedCrossEntropy } from './ops.ts';
 import { learningRate } from './schedule.ts';
 
+/**
+ * Every option is given: the trainer has no defaults of its own. A curriculum's come from
+ * core's DEFAULTS (filled in by parseCurriculum, turned into these by core's trainOptions),
+ * so there is one copy of them to read and to change.
+ */
 export interface TrainOptions {
   /** Optimizer steps in this stage. */
   iterations: number;
   /** Micro-batches per optimizer step; the effective batch is batchSize × gradAccum. */
   gradAccum: number;
+  /** Peak learning rate, reached after `warmup` steps, then cosine-decayed to `minLr` at `iterations`. */
   lr: number;
   minLr: number;
   warmup: number;
+  /** AdamW's decoupled weight decay (on matrices and embeddings only). */
   weightDecay: number;
   beta1: number;
   beta2: number;
   /** Global gradient-norm limit; 0 turns clipping off. */
   gradClip: number;
+  /** Steps between val-loss evaluations (and the last step). */
   evalEvery: number;
+  /** Steps between checkpoints (and the last step). */
   checkpointEvery: number;
 }
-
-export const DEFAULT_TRAIN_OPTIONS: Omit<TrainOptions, 'iterations'> = {
-  gradAccum: 1,
-  lr: 1e-3,
-  minLr: 1e-4,
-  warmup: 100,
-  weightDecay: 0.1,
-  beta1: 0.9,
-  beta2: 0.99,
-  gradClip: 1,
-  evalEvery: 100,
-  checkpointEvery: 500,
-};
 
 export interface StepMetrics {
   step: number;

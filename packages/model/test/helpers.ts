@@ -9,13 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { createRng, type Rng } from '../../data/src/rng.ts';
 import type { Batch, BatchSampler, SamplerState, TokenizerSpec } from '../../data/src/types.ts';
-import {
-  DEFAULT_TRAIN_OPTIONS,
-  initBackend,
-  type GPTConfig,
-  type LSTMConfig,
-  type TrainOptions,
-} from '../src/index.ts';
+import { initBackend, type GPTConfig, type LSTMConfig, type TrainOptions } from '../src/index.ts';
 
 export const TOKENIZER: TokenizerSpec = { name: 'char' };
 
@@ -27,8 +21,21 @@ export function lstmConfig(over: Partial<LSTMConfig> = {}): LSTMConfig {
   return { kind: 'lstm', vocabSize: 32, blockSize: 16, layers: 2, dim: 32, dropout: 0, ...over };
 }
 
+/** A small model's stage settings, with no warmup, evaluation or checkpoints unless a test asks. */
 export function trainOptions(over: Partial<TrainOptions> & { iterations: number }): TrainOptions {
-  return { ...DEFAULT_TRAIN_OPTIONS, warmup: 0, evalEvery: 1_000_000, checkpointEvery: 1_000_000, ...over };
+  return {
+    gradAccum: 1,
+    lr: 1e-3,
+    minLr: 1e-4,
+    warmup: 0,
+    weightDecay: 0.1,
+    beta1: 0.9,
+    beta2: 0.99,
+    gradClip: 1,
+    evalEvery: 1_000_000,
+    checkpointEvery: 1_000_000,
+    ...over,
+  };
 }
 
 /** Initialises the production (wasm) backend once per test file. */

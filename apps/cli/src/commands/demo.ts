@@ -116,7 +116,7 @@ async function runDemo(base: string, curriculum: Curriculum): Promise<boolean> {
           name: `${curriculum.name}-lr-x3`,
           tags: [...(curriculum.tags ?? []), 'variant'],
           initFrom: 'GuoJing',
-          stages: [{ ...last, lr: (last.lr ?? 1e-3) * 3, minLr: undefined }],
+          stages: [{ ...last, lr: last.lr * 3, minLr: undefined }],
         };
         variant = await api<{ id: string }>(base, 'POST', '/v1/runs', body);
         console.log(

@@ -91,8 +91,8 @@ export async function checkSources(prisma: PrismaClient, curriculum: Curriculum)
       const wanted =
         stage.kind === 'sft'
           ? ([
-              ['questionField', stage.dataset.questionField ?? 'question'],
-              ['answerField', stage.dataset.answerField ?? 'answer'],
+              ['questionField', stage.dataset.questionField],
+              ['answerField', stage.dataset.answerField],
             ] as const)
           : ([['field', stage.dataset.field ?? 'text']] as const);
       for (const [key, name] of wanted) {

@@ -84,7 +84,7 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
         id: runId,
         name: curriculum.name,
         curriculum: curriculum as object,
-        seed: curriculum.seed ?? 1337,
+        seed: curriculum.seed,
         tags: curriculum.tags ?? [],
       },
     }),
