@@ -6,7 +6,7 @@
  */
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { TokenizerSpec } from '@miniglm/data';
-import type { Curriculum } from '@miniglm/core';
+import { curriculumOf } from '@miniglm/core';
 import type { EvaluateJob } from '@miniglm/core/service';
 import type { ActiveTasks } from './active.ts';
 import { startTaskChild } from './child.ts';
@@ -47,7 +47,7 @@ export async function processEvaluate(
   const child = startTaskChild(
     {
       kind: 'evaluate',
-      curriculum: run.curriculum as unknown as Curriculum,
+      curriculum: curriculumOf(run),
       checkpointFile: await checkpointFile(ctx, final.id),
       datasetDirs,
       tokenizer: run.tokenizer as unknown as TokenizerSpec,

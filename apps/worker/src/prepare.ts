@@ -13,6 +13,7 @@ import {
   checkDatasetsFit,
   contentKey,
   CurriculumError,
+  curriculumOf,
   prepareStageDataset,
   resolveTokenizer,
   type Curriculum,
@@ -45,7 +46,7 @@ export async function processPrepare(
   });
   if (!run) throw new UnrecoverableError(`run ${runId} does not exist`);
   await markRunRunning(ctx, runId);
-  const curriculum = run.curriculum as unknown as Curriculum;
+  const curriculum = curriculumOf(run);
   try {
     return await prepareRun(ctx, run.id, curriculum, run.stages);
   } catch (error) {

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { TokenizerSpec } from '@miniglm/data';
 import type { StepMetrics } from '@miniglm/model';
-import type { Curriculum } from '@miniglm/core';
+import { curriculumOf, type Curriculum } from '@miniglm/core';
 import type { TrainStageJob } from '@miniglm/core/service';
 import type { ActiveTasks, StopReason } from './active.ts';
 import { startTaskChild, type TaskChild } from './child.ts';
@@ -66,7 +66,7 @@ export async function processTrainStage(
     throw new UnrecoverableError(`stage ${stage.name} is ${stage.status}`);
   if (!run.tokenizer || !stage.datasetId)
     throw new Error(`stage ${stage.name}: its data is not prepared (the prepare job has not finished)`);
-  const curriculum = run.curriculum as unknown as Curriculum;
+  const curriculum = curriculumOf(run);
 
   // The weights it starts from: the previous stage's last checkpoint, or the run's initFrom.
   let parentCheckpointId = stage.parentCheckpointId;

@@ -3,7 +3,7 @@
  * and loss histories aligned on one global step axis (stage offset + step, as in
  * GET /v1/runs/:id/metrics).
  */
-import type { Curriculum } from '@miniglm/core';
+import { curriculumOf, type Curriculum } from '@miniglm/core';
 import type { PrismaClient } from '@miniglm/core/db';
 import { isUuid } from '@miniglm/core/service';
 import { badRequest, notFound } from '../errors.ts';
@@ -97,7 +97,7 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]) {
   // Settings that differ: every leaf path of any curriculum whose values are not all equal.
   // A stage that only some runs have is one difference ("stages.tang": the stage or null),
   // not one per setting inside it.
-  const curricula = ordered.map((run) => run.curriculum as unknown as Curriculum);
+  const curricula = ordered.map((run) => curriculumOf(run));
   const stageNames = [...new Set(curricula.flatMap((c) => (c.stages ?? []).map((st) => st.name)))];
   const partial = stageNames.filter((name) => !curricula.every((c) => c.stages?.some((st) => st.name === name)));
   const flat = curricula.map((c) =>

@@ -2,7 +2,7 @@
  * Read models of runs: the list row, the full run with its stages, its event log and its
  * metric histories. Everything here only reads Postgres.
  */
-import type { Curriculum } from '@miniglm/core';
+import { curriculumOf, type Curriculum } from '@miniglm/core';
 import { createTokenizer, type TokenizerSpec } from '@miniglm/data';
 import type { DbModels, PrismaClient, SqlExecutor } from '@miniglm/core/db';
 import { isUuid, stageProgress } from '@miniglm/core/service';
@@ -15,7 +15,7 @@ type RunRow = DbModels.Run;
 export function tokensPerStep(curriculum: Curriculum, index: number): number {
   const stage = curriculum.stages?.[index];
   if (!stage) return 0;
-  return stage.batchSize * (stage.gradAccum ?? 1) * curriculum.model.blockSize;
+  return stage.batchSize * stage.gradAccum * curriculum.model.blockSize;
 }
 
 export function stageProgressOf(stage: StageRow, curriculum: Curriculum) {
@@ -36,7 +36,7 @@ export function runEtaSeconds(run: RunRow, stages: StageRow[]): number | null {
   if (run.status !== 'running') return null;
   const speed = stages.find((s) => s.status === 'running')?.tokensPerSec;
   if (!speed || speed <= 0) return null;
-  const curriculum = run.curriculum as unknown as Curriculum;
+  const curriculum = curriculumOf(run);
   let seconds = 0;
   for (const s of stages) {
     if (s.status !== 'running' && s.status !== 'queued') continue;
@@ -62,7 +62,7 @@ export async function listRuns(
   });
   const bestByRun = new Map(best.map((b) => [b.runId, b._min.value]));
   return runs.map((run) => {
-    const curriculum = run.curriculum as unknown as Curriculum;
+    const curriculum = curriculumOf(run);
     const stage = currentStage(run.stages);
     return {
       id: run.id,
@@ -137,7 +137,7 @@ export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string)
       })
     : null;
   if (!run) throw notFound(`no run with id "${id}" (GET /v1/runs lists them)`);
-  const curriculum = run.curriculum as unknown as Curriculum;
+  const curriculum = curriculumOf(run);
   const [metrics, aliases] = await Promise.all([
     latestMetrics(sql, id, LATEST_KEYS),
     prisma.alias.findMany({
