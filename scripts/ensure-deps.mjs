@@ -59,3 +59,9 @@ if (fs.existsSync(schema)) {
     }
   }
 }
+
+// The native backend's kernels (packages/native: C++ over OpenBLAS), built from source with
+// the system g++ against Node's own headers: nothing is downloaded. Where g++ or OpenBLAS is
+// missing this is no error: the model falls back to wasm and says in one line how to get it.
+const { buildNative } = await import('../packages/native/build.mjs');
+buildNative();

@@ -28,6 +28,7 @@ import type { Curriculum, StageConfig } from './curriculum.ts';
 import { CurriculumError } from './curriculum-file.ts';
 import { checkDatasetsFit, prepareDatasets, type PreparedDataset } from './datasets.ts';
 import { evaluateModel, type Evaluation } from './evaluation.ts';
+import { initFromMismatch } from './init-from.ts';
 import { CHECKPOINT_FILE, runStage } from './run-stage.ts';
 
 export interface RunEvents {
@@ -200,18 +201,12 @@ async function readInitCheckpoint(
 ): Promise<{ model: LanguageModel; tokenizer: TokenizerSpec }> {
   const file = path.resolve(baseDir, curriculum.initFrom!);
   const ckpt = await readCheckpoint(file);
-  const have = ckpt.header.model as unknown as Record<string, unknown>;
-  const want = curriculum.model as unknown as Record<string, unknown>;
-  for (const key of ['kind', 'layers', 'heads', 'dim', 'blockSize'] as const) {
-    if (want[key] !== undefined && have[key] !== undefined && want[key] !== have[key])
-      throw new CurriculumError(
-        `/model/${key}: ${String(want[key])} differs from the initFrom checkpoint's ${String(have[key])} (${file})`,
-      );
-  }
-  if (ckpt.header.tokenizer.name !== curriculum.tokenizer.name)
-    throw new CurriculumError(
-      `/tokenizer/name: ${curriculum.tokenizer.name} differs from the initFrom checkpoint's ${ckpt.header.tokenizer.name}`,
-    );
+  const mismatch = initFromMismatch(
+    curriculum,
+    { model: ckpt.header.model, tokenizer: ckpt.header.tokenizer.name },
+    file,
+  );
+  if (mismatch) throw new CurriculumError(mismatch);
   return { model: restoreModel(ckpt), tokenizer: ckpt.header.tokenizer };
 }
 

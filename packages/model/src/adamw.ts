@@ -6,6 +6,7 @@
  * The moments are plain tensors keyed by parameter name, so they go into checkpoints.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeBackend, type NativeBackend } from './backend/native.ts';
 
 export interface AdamWOptions {
   beta1: number;
@@ -37,6 +38,8 @@ export class AdamW {
     this.step += 1;
     const c1 = 1 - beta1 ** this.step;
     const c2 = 1 - beta2 ** this.step;
+    const native = nativeBackend();
+    if (native) return this.applyNative(native, params, grads, lr, c1, c2);
     for (const [name, p] of params) {
       const g = grads.get(name);
       if (!g) continue;
@@ -54,6 +57,48 @@ export class AdamW {
         this.v.set(name, tf.keep(v));
       });
     }
+  }
+
+  /**
+   * The same update as one native call over every parameter, in place on the weights' and
+   * moments' own storage. A weight whose storage another tensor shares gets its own first.
+   */
+  private applyNative(
+    native: NativeBackend,
+    params: Map<string, tf.Variable>,
+    grads: Map<string, tf.Tensor>,
+    lr: number,
+    c1: number,
+    c2: number,
+  ): void {
+    const { beta1, beta2, eps, weightDecay } = this.options;
+    const [ps, gs, ms, vs, decay] = [[], [], [], [], []] as [
+      Float32Array[],
+      Float32Array[],
+      Float32Array[],
+      Float32Array[],
+      number[],
+    ];
+    const own = (t: tf.Tensor) => native.refCount(t.dataId) === 1;
+    for (const [name, p] of params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      if (!own(p)) tf.tidy(() => p.assign(tf.add(p, 0)));
+      for (const moments of [this.m, this.v]) {
+        const t = moments.get(name);
+        if (!t || !own(t)) {
+          // A fresh array of our own (a moment read from a checkpoint may share its storage).
+          moments.set(name, t ? tf.add(t, 0) : tf.zerosLike(p));
+          t?.dispose();
+        }
+      }
+      ps.push(native.f32(p));
+      gs.push(native.f32(g));
+      ms.push(native.f32(this.m.get(name)!));
+      vs.push(native.f32(this.v.get(name)!));
+      decay.push(weightDecay > 0 && this.decays(name) ? 1 : 0);
+    }
+    native.kernels.adamw(ps, gs, ms, vs, Uint8Array.from(decay), lr, beta1, beta2, eps, weightDecay, c1, c2, 1);
   }
 
   /** Replaces the moments and step (from a checkpoint); takes ownership of the tensors. */
@@ -80,7 +125,10 @@ export function clipByGlobalNorm(
   grads: Map<string, tf.Tensor>,
   maxNorm: number,
 ): { norm: number; grads: Map<string, tf.Tensor> } {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
+  const native = nativeBackend();
+  const norm = native
+    ? Math.fround(Math.sqrt(native.kernels.sumSquares([...grads.values()].map((g) => native.f32(g)))))
+    : tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]!);
   if (!(maxNorm > 0) || !(norm > maxNorm)) return { norm, grads };
   const scale = maxNorm / (norm + 1e-6);
   const clipped = new Map<string, tf.Tensor>();

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig } from './config.ts';
-import { causalMask, dropout, gelu, layerNorm, linear } from './ops.ts';
+import { causalAttention, causalMask, dropout, embed, fused, gelu, layerNorm, linear } from './ops.ts';
 import type { ForwardOptions, LanguageModel, DecodeState } from './model.ts';
 import { ModelInputError } from './model.ts';
 
@@ -65,11 +65,9 @@ export class GPT implements LanguageModel {
    * cache, keys and values are appended to it, so each new token costs O(T), not O(T²).
    */
   private trunk(idx: tf.Tensor2D, offset: number, opts: ForwardOptions, cache?: KVCache): tf.Tensor3D {
-    const { dim, layers } = this.config;
-    const [b, t] = idx.shape;
-    const tok = tf.reshape(tf.gather(this.p('wte'), tf.reshape(idx, [-1])), [b, t, dim]); // (B, T, C)
-    const pos = tf.slice(this.p('wpe'), [offset, 0], [t, dim]); // (T, C)
-    let x = dropout(tf.add(tok, pos), this.config.dropout, opts.training, seedFor(opts, 0)) as tf.Tensor3D;
+    const { layers } = this.config;
+    const tokPos = embed(idx, this.p('wte') as tf.Tensor2D, this.p('wpe') as tf.Tensor2D, offset); // (B, T, C)
+    let x = dropout(tokPos, this.config.dropout, opts.training, seedFor(opts, 0)) as tf.Tensor3D;
     for (let i = 0; i < layers; i++) {
       x = tf.add(x, this.attention(this.norm(x, `h.${i}.ln1`) as tf.Tensor3D, i, opts, cache?.layers[i]));
       x = tf.add(x, this.mlp(this.norm(x, `h.${i}.ln2`), i, opts));
@@ -91,11 +89,18 @@ export class GPT implements LanguageModel {
     const hs = dim / heads;
     const [b, t] = x.shape;
     const n = `h.${layer}.attn`;
-    const split = (w: string) =>
-      tf.transpose(
-        tf.reshape(linear(x, this.p(`${n}.${w}`), this.maybe(`${n}.b${w.slice(1)}`)), [b, t, heads, hs]),
-        [0, 2, 1, 3],
-      ); // (B, nh, T, hs)
+    const project = (w: string) => linear(x, this.p(`${n}.${w}`), this.maybe(`${n}.b${w.slice(1)}`)); // (B, T, C)
+    if (fused() && !cached && !(opts.training && this.config.dropout > 0)) {
+      // Native: one kernel for all heads, reading them side by side in C (no transposes).
+      const y = causalAttention(
+        project('wq') as tf.Tensor3D,
+        project('wk') as tf.Tensor3D,
+        project('wv') as tf.Tensor3D,
+        heads,
+      );
+      return linear(y, this.p(`${n}.wo`), this.maybe(`${n}.bo`)) as tf.Tensor3D;
+    }
+    const split = (w: string) => tf.transpose(tf.reshape(project(w), [b, t, heads, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)
     const q = split('wq');
     let k = split('wk');
     let v = split('wv');

@@ -1,11 +1,50 @@
 /**
  * The few numeric building blocks the models share. Each one is written for the wasm
- * backend's fast paths (see backend/wasm-kernels.ts for the measurements).
+ * backend's fast paths (see backend/wasm-kernels.ts for the measurements); on the native
+ * backend each is one fused kernel with its own backward kernel (backend/native.ts), wired
+ * up with tf.customGrad so that the model reads the same on every backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { NATIVE } from './backend/native.ts';
+
+/** True where the fused native kernels exist (the native backend is the active one). */
+export function fused(): boolean {
+  return tf.getBackend() === NATIVE;
+}
+
+type Grads = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
+type Forward = (xs: tf.Tensor[], save: tf.GradSaveFunc) => { value: tf.Tensor; gradFunc: Grads };
+
+/** tf.customGrad for a function of any number of tensors (its typing wants exactly one). */
+function withGrad(f: Forward): (...xs: tf.Tensor[]) => tf.Tensor {
+  const g = tf.customGrad(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    return f(args as tf.Tensor[], save);
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (...xs) => (g as unknown as (...xs: tf.Tensor[]) => tf.Tensor)(...xs);
+}
+
+function run(kernel: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}): tf.Tensor[] {
+  const out = tf.engine().runKernel(kernel, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap);
+  return Array.isArray(out) ? out : [out as tf.Tensor];
+}
 
 /** LayerNorm over the last axis; `bias` may be absent (the course's bias-free setup). */
 export function layerNorm(x: tf.Tensor, gain: tf.Tensor, bias?: tf.Tensor, eps = 1e-5): tf.Tensor {
+  if (fused()) {
+    const f = withGrad(([xx, g, b], save) => {
+      const [y, mean, rstd] = run('MiniglmLayerNorm', b ? { x: xx!, gamma: g!, beta: b } : { x: xx!, gamma: g! }, {
+        eps,
+      });
+      save([xx!, g!, mean!, rstd!]);
+      return {
+        value: y!,
+        gradFunc: (dy, [sx, sg, sm, sr]) =>
+          run('MiniglmLayerNormGrad', { dy, x: sx!, gamma: sg!, mean: sm!, rstd: sr! }, { hasBeta: !!b }),
+      };
+    });
+    return bias ? f(x, gain, bias) : f(x, gain);
+  }
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
@@ -21,6 +60,15 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
  * sigmoid runs in 1.1 ms per million elements where tanh and erf take 15-19 ms.
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (fused()) {
+    return withGrad(([xx], save) => {
+      save([xx!]);
+      return {
+        value: run('MiniglmGelu', { x: xx! })[0]!,
+        gradFunc: (dy, [sx]) => run('MiniglmGeluGrad', { x: sx!, dy })[0]!,
+      };
+    })(x);
+  }
   return tf.tidy(() => {
     // x·x·x, not pow: pow's gradient also differentiates the exponent (a log per element).
     const cube = tf.mul(tf.mul(x, x), x);
@@ -49,6 +97,22 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
  * p[argmax] ≥ 1/V never underflows. The gradient is (softmax − onehot) · w / sum(w).
  */
 export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+  if (fused()) {
+    // The gradient comes out of the same pass over the logits; only worth writing when a
+    // gradient will be asked for (not in evaluation).
+    const withGradient = tf.engine().isTapeOn();
+    return withGrad(([z], save) => {
+      const [value, grad] = run('MiniglmCrossEntropy', { logits: z!, targets, weights }, { withGrad: withGradient });
+      save(grad ? [grad] : []);
+      return {
+        value: value!,
+        gradFunc: (dy, [g]) => {
+          if (!g) throw new Error('maskedCrossEntropy: no gradient was computed in the forward pass');
+          return tf.mul(g, dy);
+        },
+      };
+    })(logits) as tf.Scalar;
+  }
   const [, vocab] = logits.shape;
   const lossFn = tf.customGrad(((z: tf.Tensor, save: tf.GradSaveFunc) => {
     const zz = z as tf.Tensor2D;
@@ -70,6 +134,45 @@ export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, we
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return lossFn(logits) as tf.Scalar;
+}
+
+/**
+ * Causal multi-head self-attention of q [B, T, C] over k, v [B, Tk, C] (query i sits at
+ * position Tk − T + i): softmax(q·kᵀ/√hs + mask)·v per head, heads side by side in C.
+ * Native only (one fused kernel, no transposes); the model composes it from tfjs ops
+ * elsewhere, with dropout on the attention weights where that is asked for.
+ */
+export function causalAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return withGrad(([qq, kk, vv], save) => {
+    const [y, p] = run('MiniglmAttention', { q: qq!, k: kk!, v: vv! }, { heads });
+    save([qq!, kk!, vv!, p!]);
+    return {
+      value: y!,
+      gradFunc: (dy, [sq, sk, sv, sp]) =>
+        run('MiniglmAttentionGrad', { q: sq!, k: sk!, v: sv!, p: sp!, dy }, { heads }),
+    };
+  })(q, k, v) as tf.Tensor3D;
+}
+
+/** Token + position embedding: wte[idx] + wpe[offset …] → [B, T, C]. */
+export function embed(idx: tf.Tensor2D, wte: tf.Tensor2D, wpe: tf.Tensor2D, offset: number): tf.Tensor3D {
+  const [b, t] = idx.shape;
+  const dim = wte.shape[1];
+  if (fused()) {
+    return withGrad(([e, p], save) => {
+      save([idx]);
+      return {
+        value: run('MiniglmEmbedding', { idx, wte: e!, wpe: p! }, { offset })[0]!,
+        gradFunc: (dy, [si]) =>
+          run('MiniglmEmbeddingGrad', { idx: si!, dy }, { offset, vocab: wte.shape[0], block: wpe.shape[0] }),
+      };
+    })(wte, wpe) as tf.Tensor3D;
+  }
+  return tf.tidy(() => {
+    const tok = tf.reshape(tf.gather(wte, tf.reshape(idx, [-1])), [b, t, dim]); // (B, T, C)
+    const pos = tf.slice(wpe, [offset, 0], [t, dim]); // (T, C)
+    return tf.add(tok, pos) as tf.Tensor3D;
+  });
 }
 
 /** An additive causal mask [T, T]: 0 on and below the diagonal, −1e9 above it. */

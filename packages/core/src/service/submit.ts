@@ -4,8 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FlowProducer } from 'bullmq';
-import { parseCurriculum, type Curriculum } from '../curriculum.ts';
+import { curriculumOf, parseCurriculum, type Curriculum } from '../curriculum.ts';
 import type { PrismaClient } from '../db/index.ts';
+import { initFromMismatch } from '../init-from.ts';
 import { isUuid } from './ids.ts';
 import { runFlow } from './queues.ts';
 import { checkSources } from './sources.ts';
@@ -65,7 +66,7 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
         404,
         `/initFrom: no checkpoint or alias "${curriculum.initFrom}" (GET /v1/checkpoints and GET /v1/aliases list them)`,
       );
-    const mismatch = await initFromMismatch(deps.prisma, ref.checkpointId, curriculum);
+    const mismatch = await storedInitFromMismatch(deps.prisma, ref.checkpointId, curriculum);
     if (mismatch) return fail(400, mismatch);
     initFrom = ref;
   }
@@ -131,8 +132,8 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
   };
 }
 
-/** A run may start from a checkpoint only with the same architecture and tokenizer. */
-async function initFromMismatch(
+/** initFromMismatch for a stored checkpoint: the run that wrote it says its model and tokenizer. */
+async function storedInitFromMismatch(
   prisma: PrismaClient,
   checkpointId: string,
   curriculum: Curriculum,
@@ -142,16 +143,12 @@ async function initFromMismatch(
     include: { stage: { include: { run: true } } },
   });
   if (!ckpt) return `/initFrom: checkpoint ${checkpointId} is gone`;
-  const source = ckpt.stage.run.curriculum as unknown as Curriculum;
-  for (const key of ['kind', 'layers', 'heads', 'dim', 'blockSize'] as const) {
-    const want = curriculum.model[key];
-    const have = source.model[key];
-    if (want !== undefined && have !== undefined && want !== have)
-      return `/model/${key}: ${String(want)} differs from the initFrom checkpoint's ${String(have)} (run ${ckpt.stage.run.name}, stage ${ckpt.stage.name})`;
-  }
-  if (source.tokenizer.name !== curriculum.tokenizer.name)
-    return `/tokenizer/name: ${curriculum.tokenizer.name} differs from the initFrom checkpoint's ${source.tokenizer.name}`;
-  return undefined;
+  const source = curriculumOf(ckpt.stage.run);
+  return initFromMismatch(
+    curriculum,
+    { model: source.model, tokenizer: source.tokenizer.name },
+    `run ${ckpt.stage.run.name}, stage ${ckpt.stage.name}`,
+  );
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * Picks the TensorFlow.js backend: the best one that loads, or the one the user forces
- * (`backend` option or MINIGLM_BACKEND). Native backends are optional dependencies whose
- * install downloads libtensorflow; where that failed they are simply absent.
+ * (`backend` option or MINIGLM_BACKEND). tfjs-node backends are optional dependencies whose
+ * install downloads libtensorflow; where that failed they are simply absent. `native` is our
+ * own (backend/native.ts, built from source by scripts/ensure-deps.mjs); where it cannot be
+ * built or loaded, wasm is used and one line on stderr says why and how to get it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // The union package registers every op's gradient (tfjs-core's Node bundle has none) and
@@ -10,9 +12,12 @@ import '@tensorflow/tfjs';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { UserError } from '@miniglm/data';
+import os from 'node:os';
+import { registerNativeBackend, setNativeThreads } from './native.ts';
 import { registerWasmKernels } from './wasm-kernels.ts';
 
-export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** Option and env var spellings users may type for each backend. */
@@ -23,13 +28,26 @@ const ALIASES: Record<string, BackendName> = {
   'tfjs-node': 'tensorflow',
   node: 'tensorflow',
   tensorflow: 'tensorflow',
+  native: 'native',
+  openblas: 'native',
   wasm: 'wasm',
   cpu: 'cpu',
 };
 
-export class BackendError extends Error {}
+export class BackendError extends UserError {}
 
 let active: BackendName | undefined;
+let threads = 1;
+let fallbackSaid = false;
+
+/**
+ * BLAS threads of the native backend (MINIGLM_THREADS, else every core), pinned for the
+ * process: two threads sum a product's terms in another order than one, so a run and its
+ * resumption must use the same count. Recorded in checkpoints.
+ */
+export function backendThreads(): number {
+  return active === 'native' ? threads : 1;
+}
 
 /** The backend in use, for metrics and benchmarks. */
 export function activeBackend(): BackendName {
@@ -53,7 +71,12 @@ export async function initBackend(preferred?: string): Promise<BackendName> {
   }
   if (active) return active;
   for (const name of BACKEND_NAMES) {
-    if (!(await tryBackend(name))) return (active = name);
+    const why = await tryBackend(name);
+    if (!why) return (active = name);
+    if (name === 'native' && !fallbackSaid) {
+      fallbackSaid = true;
+      process.stderr.write(`miniglm: using wasm, not the fast native backend: ${why}\n`);
+    }
   }
   throw new BackendError('no TensorFlow.js backend could be initialised');
 }
@@ -71,6 +94,14 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
       await import(pkg);
     }
     if (name === 'wasm') await loadWasm();
+    if (name === 'native') {
+      const native = registerNativeBackend();
+      if (!native.ok) return native.reason;
+      const wanted = Number(process.env.MINIGLM_THREADS ?? os.availableParallelism());
+      if (!(Number.isInteger(wanted) && wanted >= 1))
+        return `MINIGLM_THREADS must be a positive integer, got "${process.env.MINIGLM_THREADS}"`;
+      threads = setNativeThreads(wanted);
+    }
     if (!(await tf.setBackend(name))) return `tf.setBackend("${name}") returned false`;
     await tf.ready();
     // The cpu backend prints an advertisement for tfjs-node on its first write unless told

@@ -1,0 +1,303 @@
+/**
+ * The native backend (backend/native.ts over packages/native): every kernel against the tfjs
+ * cpu backend, values and gradients, on odd shapes (batch 1, sizes that are no multiple of 8);
+ * AdamW; a training run that gives wasm's losses; no leaked tensors. Where the kernels are not
+ * built (no g++ or OpenBLAS), the file checks the fallback instead: wasm, with one line why.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadNative } from '../../native/src/index.ts';
+import {
+  AdamW,
+  clipByGlobalNorm,
+  createModel,
+  initBackend,
+  layerNorm,
+  gelu,
+  maskedCrossEntropy,
+  trainStage,
+  type StepMetrics,
+} from '../src/index.ts';
+import { causalAttention, causalMask, embed } from '../src/ops.ts';
+import {
+  cycleCorpus,
+  gptConfig,
+  maxAbsDiff,
+  randomFloats,
+  TOKENIZER,
+  trainOptions,
+  useTempDir,
+  WindowSampler,
+} from './helpers.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const loaded = loadNative();
+
+/** Runs fn on a backend and returns plain copies of the arrays it produces. */
+async function on(backend: 'cpu' | 'native' | 'wasm', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  expect(await initBackend(backend)).toBe(backend);
+  return tf.tidy(fn).map((t) => {
+    const copy = Float32Array.from(t.dataSync());
+    t.dispose();
+    return copy;
+  });
+}
+
+/** The value and the gradients of sum(f(xs)·w) for fixed random weights w: every output element counts. */
+function valueAndGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: { data: Float32Array; shape: number[] }[]) {
+  return () => {
+    const xs = inputs.map((x) => tf.tensor(x.data, x.shape));
+    const y = f(...xs);
+    const w = tf.tensor(randomFloats(y.size, 99), y.shape);
+    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), w)))(xs);
+    return [y, ...grads];
+  };
+}
+
+/** Checks native against cpu for one function, output by output. */
+async function compare(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  shapes: number[][],
+  tolerance = 2e-5,
+  seed = 1,
+): Promise<void> {
+  const inputs = shapes.map((shape, i) => ({
+    shape,
+    data: randomFloats(
+      shape.reduce((n, d) => n * d, 1),
+      seed + i,
+    ),
+  }));
+  const want = await on('cpu', valueAndGrads(f, inputs));
+  const got = await on('native', valueAndGrads(f, inputs));
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const scale = Math.max(1, ...want[i]!.map(Math.abs));
+    expect(maxAbsDiff(got[i]!, want[i]!) / scale, `output ${i} (0 = value, then gradients)`).toBeLessThan(tolerance);
+  }
+}
+
+/** The model's attention composed from tfjs ops (what the wasm and cpu backends run). */
+function composedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number): tf.Tensor {
+  const [b, t, c] = q.shape as [number, number, number];
+  const tk = k.shape[1]!;
+  const hs = c / heads;
+  const split = (x: tf.Tensor, n: number) => tf.transpose(tf.reshape(x, [b, n, heads, hs]), [0, 2, 1, 3]);
+  let att = tf.mul(tf.matMul(split(q, t), split(k, tk), false, true), 1 / Math.sqrt(hs));
+  att = tf.add(att, tf.slice(causalMask(tk), [tk - t, 0], [t, tk]));
+  return tf.reshape(tf.transpose(tf.matMul(tf.softmax(att), split(v, tk)), [0, 2, 1, 3]), [b, t, c]);
+}
+
+if ('kernels' in loaded) {
+  describe('native kernels against the tfjs cpu backend', () => {
+    it('matMul: transposes as flags, batches, a broadcast batch of 1, odd sizes', async () => {
+      for (const [ta, tb] of [
+        [false, false],
+        [true, false],
+        [false, true],
+        [true, true],
+      ] as const) {
+        const a = ta ? [3, 7, 5] : [3, 5, 7];
+        const b = tb ? [3, 9, 7] : [3, 7, 9];
+        await compare((x, y) => tf.matMul(x!, y!, ta, tb), [a, b]);
+      }
+      await compare(
+        (x, y) => tf.matMul(x!, y!),
+        [
+          [1, 13],
+          [13, 1],
+        ],
+      );
+      // A batch of 1 broadcast against a batch (tfjs' own gradient does not reduce it: values only).
+      const a = randomFloats(15, 3);
+      const b = randomFloats(4 * 15, 4);
+      const product = () => [tf.matMul(tf.tensor3d(a, [1, 5, 3]), tf.tensor3d(b, [4, 5, 3]), false, true)];
+      expect(maxAbsDiff((await on('native', product))[0]!, (await on('cpu', product))[0]!)).toBeLessThan(1e-5);
+    });
+
+    it('element-wise ops with equal shapes, scalars and bias rows; bias gradients as column sums', async () => {
+      await compare((x, y) => tf.add(x!, y!), [[3, 5, 7], [7]]);
+      await compare((x, y) => tf.add(x!, y!), [[7], [2, 5, 7]]);
+      await compare(
+        (x, y) => tf.sub(x!, y!),
+        [
+          [3, 5, 7],
+          [5, 7],
+        ],
+      );
+      await compare(
+        (x, y) => tf.mul(x!, y!),
+        [
+          [1, 9],
+          [1, 9],
+        ],
+      );
+      await compare((x, y) => tf.mul(x!, tf.sum(y!)), [[4, 3], [2]]);
+      await compare((x) => tf.div(x!, 3), [[13]]);
+      await compare((x) => tf.sum(x!, [0, 1]), [[3, 5, 7]]);
+      await compare((x) => tf.sum(x!, [0, 1], true), [[3, 5, 7]]);
+    });
+
+    it('LayerNorm, with and without a bias', async () => {
+      await compare((x, g, b) => layerNorm(x!, g!, b), [[2, 5, 13], [13], [13]]);
+      await compare((x, g) => layerNorm(x!, g!), [[1, 1, 7], [7]]);
+    });
+
+    it('GELU', async () => {
+      await compare((x) => gelu(tf.mul(x!, 4)), [[3, 37]]);
+    });
+
+    it('causal attention: several heads, batch 1, odd head sizes, keys beyond the queries (a cache)', async () => {
+      for (const [b, t, tk, heads, hs] of [
+        [2, 7, 7, 3, 5],
+        [1, 1, 1, 1, 3],
+        [1, 9, 9, 2, 8],
+        [2, 3, 8, 2, 3],
+      ]) {
+        const c = heads * hs;
+        await compare(
+          (q, k, v) =>
+            tf.getBackend() === 'native'
+              ? causalAttention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, heads)
+              : composedAttention(q!, k!, v!, heads),
+          [
+            [b, t, c],
+            [b, tk, c],
+            [b, tk, c],
+          ],
+          3e-5,
+        );
+      }
+    });
+
+    it('cross-entropy from logits with the SFT weights (masked rows, a row with a large logit)', async () => {
+      const targets = [3, 0, 10, 6, 2];
+      const weights = [1, 0, 1, 1, 0];
+      await compare(
+        (z) => {
+          const big = tf.mul(z!, tf.tensor2d([[30], [1], [1], [1], [1]]));
+          return maskedCrossEntropy(big as tf.Tensor2D, tf.tensor1d(targets, 'int32'), tf.tensor1d(weights));
+        },
+        [[5, 11]],
+      );
+    });
+
+    it('token + position embedding, also from an offset', async () => {
+      const idx = [
+        [4, 0, 4],
+        [2, 6, 1],
+      ];
+      for (const offset of [0, 2]) {
+        await compare(
+          (wte, wpe) => embed(tf.tensor2d(idx, [2, 3], 'int32'), wte as tf.Tensor2D, wpe as tf.Tensor2D, offset),
+          [
+            [7, 5],
+            [6, 5],
+          ],
+        );
+      }
+    });
+
+    it('AdamW in one call with clipping gives the per-tensor update, over three steps', async () => {
+      const shapes = [[3, 5], [5], [7]];
+      const run = () => {
+        const params = new Map(
+          shapes.map((s, i) => [`p${i}`, tf.variable(tf.tensor(randomFloats(s[0]! * (s[1] ?? 1), i), s))]),
+        );
+        const opt = new AdamW({ beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 }, (n) => n !== 'p1');
+        const norms: number[] = [];
+        for (let step = 0; step < 3; step++) {
+          const grads = new Map(
+            shapes.map((s, i) => [`p${i}`, tf.tensor(randomFloats(s[0]! * (s[1] ?? 1), 10 * step + i, 2), s)]),
+          );
+          const clipped = clipByGlobalNorm(grads, 1);
+          norms.push(clipped.norm);
+          opt.apply(params, clipped.grads, 0.01);
+          tf.dispose([...clipped.grads.values()]);
+        }
+        const out = [...params.values(), ...opt.m.values(), ...opt.v.values()].map((t) => tf.clone(t));
+        opt.dispose();
+        tf.dispose([...params.values()]);
+        return [...out, tf.tensor(norms)];
+      };
+      const want = await on('cpu', run);
+      const got = await on('native', run);
+      for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(1e-5);
+    });
+  });
+
+  describe('training on the native backend', () => {
+    const tmp = useTempDir('native');
+    const corpus = cycleCorpus(29, 13, 400);
+
+    async function losses(backend: 'wasm' | 'native') {
+      expect(await initBackend(backend)).toBe(backend);
+      const before = tf.memory().numTensors;
+      const model = createModel(
+        gptConfig({ vocabSize: 29, blockSize: 12, layers: 2, heads: 3, dim: 21, bias: true }),
+        3,
+      );
+      const seen: StepMetrics[] = [];
+      const counts: number[] = [];
+      try {
+        await trainStage({
+          model,
+          tokenizer: TOKENIZER,
+          sampler: new WindowSampler(corpus, 3, 12, 5),
+          valBatches: () => [],
+          options: trainOptions({ iterations: 6, lr: 3e-3 }),
+          checkpointPath: path.join(tmp(), `${backend}.ckpt`),
+          onMetrics: (m) => {
+            seen.push(m);
+            counts.push(tf.memory().numTensors);
+          },
+        });
+      } finally {
+        model.dispose();
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      return { seen, counts };
+    }
+
+    it('gives the losses wasm gives, step for step, and the backend in its metrics; no tensor leaks', async () => {
+      const wasm = await losses('wasm');
+      const native = await losses('native');
+      expect(native.seen.map((m) => m.backend)).toEqual(Array(6).fill('native'));
+      for (let i = 0; i < 6; i++) {
+        expect(Math.abs(native.seen[i]!.trainLoss - wasm.seen[i]!.trainLoss)).toBeLessThan(1e-4);
+        expect(Math.abs(native.seen[i]!.gradNorm - wasm.seen[i]!.gradNorm) / wasm.seen[i]!.gradNorm).toBeLessThan(1e-3);
+      }
+      expect(new Set(native.counts.slice(1)).size).toBe(1);
+    });
+  });
+} else {
+  describe('without the native kernels', () => {
+    it('the native backend is refused with the reason and how to get it', async () => {
+      await expect(initBackend('native')).rejects.toThrow(/not available: .*apt-get install -y g\+\+ libopenblas-dev/);
+    });
+  });
+}
+
+describe('falling back to wasm', () => {
+  it('with the native kernels switched off, the best backend is wasm and one line says why and how to get native', () => {
+    const script = `
+      const { initBackend } = await import(${JSON.stringify(path.join(root, 'packages/model/src/index.ts'))});
+      console.log('chosen', await initBackend());`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, MINIGLM_NO_NATIVE: '1', MINIGLM_BACKEND: '' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').pop()).toBe('chosen wasm');
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('miniglm'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^miniglm: using wasm, not the fast native backend: .*MINIGLM_NO_NATIVE/);
+  });
+});

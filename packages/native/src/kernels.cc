@@ -1,0 +1,736 @@
+// miniglm native kernels: an N-API addon over OpenBLAS for the training step and decoding.
+//
+// Every function works in place on the caller's typed arrays (napi_get_typedarray_info gives
+// their memory: no copies) and allocates nothing that outlives the call. Shapes are passed
+// explicitly; the TypeScript side (packages/native/index.ts) checks them before calling.
+//
+// Determinism: results depend only on the inputs and on the BLAS thread count (OpenBLAS with
+// two threads splits products differently from one); our own loops are single-threaded and
+// sum in a fixed order. Pin the thread count with `threads(n)` for a run.
+#include <node_api.h>
+#include <cblas.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Argument helpers. A failed check throws a JS TypeError and returns nullptr / false.
+
+struct Args {
+  napi_env env;
+  size_t argc = 24;
+  napi_value argv[24];
+  bool ok = true;
+
+  Args(napi_env e, napi_callback_info info, size_t want) : env(e) {
+    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    if (argc < want) fail("expected " + std::to_string(want) + " arguments, got " + std::to_string(argc));
+  }
+
+  void fail(const std::string& what) {
+    if (ok) napi_throw_type_error(env, nullptr, ("miniglm native: " + what).c_str());
+    ok = false;
+  }
+
+  template <typename T>
+  T* array(size_t i, napi_typedarray_type want, size_t* length = nullptr, bool nullable = false) {
+    if (!ok) return nullptr;
+    napi_valuetype vt;
+    napi_typeof(env, argv[i], &vt);
+    if (nullable && (vt == napi_null || vt == napi_undefined)) {
+      if (length) *length = 0;
+      return nullptr;
+    }
+    bool is = false;
+    napi_is_typedarray(env, argv[i], &is);
+    if (!is) {
+      fail("argument " + std::to_string(i) + " must be a typed array");
+      return nullptr;
+    }
+    napi_typedarray_type type;
+    size_t n;
+    void* data;
+    napi_get_typedarray_info(env, argv[i], &type, &n, &data, nullptr, nullptr);
+    if (type != want) {
+      fail("argument " + std::to_string(i) + " has the wrong element type");
+      return nullptr;
+    }
+    if (length) *length = n;
+    return static_cast<T*>(data);
+  }
+  float* f32(size_t i, size_t* n = nullptr) { return array<float>(i, napi_float32_array, n); }
+  float* f32OrNull(size_t i, size_t* n = nullptr) { return array<float>(i, napi_float32_array, n, true); }
+  int32_t* i32(size_t i, size_t* n = nullptr) { return array<int32_t>(i, napi_int32_array, n); }
+  uint8_t* u8(size_t i, size_t* n = nullptr) { return array<uint8_t>(i, napi_uint8_array, n); }
+
+  double num(size_t i) {
+    double v = 0;
+    if (ok && napi_get_value_double(env, argv[i], &v) != napi_ok) fail("argument " + std::to_string(i) + " must be a number");
+    return v;
+  }
+  long idx(size_t i) { return static_cast<long>(num(i)); }
+  bool flag(size_t i) {
+    bool v = false;
+    if (ok && napi_get_value_bool(env, argv[i], &v) != napi_ok) fail("argument " + std::to_string(i) + " must be a boolean");
+    return v;
+  }
+  // Reads element j of a JS array argument i (for lists of typed arrays).
+  napi_value element(size_t i, uint32_t j) {
+    napi_value v = nullptr;
+    if (ok) napi_get_element(env, argv[i], j, &v);
+    return v;
+  }
+  uint32_t length(size_t i) {
+    uint32_t n = 0;
+    if (ok && napi_get_array_length(env, argv[i], &n) != napi_ok) fail("argument " + std::to_string(i) + " must be an array");
+    return n;
+  }
+};
+
+float* f32Of(Args& a, napi_value v, size_t* n) {
+  napi_typedarray_type type;
+  void* data = nullptr;
+  bool is = false;
+  napi_is_typedarray(a.env, v, &is);
+  if (!is) {
+    a.fail("list element must be a Float32Array");
+    return nullptr;
+  }
+  napi_get_typedarray_info(a.env, v, &type, n, &data, nullptr, nullptr);
+  if (type != napi_float32_array) {
+    a.fail("list element must be a Float32Array");
+    return nullptr;
+  }
+  return static_cast<float*>(data);
+}
+
+napi_value undefinedValue(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+napi_value numberValue(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// exp for float32 that the compiler can vectorise: 2^n · e^r with |r| ≤ ln2/2 and e^r from its
+// Taylor series to degree 7 (truncation error < 1e-8, below float32's resolution).
+inline float fastExp(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  // ln2 in two parts so that n·ln2 is exact for the first part.
+  const float r = (x - n * 0.693145751953125f) - n * 1.42860682030941723e-06f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// ---------------------------------------------------------------------------------------------
+// BLAS
+
+napi_value Threads(napi_env env, napi_callback_info info) {
+  Args a(env, info, 0);
+  if (a.argc >= 1) {
+    long n = a.idx(0);
+    if (!a.ok) return nullptr;
+    if (n < 1) {
+      a.fail("thread count must be at least 1");
+      return nullptr;
+    }
+    openblas_set_num_threads(static_cast<int>(n));
+  }
+  return numberValue(env, openblas_get_num_threads());
+}
+
+napi_value Config(napi_env env, napi_callback_info) {
+  std::string s = std::string(openblas_get_config()) + "; core " + openblas_get_corename() + "; " +
+                  std::to_string(openblas_get_num_procs()) + " processors";
+  napi_value out;
+  napi_create_string_utf8(env, s.c_str(), s.size(), &out);
+  return out;
+}
+
+// sgemm(transA, transB, M, N, K, alpha, A, offA, lda, strideA, B, offB, ldb, strideB,
+//       beta, C, offC, ldc, strideC, batch): C_i = alpha·op(A_i)·op(B_i) + beta·C_i for
+// i < batch, with A_i at A + offA + i·strideA (a stride of 0 broadcasts one matrix), row-major.
+napi_value Sgemm(napi_env env, napi_callback_info info) {
+  Args a(env, info, 20);
+  bool ta = a.flag(0), tb = a.flag(1);
+  long m = a.idx(2), n = a.idx(3), k = a.idx(4);
+  float alpha = static_cast<float>(a.num(5));
+  size_t na, nb, nc;
+  float* A = a.f32(6, &na);
+  long offA = a.idx(7), lda = a.idx(8), sA = a.idx(9);
+  float* B = a.f32(10, &nb);
+  long offB = a.idx(11), ldb = a.idx(12), sB = a.idx(13);
+  float beta = static_cast<float>(a.num(14));
+  float* C = a.f32(15, &nc);
+  long offC = a.idx(16), ldc = a.idx(17), sC = a.idx(18), batch = a.idx(19);
+  if (!a.ok) return nullptr;
+  // Bounds: the last element each operand's last matrix touches must lie inside its array.
+  auto last = [](long off, long stride, long batches, long rows, long cols, long ld) {
+    return off + stride * (batches - 1) + (rows - 1) * ld + cols;
+  };
+  if (m <= 0 || n <= 0 || batch <= 0) return undefinedValue(env);
+  long aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
+  if (k > 0 && (last(offA, sA, batch, aRows, aCols, lda) > static_cast<long>(na) ||
+                last(offB, sB, batch, bRows, bCols, ldb) > static_cast<long>(nb))) {
+    a.fail("sgemm operand out of bounds");
+    return nullptr;
+  }
+  if (last(offC, sC, batch, m, n, ldc) > static_cast<long>(nc)) {
+    a.fail("sgemm output out of bounds");
+    return nullptr;
+  }
+  for (long i = 0; i < batch; i++) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+                A + offA + i * sA, lda, B + offB + i * sB, ldb, beta, C + offC + i * sC, ldc);
+  }
+  return undefinedValue(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm over the last axis (biased variance, as tf.moments).
+
+void layerNormRows(const float* x, const float* g, const float* b, float* y, float* mean, float* rstd, long rows,
+                   long cols, float eps) {
+  for (long r = 0; r < rows; r++) {
+    const float* xr = x + r * cols;
+    float* yr = y + r * cols;
+    double s = 0;
+    for (long c = 0; c < cols; c++) s += xr[c];
+    const float mu = static_cast<float>(s / cols);
+    double ss = 0;
+    for (long c = 0; c < cols; c++) {
+      const float d = xr[c] - mu;
+      ss += static_cast<double>(d) * d;
+    }
+    const float rs = static_cast<float>(1.0 / std::sqrt(ss / cols + eps));
+    if (mean) mean[r] = mu;
+    if (rstd) rstd[r] = rs;
+    if (b)
+      for (long c = 0; c < cols; c++) yr[c] = (xr[c] - mu) * rs * g[c] + b[c];
+    else
+      for (long c = 0; c < cols; c++) yr[c] = (xr[c] - mu) * rs * g[c];
+  }
+}
+
+// layerNormFwd(x, gamma, beta|null, y, mean, rstd, rows, cols, eps)
+napi_value LayerNormFwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 9);
+  size_t nx, ng, nb, ny, nm, nr;
+  float* x = a.f32(0, &nx);
+  float* g = a.f32(1, &ng);
+  float* b = a.f32OrNull(2, &nb);
+  float* y = a.f32(3, &ny);
+  float* mean = a.f32(4, &nm);
+  float* rstd = a.f32(5, &nr);
+  long rows = a.idx(6), cols = a.idx(7);
+  float eps = static_cast<float>(a.num(8));
+  if (!a.ok) return nullptr;
+  size_t n = static_cast<size_t>(rows * cols);
+  if (nx < n || ny < n || ng < static_cast<size_t>(cols) || (b && nb < static_cast<size_t>(cols)) ||
+      nm < static_cast<size_t>(rows) || nr < static_cast<size_t>(rows)) {
+    a.fail("layerNormFwd: array too small for the shape");
+    return nullptr;
+  }
+  layerNormRows(x, g, b, y, mean, rstd, rows, cols, eps);
+  return undefinedValue(env);
+}
+
+// layerNormBwd(dy, x, gamma, mean, rstd, dx, dgamma, dbeta|null, rows, cols)
+napi_value LayerNormBwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 10);
+  size_t ndy, nx, ng, nm, nr, ndx, ndg, ndb;
+  float* dy = a.f32(0, &ndy);
+  float* x = a.f32(1, &nx);
+  float* g = a.f32(2, &ng);
+  float* mean = a.f32(3, &nm);
+  float* rstd = a.f32(4, &nr);
+  float* dx = a.f32(5, &ndx);
+  float* dg = a.f32(6, &ndg);
+  float* db = a.f32OrNull(7, &ndb);
+  long rows = a.idx(8), cols = a.idx(9);
+  if (!a.ok) return nullptr;
+  size_t n = static_cast<size_t>(rows * cols), c = static_cast<size_t>(cols), r = static_cast<size_t>(rows);
+  if (ndy < n || nx < n || ndx < n || ng < c || ndg < c || (db && ndb < c) || nm < r || nr < r) {
+    a.fail("layerNormBwd: array too small for the shape");
+    return nullptr;
+  }
+  std::vector<double> dgAcc(c, 0.0), dbAcc(c, 0.0);
+  std::vector<float> xhat(c), dxhat(c);
+  for (long i = 0; i < rows; i++) {
+    const float* dyr = dy + i * cols;
+    const float* xr = x + i * cols;
+    const float mu = mean[i], rs = rstd[i];
+    double sumD = 0, sumDX = 0;
+    for (long j = 0; j < cols; j++) {
+      xhat[j] = (xr[j] - mu) * rs;
+      dxhat[j] = dyr[j] * g[j];
+      sumD += dxhat[j];
+      sumDX += static_cast<double>(dxhat[j]) * xhat[j];
+      dgAcc[j] += static_cast<double>(dyr[j]) * xhat[j];
+      dbAcc[j] += dyr[j];
+    }
+    const float mD = static_cast<float>(sumD / cols), mDX = static_cast<float>(sumDX / cols);
+    float* dxr = dx + i * cols;
+    for (long j = 0; j < cols; j++) dxr[j] = rs * (dxhat[j] - mD - xhat[j] * mDX);
+  }
+  for (size_t j = 0; j < c; j++) dg[j] = static_cast<float>(dgAcc[j]);
+  if (db)
+    for (size_t j = 0; j < c; j++) db[j] = static_cast<float>(dbAcc[j]);
+  return undefinedValue(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GELU, GPT-2's tanh form, written as x·sigmoid(2z) with z = √(2/π)(x + 0.044715x³).
+
+constexpr float kGeluA = 0.7978845608028654f;  // √(2/π)
+constexpr float kGeluB = 0.044715f;
+
+void geluRows(const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float z = kGeluA * (v + kGeluB * v * v * v);
+    y[i] = v / (1.0f + fastExp(-2.0f * z));
+  }
+}
+
+// geluFwd(x, y)
+napi_value GeluFwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 2);
+  size_t nx, ny;
+  float* x = a.f32(0, &nx);
+  float* y = a.f32(1, &ny);
+  if (!a.ok) return nullptr;
+  if (ny < nx) {
+    a.fail("geluFwd: output smaller than input");
+    return nullptr;
+  }
+  geluRows(x, y, nx);
+  return undefinedValue(env);
+}
+
+// geluBwd(x, dy, dx)
+napi_value GeluBwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 3);
+  size_t nx, ndy, ndx;
+  float* x = a.f32(0, &nx);
+  float* dy = a.f32(1, &ndy);
+  float* dx = a.f32(2, &ndx);
+  if (!a.ok) return nullptr;
+  if (ndy < nx || ndx < nx) {
+    a.fail("geluBwd: arrays of different lengths");
+    return nullptr;
+  }
+  for (size_t i = 0; i < nx; i++) {
+    const float v = x[i];
+    const float z = kGeluA * (v + kGeluB * v * v * v);
+    const float s = 1.0f / (1.0f + fastExp(-2.0f * z));
+    const float dz = kGeluA * (1.0f + 3.0f * kGeluB * v * v);
+    dx[i] = dy[i] * (s + v * s * (1.0f - s) * 2.0f * dz);
+  }
+  return undefinedValue(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Causal multi-head attention over q [B, T, C], k and v [B, Tk, C] (heads side by side in C):
+// query i sits at position Tk − T + i and sees keys 0 … Tk − T + i. Scores go through a
+// scaled, causally masked softmax; p [B, H, T, Tk] keeps the probabilities for the backward.
+
+void causalSoftmaxRows(float* s, long t, long tk, float scale) {
+  const long off = tk - t;
+  for (long i = 0; i < t; i++) {
+    float* row = s + i * tk;
+    const long valid = off + i + 1;
+    float mx = -INFINITY;
+    for (long j = 0; j < valid; j++) mx = row[j] * scale > mx ? row[j] * scale : mx;
+    float sum = 0;
+    for (long j = 0; j < valid; j++) {
+      row[j] = fastExp(row[j] * scale - mx);
+      sum += row[j];
+    }
+    const float inv = 1.0f / sum;
+    for (long j = 0; j < valid; j++) row[j] *= inv;
+    for (long j = valid; j < tk; j++) row[j] = 0.0f;
+  }
+}
+
+void attentionForward(const float* q, const float* k, const float* v, float* y, float* p, long B, long T, long Tk,
+                      long H, long hs, float scale) {
+  const long C = H * hs;
+  for (long b = 0; b < B; b++)
+    for (long h = 0; h < H; h++) {
+      float* P = p + (b * H + h) * T * Tk;
+      const float* Q = q + b * T * C + h * hs;
+      const float* K = k + b * Tk * C + h * hs;
+      const float* V = v + b * Tk * C + h * hs;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, Tk, hs, 1.0f, Q, C, K, C, 0.0f, P, Tk);
+      causalSoftmaxRows(P, T, Tk, scale);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, Tk, 1.0f, P, Tk, V, C, 0.0f,
+                  y + b * T * C + h * hs, C);
+    }
+}
+
+// attnFwd(q, k, v, y, p, B, T, Tk, H, hs, scale)
+napi_value AttnFwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 11);
+  size_t nq, nk, nv, ny, np;
+  float* q = a.f32(0, &nq);
+  float* k = a.f32(1, &nk);
+  float* v = a.f32(2, &nv);
+  float* y = a.f32(3, &ny);
+  float* p = a.f32(4, &np);
+  long B = a.idx(5), T = a.idx(6), Tk = a.idx(7), H = a.idx(8), hs = a.idx(9);
+  float scale = static_cast<float>(a.num(10));
+  if (!a.ok) return nullptr;
+  size_t C = static_cast<size_t>(H * hs);
+  if (Tk < T || nq < B * T * C || nk < B * Tk * C || nv < B * Tk * C || ny < B * T * C ||
+      np < static_cast<size_t>(B * H * T * Tk)) {
+    a.fail("attnFwd: array too small for the shape");
+    return nullptr;
+  }
+  attentionForward(q, k, v, y, p, B, T, Tk, H, hs, scale);
+  return undefinedValue(env);
+}
+
+// attnBwd(q, k, v, p, dy, dq, dk, dv, B, T, Tk, H, hs, scale)
+napi_value AttnBwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 14);
+  size_t nq, nk, nv, np, ndy, ndq, ndk, ndv;
+  float* q = a.f32(0, &nq);
+  float* k = a.f32(1, &nk);
+  float* v = a.f32(2, &nv);
+  float* p = a.f32(3, &np);
+  float* dy = a.f32(4, &ndy);
+  float* dq = a.f32(5, &ndq);
+  float* dk = a.f32(6, &ndk);
+  float* dv = a.f32(7, &ndv);
+  long B = a.idx(8), T = a.idx(9), Tk = a.idx(10), H = a.idx(11), hs = a.idx(12);
+  float scale = static_cast<float>(a.num(13));
+  if (!a.ok) return nullptr;
+  const long C = H * hs;
+  size_t qs = static_cast<size_t>(B * T * C), ks = static_cast<size_t>(B * Tk * C);
+  if (Tk < T || nq < qs || ndq < qs || ndy < qs || nk < ks || nv < ks || ndk < ks || ndv < ks ||
+      np < static_cast<size_t>(B * H * T * Tk)) {
+    a.fail("attnBwd: array too small for the shape");
+    return nullptr;
+  }
+  std::vector<float> dP(static_cast<size_t>(T * Tk));
+  for (long b = 0; b < B; b++)
+    for (long h = 0; h < H; h++) {
+      const float* P = p + (b * H + h) * T * Tk;
+      const long o = h * hs;
+      const float* Q = q + b * T * C + o;
+      const float* K = k + b * Tk * C + o;
+      const float* V = v + b * Tk * C + o;
+      const float* dY = dy + b * T * C + o;
+      // dP = dY·Vᵀ, dV = Pᵀ·dY
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, Tk, hs, 1.0f, dY, C, V, C, 0.0f, dP.data(), Tk);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, T, 1.0f, P, Tk, dY, C, 0.0f, dv + b * Tk * C + o, C);
+      // Softmax backward, then the scale: dS = scale · P ⊙ (dP − Σ_j P·dP).
+      for (long i = 0; i < T; i++) {
+        const float* pr = P + i * Tk;
+        float* dr = dP.data() + i * Tk;
+        const long valid = Tk - T + i + 1;
+        float dot = 0;
+        for (long j = 0; j < valid; j++) dot += pr[j] * dr[j];
+        for (long j = 0; j < valid; j++) dr[j] = scale * pr[j] * (dr[j] - dot);
+        for (long j = valid; j < Tk; j++) dr[j] = 0.0f;
+      }
+      // dQ = dS·K, dK = dSᵀ·Q
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, Tk, 1.0f, dP.data(), Tk, K, C, 0.0f,
+                  dq + b * T * C + o, C);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, T, 1.0f, dP.data(), Tk, Q, C, 0.0f,
+                  dk + b * Tk * C + o, C);
+    }
+  return undefinedValue(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-entropy straight from logits [rows, V], each row weighted (the SFT mask):
+// loss = Σ w·(lse − z[target]) / max(Σ w, 1e-9). With `grad` given, also writes
+// ∂loss/∂logits = (softmax − onehot)·w / max(Σ w, 1e-9) in the same pass.
+
+// crossEntropy(logits, targets, weights, rows, V, grad|null) → loss
+napi_value CrossEntropy(napi_env env, napi_callback_info info) {
+  Args a(env, info, 6);
+  size_t nz, nt, nw, ng;
+  float* z = a.f32(0, &nz);
+  int32_t* t = a.i32(1, &nt);
+  float* w = a.f32(2, &nw);
+  long rows = a.idx(3), V = a.idx(4);
+  float* grad = a.f32OrNull(5, &ng);
+  if (!a.ok) return nullptr;
+  size_t n = static_cast<size_t>(rows * V);
+  if (nz < n || nt < static_cast<size_t>(rows) || nw < static_cast<size_t>(rows) || (grad && ng < n)) {
+    a.fail("crossEntropy: array too small for the shape");
+    return nullptr;
+  }
+  double total = 0;
+  for (long r = 0; r < rows; r++) total += w[r];
+  const double denom = total > 1e-9 ? total : 1e-9;
+  double loss = 0;
+  for (long r = 0; r < rows; r++) {
+    const float* zr = z + r * V;
+    float* gr = grad ? grad + r * V : nullptr;
+    const int32_t target = t[r];
+    if (target < 0 || target >= V) {
+      a.fail("crossEntropy: target " + std::to_string(target) + " outside the vocabulary of " + std::to_string(V));
+      return nullptr;
+    }
+    if (w[r] == 0.0f) {
+      if (gr) std::memset(gr, 0, sizeof(float) * static_cast<size_t>(V));
+      continue;
+    }
+    float mx = -INFINITY;
+    for (long j = 0; j < V; j++) mx = zr[j] > mx ? zr[j] : mx;
+    float sum = 0;
+    if (gr) {
+      for (long j = 0; j < V; j++) {
+        gr[j] = fastExp(zr[j] - mx);
+        sum += gr[j];
+      }
+      const float s = static_cast<float>(w[r] / denom) / sum;
+      for (long j = 0; j < V; j++) gr[j] *= s;
+      gr[target] -= static_cast<float>(w[r] / denom);
+    } else {
+      for (long j = 0; j < V; j++) sum += fastExp(zr[j] - mx);
+    }
+    loss += w[r] * (static_cast<double>(mx) + std::log(static_cast<double>(sum)) - zr[target]);
+  }
+  return numberValue(env, loss / denom);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Element-wise and reductions.
+
+// binary(op, a, b, out, n, period): out[i] = a[i] op b[i mod period]; op 0 add, 1 sub, 2 mul, 3 div.
+// period = n for equal shapes, 1 for a scalar, the last axis for a row broadcast (bias add).
+napi_value Binary(napi_env env, napi_callback_info info) {
+  Args a(env, info, 6);
+  long op = a.idx(0);
+  size_t na, nb, no;
+  float* x = a.f32(1, &na);
+  float* y = a.f32(2, &nb);
+  float* out = a.f32(3, &no);
+  long n = a.idx(4), period = a.idx(5);
+  if (!a.ok) return nullptr;
+  if (period < 1 || n % period != 0 || na < static_cast<size_t>(n) || no < static_cast<size_t>(n) ||
+      nb < static_cast<size_t>(period)) {
+    a.fail("binary: bad shapes");
+    return nullptr;
+  }
+  for (long base = 0; base < n; base += period) {
+    const float* xa = x + base;
+    float* o = out + base;
+    switch (op) {
+      case 0:
+        for (long i = 0; i < period; i++) o[i] = xa[i] + y[i];
+        break;
+      case 1:
+        for (long i = 0; i < period; i++) o[i] = xa[i] - y[i];
+        break;
+      case 2:
+        for (long i = 0; i < period; i++) o[i] = xa[i] * y[i];
+        break;
+      default:
+        for (long i = 0; i < period; i++) o[i] = xa[i] / y[i];
+    }
+  }
+  return undefinedValue(env);
+}
+
+// colSum(x, out, rows, cols): out[c] = Σ_r x[r, c] (the gradient of a bias).
+napi_value ColSum(napi_env env, napi_callback_info info) {
+  Args a(env, info, 4);
+  size_t nx, no;
+  float* x = a.f32(0, &nx);
+  float* out = a.f32(1, &no);
+  long rows = a.idx(2), cols = a.idx(3);
+  if (!a.ok) return nullptr;
+  if (nx < static_cast<size_t>(rows * cols) || no < static_cast<size_t>(cols)) {
+    a.fail("colSum: array too small for the shape");
+    return nullptr;
+  }
+  std::vector<double> acc(static_cast<size_t>(cols), 0.0);
+  for (long r = 0; r < rows; r++) {
+    const float* xr = x + r * cols;
+    for (long c = 0; c < cols; c++) acc[c] += xr[c];
+  }
+  for (long c = 0; c < cols; c++) out[c] = static_cast<float>(acc[c]);
+  return undefinedValue(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token + position embedding: out[b, t] = wte[idx[b, t]] + wpe[offset + t].
+
+// embedFwd(idx, wte, wpe, out, B, T, C, offset)
+napi_value EmbedFwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 8);
+  size_t ni, nte, npe, no;
+  int32_t* idx = a.i32(0, &ni);
+  float* wte = a.f32(1, &nte);
+  float* wpe = a.f32(2, &npe);
+  float* out = a.f32(3, &no);
+  long B = a.idx(4), T = a.idx(5), C = a.idx(6), offset = a.idx(7);
+  if (!a.ok) return nullptr;
+  const long V = static_cast<long>(nte) / C;
+  if (ni < static_cast<size_t>(B * T) || no < static_cast<size_t>(B * T * C) ||
+      npe < static_cast<size_t>((offset + T) * C)) {
+    a.fail("embedFwd: array too small for the shape");
+    return nullptr;
+  }
+  for (long b = 0; b < B; b++)
+    for (long t = 0; t < T; t++) {
+      const int32_t id = idx[b * T + t];
+      if (id < 0 || id >= V) {
+        a.fail("embedFwd: token id " + std::to_string(id) + " outside the vocabulary of " + std::to_string(V));
+        return nullptr;
+      }
+      const float* e = wte + static_cast<long>(id) * C;
+      const float* pe = wpe + (offset + t) * C;
+      float* o = out + (b * T + t) * C;
+      for (long c = 0; c < C; c++) o[c] = e[c] + pe[c];
+    }
+  return undefinedValue(env);
+}
+
+// embedBwd(idx, dy, dwte, dwpe, B, T, C, offset): dwte and dwpe are overwritten (zeroed first).
+napi_value EmbedBwd(napi_env env, napi_callback_info info) {
+  Args a(env, info, 8);
+  size_t ni, ndy, nte, npe;
+  int32_t* idx = a.i32(0, &ni);
+  float* dy = a.f32(1, &ndy);
+  float* dwte = a.f32(2, &nte);
+  float* dwpe = a.f32(3, &npe);
+  long B = a.idx(4), T = a.idx(5), C = a.idx(6), offset = a.idx(7);
+  if (!a.ok) return nullptr;
+  const long V = static_cast<long>(nte) / C;
+  if (ni < static_cast<size_t>(B * T) || ndy < static_cast<size_t>(B * T * C) ||
+      npe < static_cast<size_t>((offset + T) * C)) {
+    a.fail("embedBwd: array too small for the shape");
+    return nullptr;
+  }
+  std::memset(dwte, 0, nte * sizeof(float));
+  std::memset(dwpe, 0, npe * sizeof(float));
+  for (long b = 0; b < B; b++)
+    for (long t = 0; t < T; t++) {
+      const int32_t id = idx[b * T + t];
+      if (id < 0 || id >= V) {
+        a.fail("embedBwd: token id outside the vocabulary");
+        return nullptr;
+      }
+      const float* g = dy + (b * T + t) * C;
+      float* e = dwte + static_cast<long>(id) * C;
+      float* pe = dwpe + (offset + t) * C;
+      for (long c = 0; c < C; c++) {
+        e[c] += g[c];
+        pe[c] += g[c];
+      }
+    }
+  return undefinedValue(env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer: Σ g² over a list of arrays, and AdamW over all parameters in one call.
+
+// sumSquares([g...]) → Σ over all elements of g², summed in doubles in list order.
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  Args a(env, info, 1);
+  uint32_t count = a.length(0);
+  double total = 0;
+  for (uint32_t i = 0; i < count && a.ok; i++) {
+    size_t n = 0;
+    float* g = f32Of(a, a.element(0, i), &n);
+    if (!g) break;
+    double s = 0;
+    for (size_t j = 0; j < n; j++) s += static_cast<double>(g[j]) * g[j];
+    total += s;
+  }
+  if (!a.ok) return nullptr;
+  return numberValue(env, total);
+}
+
+// adamw([p...], [g...], [m...], [v...], decay: Uint8Array, lr, beta1, beta2, eps, weightDecay,
+//       gradScale): torch.optim.AdamW's update in place on p, m and v, with g·gradScale as the
+// gradient (the clipping factor, applied without materialising clipped gradients).
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  Args a(env, info, 13);
+  uint32_t count = a.length(0);
+  size_t nd;
+  uint8_t* decay = a.u8(4, &nd);
+  const float lr = static_cast<float>(a.num(5)), b1 = static_cast<float>(a.num(6)),
+              b2 = static_cast<float>(a.num(7)), eps = static_cast<float>(a.num(8)),
+              wd = static_cast<float>(a.num(9)), c1 = static_cast<float>(a.num(10)),
+              c2 = static_cast<float>(a.num(11)), scale = static_cast<float>(a.num(12));
+  if (!a.ok) return nullptr;
+  if (a.length(1) != count || a.length(2) != count || a.length(3) != count || nd < count) {
+    a.fail("adamw: lists of different lengths");
+    return nullptr;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    size_t np, ng, nm, nv;
+    float* p = f32Of(a, a.element(0, i), &np);
+    float* g = f32Of(a, a.element(1, i), &ng);
+    float* m = f32Of(a, a.element(2, i), &nm);
+    float* v = f32Of(a, a.element(3, i), &nv);
+    if (!a.ok) return nullptr;
+    if (ng != np || nm != np || nv != np) {
+      a.fail("adamw: parameter " + std::to_string(i) + " and its gradient or moments differ in size");
+      return nullptr;
+    }
+    const float keep = decay[i] ? 1.0f - lr * wd : 1.0f;
+    for (size_t j = 0; j < np; j++) {
+      const float gj = g[j] * scale;
+      const float mj = b1 * m[j] + (1.0f - b1) * gj;
+      const float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+      m[j] = mj;
+      v[j] = vj;
+      p[j] = p[j] * keep - lr * ((mj / c1) / (std::sqrt(vj / c2) + eps));
+    }
+  }
+  return undefinedValue(env);
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  struct Fn {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {
+      {"threads", Threads},         {"config", Config},           {"sgemm", Sgemm},
+      {"layerNormFwd", LayerNormFwd}, {"layerNormBwd", LayerNormBwd}, {"geluFwd", GeluFwd},
+      {"geluBwd", GeluBwd},         {"attnFwd", AttnFwd},         {"attnBwd", AttnBwd},
+      {"crossEntropy", CrossEntropy}, {"binary", Binary},           {"colSum", ColSum},
+      {"embedFwd", EmbedFwd},       {"embedBwd", EmbedBwd},       {"sumSquares", SumSquares},
+      {"adamw", AdamW},
+  };
+  for (const Fn& f : fns) {
+    napi_value fn;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);
+    napi_set_named_property(env, exports, f.name, fn);
+  }
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
