@@ -10,13 +10,49 @@
 #include <node_api.h>
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
+
+// Threads for our own loops: the BLAS thread count, set together by `threads(n)`.
+int gThreads = 1;
+
+// Runs f(begin, end) over [0, n) split into one contiguous chunk per thread (fewer when a chunk
+// would be smaller than minChunk). The split depends only on n and the thread count, so any
+// per-chunk partial sums are combined in the same order on every run.
+template <typename F>
+void parallelFor(long n, long minChunk, F f) {
+  long nt = std::min<long>(gThreads, n / std::max<long>(minChunk, 1));
+  if (nt <= 1) {
+    f(0L, n, 0);
+    return;
+  }
+  const long chunk = (n + nt - 1) / nt;
+  std::vector<std::thread> pool;
+  for (long t = 1; t < nt; t++) {
+    const long b = t * chunk, e = std::min(n, (t + 1) * chunk);
+    if (b < e) pool.emplace_back([&f, b, e, t] { f(b, e, static_cast<int>(t)); });
+  }
+  f(0L, std::min(n, chunk), 0);
+  for (std::thread& th : pool) th.join();
+}
+
+// While our threads each call BLAS on small products, BLAS itself must stay on one thread.
+struct SingleThreadedBlas {
+  int saved;
+  SingleThreadedBlas() : saved(openblas_get_num_threads()) {
+    if (gThreads > 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (gThreads > 1) openblas_set_num_threads(saved);
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Argument helpers. A failed check throws a JS TypeError and returns nullptr / false.
@@ -156,6 +192,7 @@ napi_value Threads(napi_env env, napi_callback_info info) {
       return nullptr;
     }
     openblas_set_num_threads(static_cast<int>(n));
+    gThreads = static_cast<int>(n);
   }
   return numberValue(env, openblas_get_num_threads());
 }
@@ -252,7 +289,9 @@ napi_value LayerNormFwd(napi_env env, napi_callback_info info) {
     a.fail("layerNormFwd: array too small for the shape");
     return nullptr;
   }
-  layerNormRows(x, g, b, y, mean, rstd, rows, cols, eps);
+  parallelFor(rows, std::max<long>(1, (1 << 15) / std::max<long>(cols, 1)), [&](long r0, long r1, int) {
+    layerNormRows(x + r0 * cols, g, b, y + r0 * cols, mean + r0, rstd + r0, r1 - r0, cols, eps);
+  });
   return undefinedValue(env);
 }
 
@@ -275,28 +314,40 @@ napi_value LayerNormBwd(napi_env env, napi_callback_info info) {
     a.fail("layerNormBwd: array too small for the shape");
     return nullptr;
   }
-  std::vector<double> dgAcc(c, 0.0), dbAcc(c, 0.0);
-  std::vector<float> xhat(c), dxhat(c);
-  for (long i = 0; i < rows; i++) {
-    const float* dyr = dy + i * cols;
-    const float* xr = x + i * cols;
-    const float mu = mean[i], rs = rstd[i];
-    double sumD = 0, sumDX = 0;
-    for (long j = 0; j < cols; j++) {
-      xhat[j] = (xr[j] - mu) * rs;
-      dxhat[j] = dyr[j] * g[j];
-      sumD += dxhat[j];
-      sumDX += static_cast<double>(dxhat[j]) * xhat[j];
-      dgAcc[j] += static_cast<double>(dyr[j]) * xhat[j];
-      dbAcc[j] += dyr[j];
+  // Per-thread partial sums of dgamma and dbeta, added in thread order afterwards.
+  const long chunks = std::max(1, gThreads);
+  std::vector<double> dgAcc(c * chunks, 0.0), dbAcc(c * chunks, 0.0);
+  parallelFor(rows, std::max<long>(1, (1 << 15) / std::max<long>(cols, 1)), [&](long r0, long r1, int t) {
+    double* dgT = dgAcc.data() + t * c;
+    double* dbT = dbAcc.data() + t * c;
+    std::vector<float> xhat(c), dxhat(c);
+    for (long i = r0; i < r1; i++) {
+      const float* dyr = dy + i * cols;
+      const float* xr = x + i * cols;
+      const float mu = mean[i], rs = rstd[i];
+      double sumD = 0, sumDX = 0;
+      for (long j = 0; j < cols; j++) {
+        xhat[j] = (xr[j] - mu) * rs;
+        dxhat[j] = dyr[j] * g[j];
+        sumD += dxhat[j];
+        sumDX += static_cast<double>(dxhat[j]) * xhat[j];
+        dgT[j] += static_cast<double>(dyr[j]) * xhat[j];
+        dbT[j] += dyr[j];
+      }
+      const float mD = static_cast<float>(sumD / cols), mDX = static_cast<float>(sumDX / cols);
+      float* dxr = dx + i * cols;
+      for (long j = 0; j < cols; j++) dxr[j] = rs * (dxhat[j] - mD - xhat[j] * mDX);
     }
-    const float mD = static_cast<float>(sumD / cols), mDX = static_cast<float>(sumDX / cols);
-    float* dxr = dx + i * cols;
-    for (long j = 0; j < cols; j++) dxr[j] = rs * (dxhat[j] - mD - xhat[j] * mDX);
+  });
+  for (size_t j = 0; j < c; j++) {
+    double sg = 0, sb = 0;
+    for (long t = 0; t < chunks; t++) {
+      sg += dgAcc[t * c + j];
+      sb += dbAcc[t * c + j];
+    }
+    dg[j] = static_cast<float>(sg);
+    if (db) db[j] = static_cast<float>(sb);
   }
-  for (size_t j = 0; j < c; j++) dg[j] = static_cast<float>(dgAcc[j]);
-  if (db)
-    for (size_t j = 0; j < c; j++) db[j] = static_cast<float>(dbAcc[j]);
   return undefinedValue(env);
 }
 
@@ -306,11 +357,21 @@ napi_value LayerNormBwd(napi_env env, napi_callback_info info) {
 constexpr float kGeluA = 0.7978845608028654f;  // √(2/π)
 constexpr float kGeluB = 0.044715f;
 
-void geluRows(const float* x, float* y, size_t n) {
-  for (size_t i = 0; i < n; i++) {
+void geluRows(const float* __restrict x, float* __restrict y, long n) {
+  for (long i = 0; i < n; i++) {
     const float v = x[i];
     const float z = kGeluA * (v + kGeluB * v * v * v);
     y[i] = v / (1.0f + fastExp(-2.0f * z));
+  }
+}
+
+void geluGradRows(const float* __restrict x, const float* __restrict dy, float* __restrict dx, long n) {
+  for (long i = 0; i < n; i++) {
+    const float v = x[i];
+    const float z = kGeluA * (v + kGeluB * v * v * v);
+    const float s = 1.0f / (1.0f + fastExp(-2.0f * z));
+    const float dz = kGeluA * (1.0f + 3.0f * kGeluB * v * v);
+    dx[i] = dy[i] * (s + v * s * (1.0f - s) * 2.0f * dz);
   }
 }
 
@@ -325,7 +386,7 @@ napi_value GeluFwd(napi_env env, napi_callback_info info) {
     a.fail("geluFwd: output smaller than input");
     return nullptr;
   }
-  geluRows(x, y, nx);
+  parallelFor(static_cast<long>(nx), 1 << 16, [&](long b, long e, int) { geluRows(x + b, y + b, e - b); });
   return undefinedValue(env);
 }
 
@@ -341,13 +402,8 @@ napi_value GeluBwd(napi_env env, napi_callback_info info) {
     a.fail("geluBwd: arrays of different lengths");
     return nullptr;
   }
-  for (size_t i = 0; i < nx; i++) {
-    const float v = x[i];
-    const float z = kGeluA * (v + kGeluB * v * v * v);
-    const float s = 1.0f / (1.0f + fastExp(-2.0f * z));
-    const float dz = kGeluA * (1.0f + 3.0f * kGeluB * v * v);
-    dx[i] = dy[i] * (s + v * s * (1.0f - s) * 2.0f * dz);
-  }
+  parallelFor(static_cast<long>(nx), 1 << 16,
+              [&](long b, long e, int) { geluGradRows(x + b, dy + b, dx + b, e - b); });
   return undefinedValue(env);
 }
 
@@ -377,8 +433,10 @@ void causalSoftmaxRows(float* s, long t, long tk, float scale) {
 void attentionForward(const float* q, const float* k, const float* v, float* y, float* p, long B, long T, long Tk,
                       long H, long hs, float scale) {
   const long C = H * hs;
-  for (long b = 0; b < B; b++)
-    for (long h = 0; h < H; h++) {
+  SingleThreadedBlas single;
+  parallelFor(B * H, 1, [&](long i0, long i1, int) {
+    for (long i = i0; i < i1; i++) {
+      const long b = i / H, h = i % H;
       float* P = p + (b * H + h) * T * Tk;
       const float* Q = q + b * T * C + h * hs;
       const float* K = k + b * Tk * C + h * hs;
@@ -388,6 +446,7 @@ void attentionForward(const float* q, const float* k, const float* v, float* y, 
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, Tk, 1.0f, P, Tk, V, C, 0.0f,
                   y + b * T * C + h * hs, C);
     }
+  });
 }
 
 // attnFwd(q, k, v, y, p, B, T, Tk, H, hs, scale)
@@ -434,9 +493,11 @@ napi_value AttnBwd(napi_env env, napi_callback_info info) {
     a.fail("attnBwd: array too small for the shape");
     return nullptr;
   }
-  std::vector<float> dP(static_cast<size_t>(T * Tk));
-  for (long b = 0; b < B; b++)
-    for (long h = 0; h < H; h++) {
+  SingleThreadedBlas single;
+  parallelFor(B * H, 1, [&](long i0, long i1, int) {
+    std::vector<float> dP(static_cast<size_t>(T * Tk));
+    for (long bh = i0; bh < i1; bh++) {
+      const long b = bh / H, h = bh % H;
       const float* P = p + (b * H + h) * T * Tk;
       const long o = h * hs;
       const float* Q = q + b * T * C + o;
@@ -462,6 +523,7 @@ napi_value AttnBwd(napi_env env, napi_callback_info info) {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, T, 1.0f, dP.data(), Tk, Q, C, 0.0f,
                   dk + b * Tk * C + o, C);
     }
+  });
   return undefinedValue(env);
 }
 
@@ -485,38 +547,42 @@ napi_value CrossEntropy(napi_env env, napi_callback_info info) {
     a.fail("crossEntropy: array too small for the shape");
     return nullptr;
   }
+  for (long r = 0; r < rows; r++)
+    if (t[r] < 0 || t[r] >= V) {
+      a.fail("crossEntropy: target " + std::to_string(t[r]) + " outside the vocabulary of " + std::to_string(V));
+      return nullptr;
+    }
   double total = 0;
   for (long r = 0; r < rows; r++) total += w[r];
   const double denom = total > 1e-9 ? total : 1e-9;
-  double loss = 0;
-  for (long r = 0; r < rows; r++) {
-    const float* zr = z + r * V;
-    float* gr = grad ? grad + r * V : nullptr;
-    const int32_t target = t[r];
-    if (target < 0 || target >= V) {
-      a.fail("crossEntropy: target " + std::to_string(target) + " outside the vocabulary of " + std::to_string(V));
-      return nullptr;
-    }
-    if (w[r] == 0.0f) {
-      if (gr) std::memset(gr, 0, sizeof(float) * static_cast<size_t>(V));
-      continue;
-    }
-    float mx = -INFINITY;
-    for (long j = 0; j < V; j++) mx = zr[j] > mx ? zr[j] : mx;
-    float sum = 0;
-    if (gr) {
-      for (long j = 0; j < V; j++) {
-        gr[j] = fastExp(zr[j] - mx);
-        sum += gr[j];
+  std::vector<double> rowLoss(static_cast<size_t>(rows), 0.0);
+  parallelFor(rows, std::max<long>(1, (1 << 16) / std::max<long>(V, 1)), [&](long r0, long r1, int) {
+    for (long r = r0; r < r1; r++) {
+      const float* zr = z + r * V;
+      float* gr = grad ? grad + r * V : nullptr;
+      if (w[r] == 0.0f) {
+        if (gr) std::memset(gr, 0, sizeof(float) * static_cast<size_t>(V));
+        continue;
       }
-      const float s = static_cast<float>(w[r] / denom) / sum;
-      for (long j = 0; j < V; j++) gr[j] *= s;
-      gr[target] -= static_cast<float>(w[r] / denom);
-    } else {
-      for (long j = 0; j < V; j++) sum += fastExp(zr[j] - mx);
+      float mx = -INFINITY;
+      for (long j = 0; j < V; j++) mx = zr[j] > mx ? zr[j] : mx;
+      float sum = 0;
+      if (gr) {
+        for (long j = 0; j < V; j++) {
+          gr[j] = fastExp(zr[j] - mx);
+          sum += gr[j];
+        }
+        const float s = static_cast<float>(w[r] / denom) / sum;
+        for (long j = 0; j < V; j++) gr[j] *= s;
+        gr[t[r]] -= static_cast<float>(w[r] / denom);
+      } else {
+        for (long j = 0; j < V; j++) sum += fastExp(zr[j] - mx);
+      }
+      rowLoss[r] = w[r] * (static_cast<double>(mx) + std::log(static_cast<double>(sum)) - zr[t[r]]);
     }
-    loss += w[r] * (static_cast<double>(mx) + std::log(static_cast<double>(sum)) - zr[target]);
-  }
+  });
+  double loss = 0;
+  for (long r = 0; r < rows; r++) loss += rowLoss[r];
   return numberValue(env, loss / denom);
 }
 
@@ -539,22 +605,38 @@ napi_value Binary(napi_env env, napi_callback_info info) {
     a.fail("binary: bad shapes");
     return nullptr;
   }
-  for (long base = 0; base < n; base += period) {
-    const float* xa = x + base;
-    float* o = out + base;
-    switch (op) {
-      case 0:
-        for (long i = 0; i < period; i++) o[i] = xa[i] + y[i];
-        break;
-      case 1:
-        for (long i = 0; i < period; i++) o[i] = xa[i] - y[i];
-        break;
-      case 2:
-        for (long i = 0; i < period; i++) o[i] = xa[i] * y[i];
-        break;
-      default:
-        for (long i = 0; i < period; i++) o[i] = xa[i] / y[i];
+  auto apply = [&](auto f) {
+    if (period == 1) {
+      const float c = y[0];
+      parallelFor(n, 1 << 18, [&](long b, long e, int) {
+        for (long i = b; i < e; i++) out[i] = f(x[i], c);
+      });
+    } else if (period == n) {
+      parallelFor(n, 1 << 18, [&](long b, long e, int) {
+        for (long i = b; i < e; i++) out[i] = f(x[i], y[i]);
+      });
+    } else {
+      parallelFor(n / period, std::max<long>(1, (1 << 18) / period), [&](long b, long e, int) {
+        for (long r = b; r < e; r++) {
+          const float* xr = x + r * period;
+          float* o = out + r * period;
+          for (long i = 0; i < period; i++) o[i] = f(xr[i], y[i]);
+        }
+      });
     }
+  };
+  switch (op) {
+    case 0:
+      apply([](float u, float v) { return u + v; });
+      break;
+    case 1:
+      apply([](float u, float v) { return u - v; });
+      break;
+    case 2:
+      apply([](float u, float v) { return u * v; });
+      break;
+    default:
+      apply([](float u, float v) { return u / v; });
   }
   return undefinedValue(env);
 }
