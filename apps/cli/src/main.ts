@@ -1,6 +1,7 @@
 /**
- * `miniglm`: local work with no services — prepare datasets, train a curriculum, sample,
- * evaluate, and preview how an SFT sample is tokenized and masked.
+ * `miniglm`: local work with no services (prepare datasets, train a curriculum, sample,
+ * evaluate, preview how an SFT sample is tokenized and masked) and the training service
+ * (run the API and workers, submit, list, watch and compare runs, and the demo of it all).
  */
 import { describeFailure, UsageError } from './errors.ts';
 

@@ -1,4 +1,4 @@
-/** `miniglm api`: the REST API of the training service (and, later, its web pages). */
+/** `miniglm api`: the REST API of the training service and its web dashboard (served at /). */
 import { startApi } from '@miniglm/api';
 import { createRedis } from '@miniglm/core/service';
 import { numberFlag, parseCommandArgs } from '../args.ts';

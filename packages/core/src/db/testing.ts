@@ -1,7 +1,7 @@
 /**
- * Throw-away Postgres databases for test suites (this package's and, later, the API's and
- * workers'): each suite creates its own, uniquely named database and drops it afterwards,
- * so suites can run in parallel against one server without touching any other database.
+ * Throw-away Postgres databases for test suites (core's, the API's, the workers', the CLI's
+ * and the dashboard's): each suite creates its own, uniquely named database and drops it
+ * afterwards, so suites can run in parallel against one server without touching any other.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
