@@ -1,30 +1,18 @@
 /**
- * Turning failures into one line a user can act on. Errors of our own kinds carry messages
- * written for users; anything else is a bug, reported with a hint to get the stack.
+ * Turning failures into one line a user can act on. User errors (isUserError: every package's
+ * own kinds, listed in packages/data/src/errors.ts) carry messages written for users; anything
+ * else is a bug, reported with a hint to get the stack.
  */
-import { DataError } from '@miniglm/data';
-import { BackendError, CheckpointError, ConfigError, ModelInputError } from '@miniglm/model';
-import { CurriculumError } from '@miniglm/core';
+import { isUserError, UserError } from '@miniglm/data';
 
 /** A bad command line: wrong flags, missing arguments. */
-export class UsageError extends Error {}
+export class UsageError extends UserError {}
 
 /** A stage that could not go on (its loss became NaN): the message says what was kept. */
-export class TrainingError extends Error {}
-
-const USER_ERRORS = [
-  UsageError,
-  TrainingError,
-  DataError,
-  ConfigError,
-  CheckpointError,
-  ModelInputError,
-  BackendError,
-  CurriculumError,
-];
+export class TrainingError extends UserError {}
 
 export function describeFailure(error: unknown): string {
-  if (USER_ERRORS.some((E) => error instanceof E)) return (error as Error).message;
+  if (isUserError(error)) return error.message;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOSPC') return (error as Error).message;
   const message = error instanceof Error ? error.message : String(error);

@@ -4,8 +4,10 @@
  * once: a retried job must never train the same stage beside an orphan.
  */
 import fs from 'node:fs';
-import { createTokenizer, DataError, readManifest } from '@miniglm/data';
+import { createTokenizer, isUserError, readManifest } from '@miniglm/data';
 import {
+  CheckpointError,
+  checkTrainingFits,
   createModel,
   initBackend,
   parameterCount,
@@ -14,7 +16,7 @@ import {
   restoreModel,
   type LanguageModel,
 } from '@miniglm/model';
-import { CurriculumError, evaluateModel, runStage, type PreparedDataset } from '@miniglm/core';
+import { evaluateModel, runStage, type PreparedDataset } from '@miniglm/core';
 import type { ChildMessage, EvaluateTask, ParentMessage, TrainTask } from './child-protocol.ts';
 
 let stopRequested = false;
@@ -38,9 +40,9 @@ async function run(task: TrainTask | EvaluateTask): Promise<void> {
   try {
     finish(task.kind === 'train' ? await train(task) : await evaluate(task));
   } catch (error) {
-    const userError =
-      error instanceof DataError || error instanceof CurriculumError || (error as Error)?.name === 'ConfigError';
-    finish({ type: 'failed', message: error instanceof Error ? error.message : String(error), userError });
+    // Classified here, where the error is still an object: the parent gets only the message.
+    const message = error instanceof Error ? error.message : String(error);
+    finish({ type: 'failed', message, userError: isUserError(error) });
   }
 }
 
@@ -54,9 +56,15 @@ async function train(task: TrainTask): Promise<ChildMessage> {
   const stage = curriculum.stages[stageIndex]!;
   const { seed } = curriculum;
   const vocabSize = createTokenizer(task.tokenizer).vocabSize;
-  const parent: LanguageModel = task.parentCheckpoint
-    ? restoreModel(await readCheckpoint(task.parentCheckpoint.file))
-    : createModel(resolveModelConfig({ ...curriculum.model, vocabSize }), seed);
+  let parent: LanguageModel;
+  if (task.parentCheckpoint) parent = await readParent(task.parentCheckpoint);
+  else {
+    const config = resolveModelConfig({ ...curriculum.model, vocabSize });
+    // runStage checks again before training; this is before building: a model whose weights
+    // alone overflow the backend would die here.
+    checkTrainingFits(config, stage.batchSize, backend);
+    parent = createModel(config, seed);
+  }
   const result = await runStage({
     stage,
     index: stageIndex,
@@ -79,6 +87,17 @@ async function train(task: TrainTask): Promise<ChildMessage> {
     shouldStop: () => stopRequested,
   });
   return { type: 'trained', outcome: result.outcome };
+}
+
+/** The model a stage continues from; one that cannot be read is named by its checkpoint id. */
+async function readParent(parent: { id: string; file: string }): Promise<LanguageModel> {
+  try {
+    return restoreModel(await readCheckpoint(parent.file));
+  } catch (error) {
+    if (error instanceof CheckpointError)
+      throw new CheckpointError(`parent checkpoint ${parent.id}: ${error.message}`, { cause: error });
+    throw error;
+  }
 }
 
 async function evaluate(task: EvaluateTask): Promise<ChildMessage> {

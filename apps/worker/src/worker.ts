@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
+import { isUserError } from '@miniglm/data';
 import type { Db } from '@miniglm/core/db';
 import { cancelChannel, createRedis, DEFAULT_PREFIX, QUEUE, redactRedisUrl } from '@miniglm/core/service';
 import { ActiveTasks } from './active.ts';
@@ -81,10 +82,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     maxStalledCount: MAX_STALLED,
   };
   const workers = [
-    new Worker(QUEUE.prepare, (job) => processPrepare(ctx, job), common),
-    new Worker(QUEUE.train, (job, token) => processTrainStage(ctx, active, job, token), common),
-    new Worker(QUEUE.evaluate, (job, token) => processEvaluate(ctx, active, job, token), common),
-    new Worker(QUEUE.generate, (job) => processGenerate(ctx, generator, job), common),
+    new Worker(QUEUE.prepare, (job) => failFast(job, processPrepare(ctx, job)), common),
+    new Worker(QUEUE.train, (job, token) => failFast(job, processTrainStage(ctx, active, job, token)), common),
+    new Worker(QUEUE.evaluate, (job, token) => failFast(job, processEvaluate(ctx, active, job, token)), common),
+    new Worker(QUEUE.generate, (job) => failFast(job, processGenerate(ctx, generator, job)), common),
   ];
   // Failure handlers write to the database: close() waits for them before it closes anything.
   const failing = new Set<Promise<void>>();
@@ -120,6 +121,20 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await connection.quit().catch(() => {});
       })()),
   };
+}
+
+/**
+ * A user error thrown in the worker itself (a corrupt checkpoint artifact, ...) fails its job
+ * at once: another attempt would read the same bytes. onFailed then fails the run with the
+ * message. (The training child's errors arrive already classified, as its `userError`.)
+ */
+async function failFast<T>(job: Job, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (isUserError(error)) throw new UnrecoverableError(`${job.name}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** A job that will not run again (no attempts left, or unrecoverable) ends its run as failed. */

@@ -1,9 +1,11 @@
 /** Reading a curriculum from a YAML or JSON file, with errors that name the file and field. */
 import fs from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
+import { UserError } from '@miniglm/data';
 import { parseCurriculum, type Curriculum } from './curriculum.ts';
 
-export class CurriculumError extends Error {}
+/** A curriculum that cannot run: a bad file or field, or a stage folder that belongs to another setup. */
+export class CurriculumError extends UserError {}
 
 export async function loadCurriculumFile(file: string): Promise<Curriculum> {
   let text: string;

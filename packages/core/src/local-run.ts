@@ -14,6 +14,7 @@ import path from 'node:path';
 import { createTokenizer, type TokenizerSpec } from '@miniglm/data';
 import {
   activeBackend,
+  checkTrainingFits,
   createModel,
   initBackend,
   parameterCount,
@@ -117,7 +118,16 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
   });
   const vocabSize = createTokenizer(tokenizer).vocabSize;
   checkDatasetsFit(datasets, init?.model.config.blockSize ?? curriculum.model.blockSize);
-  let model: LanguageModel = init?.model ?? createModel(resolveModelConfig({ ...curriculum.model, vocabSize }), seed);
+  let model: LanguageModel;
+  if (init) model = init.model;
+  else {
+    const config = resolveModelConfig({ ...curriculum.model, vocabSize });
+    // runStage checks each stage again before training; this is before building, for every
+    // stage at once: a model whose weights alone overflow the backend would die here, and a
+    // later stage's batch that cannot fit should not wait for the earlier stages to train.
+    for (const stage of curriculum.stages) checkTrainingFits(config, stage.batchSize, backend);
+    model = createModel(config, seed);
+  }
   events.onMessage?.(
     `model: ${model.config.kind}, ${parameterCount(model).toLocaleString('en-US')} parameters, vocabulary ${vocabSize}, backend ${backend}`,
   );

@@ -11,6 +11,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { deriveSeed, type TokenizerSpec } from '@miniglm/data';
 import {
+  activeBackend,
+  checkTrainingFits,
   decays,
   readCheckpoint,
   restoreModel,
@@ -79,6 +81,9 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
   const { stage, parent } = input;
   const options = trainOptions(stage);
   const blockSize = parent.config.blockSize;
+  // Before anything is allocated for training: a stage that cannot fit in memory fails now,
+  // naming the numbers, instead of dying in the backend part way through its first step.
+  checkTrainingFits(parent.config, stage.batchSize, activeBackend());
   const data = await openStageData(input.dataset, {
     blockSize,
     batchSize: stage.batchSize,

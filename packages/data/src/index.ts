@@ -3,7 +3,7 @@
  * Plain library code: no services, no TensorFlow.
  */
 export * from './types.ts';
-export { DataError } from './errors.ts';
+export { DataError, UserError, isUserError } from './errors.ts';
 export { createRng, deriveSeed, type Rng } from './rng.ts';
 
 // Tokenizers

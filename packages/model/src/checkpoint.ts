@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { SamplerState, TokenizerSpec } from '@miniglm/data';
+import { UserError, type SamplerState, type TokenizerSpec } from '@miniglm/data';
 import { resolveModelConfig, type ModelConfig } from './config.ts';
 import { createModel, type LanguageModel } from './model.ts';
 import { AdamW, type AdamWOptions } from './adamw.ts';
@@ -45,7 +45,7 @@ export interface Checkpoint {
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
 }
 
-export class CheckpointError extends Error {}
+export class CheckpointError extends UserError {}
 
 export interface SaveInput {
   model: LanguageModel;

@@ -2,6 +2,7 @@
  * Model configurations. The whole config is stored in every checkpoint, so a checkpoint
  * alone is enough to rebuild its model.
  */
+import { UserError } from '@miniglm/data';
 
 export interface GPTConfig {
   kind: 'gpt';
@@ -33,7 +34,7 @@ export interface LSTMConfig {
 
 export type ModelConfig = GPTConfig | LSTMConfig;
 
-export class ConfigError extends Error {}
+export class ConfigError extends UserError {}
 
 /** Fills defaults and checks what the model can actually take; throws ConfigError naming the field. */
 export function resolveModelConfig(input: {

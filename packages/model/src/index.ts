@@ -8,6 +8,14 @@ export {
   ConfigError,
 } from './config.ts';
 export {
+  estimateTrainingMemory,
+  memoryLimit,
+  checkTrainingFits,
+  formatBytes,
+  MemoryLimitError,
+  type TrainingMemory,
+} from './memory.ts';
+export {
   createModel,
   parameterCount,
   decays,

@@ -3,6 +3,7 @@
  * whatever its architecture (GPT or the LSTM baseline).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '@miniglm/data';
 import type { ModelConfig } from './config.ts';
 import { GPT } from './gpt.ts';
 import { LSTM } from './lstm.ts';
@@ -36,7 +37,7 @@ export interface LanguageModel {
 }
 
 /** Input the model cannot take (a sequence longer than the block size, ...). */
-export class ModelInputError extends Error {}
+export class ModelInputError extends UserError {}
 
 export function createModel(config: ModelConfig, seed: number): LanguageModel {
   return config.kind === 'gpt' ? new GPT(config, seed) : new LSTM(config, seed);

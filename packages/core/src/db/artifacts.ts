@@ -23,6 +23,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { UserError } from '@miniglm/data';
 import type { Db } from './client.ts';
 import type { ArtifactKind, PrismaClient } from './generated/client/index.js';
 
@@ -58,10 +59,11 @@ export interface PutResult {
   created: boolean;
 }
 
-/** Stored bytes that do not match their address (or are missing chunks). */
-export class ArtifactIntegrityError extends Error {
-  override name = 'ArtifactIntegrityError';
-}
+/**
+ * Stored bytes that do not match their address (or are missing chunks). A user error: the
+ * database holds these bytes, so reading them again gives the same mismatch.
+ */
+export class ArtifactIntegrityError extends UserError {}
 
 const SHA256 = /^[0-9a-f]{64}$/;
 

@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { UserError } from '@miniglm/data';
 
-export class LocalRedisError extends Error {
-  override name = 'LocalRedisError';
-}
+/** The private Redis cannot start; the message says what to install or stop. */
+export class LocalRedisError extends UserError {}
 
 export const REDIS_INSTALL_HINT =
   'redis-server was not found on PATH. Install Redis (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis) ' +
