@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Job } from 'bullmq';
-import { DataError, createTokenizer, type TokenizerSpec } from '@miniglm/data';
+import { createTokenizer, isUserError, type TokenizerSpec } from '@miniglm/data';
 import { countParameters, resolveModelConfig } from '@miniglm/model';
 import {
   checkDatasetsFit,
@@ -50,9 +50,8 @@ export async function processPrepare(
   try {
     return await prepareRun(ctx, run.id, curriculum, run.stages);
   } catch (error) {
-    // The user's data is wrong: retrying will not help. Say what is wrong and stop the run.
-    if (error instanceof DataError || error instanceof CurriculumError)
-      throw await failRun(ctx, runId, `preparing the data: ${error.message}`);
+    // The user's data or setup is wrong: retrying will not help. Say what and stop the run.
+    if (isUserError(error)) throw await failRun(ctx, runId, `preparing the data: ${error.message}`);
     throw error;
   }
 }
