@@ -3,10 +3,27 @@
  * work. Built once per app by buildApi and closed by its onClose hook.
  */
 import { FlowProducer, Queue, QueueEvents } from 'bullmq';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { ArtifactStore, type Db, type PrismaClient } from '@miniglm/core/db';
 import { QUEUE, type QueueName } from '@miniglm/core/service';
 import { HttpError } from './errors.ts';
+
+/** The app as the routes see it: each route's request parts and answers are typed by its schemas. */
+export type Api = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 export interface ApiContext {
   db: Db;

@@ -6,7 +6,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Static } from '@sinclair/typebox';
 import type { ServiceResult } from '@miniglm/core/service';
+import type { ErrorBody as ErrorBodySchema } from './responses.ts';
 
 export class HttpError extends Error {
   override name = 'HttpError';
@@ -18,10 +20,7 @@ export class HttpError extends Error {
   }
 }
 
-export interface ErrorBody {
-  error: string;
-  message: string;
-}
+export type ErrorBody = Static<typeof ErrorBodySchema>;
 
 export function errorBody(status: number, message: string): ErrorBody {
   return { error: STATUS_CODES[status] ?? 'Error', message };

@@ -8,8 +8,8 @@ export { buildApi, startApi, type ApiOptions, type StartOptions, type StartedApi
 export { DEFAULT_GENERATE_TIMEOUT_MS } from './routes/generate.ts';
 export { MAX_UPLOAD_BYTES } from './routes/files.ts';
 
-import type { compareRuns } from './views/compare.ts';
-import type { getRun, listRuns } from './views/runs.ts';
+import type { Static, TSchema } from '@sinclair/typebox';
+import type * as responses from './responses.ts';
 
 /** A read model as a client receives it: JSON turns dates into strings. */
 export type Json<T> = T extends Date
@@ -20,7 +20,32 @@ export type Json<T> = T extends Date
       ? { [K in keyof T]: Json<T[K]> }
       : T;
 
-/** The answers of GET /v1/runs/:id, one row of GET /v1/runs, and GET /v1/compare: one definition for the API and its clients. */
-export type RunView = Json<Awaited<ReturnType<typeof getRun>>>;
-export type RunListItem = Json<Awaited<ReturnType<typeof listRuns>>[number]>;
-export type CompareView = Json<Awaited<ReturnType<typeof compareRuns>>>;
+/** The answer a response schema (responses.ts) describes, as a client receives it. */
+export type Answer<S extends TSchema> = Json<Static<S>>;
+
+// The read models clients use (the CLI, the dashboard's type-check): one definition each, the
+// schema the API answers by.
+/** GET /v1/runs/:id */
+export type RunView = Answer<typeof responses.RunView>;
+/** One row of GET /v1/runs */
+export type RunListItem = Answer<typeof responses.RunListItem>;
+/** GET /v1/compare */
+export type CompareView = Answer<typeof responses.CompareView>;
+/** POST /v1/runs (201) */
+export type SubmittedRunView = Answer<typeof responses.SubmittedRunView>;
+/** One event of GET /v1/runs/:id/events */
+export type RunEvent = Answer<typeof responses.RunEvent>;
+/** GET /v1/runs/:id/metrics */
+export type RunMetrics = Answer<typeof responses.RunMetrics>;
+/** GET /v1/runs/:id/lineage */
+export type Lineage = Answer<typeof responses.Lineage>;
+/** GET /v1/checkpoints/:id, and each of GET /v1/checkpoints */
+export type CheckpointView = Answer<typeof responses.CheckpointView>;
+/** GET /v1/aliases/:name, and each of GET /v1/aliases */
+export type AliasView = Answer<typeof responses.AliasView>;
+/** GET /v1/files/:id, POST /v1/files, and each of GET /v1/files */
+export type FileView = Answer<typeof responses.FileView>;
+/** POST /v1/generate */
+export type GenerateView = Answer<typeof responses.GenerateView>;
+/** Every error: { error, message } */
+export type ErrorBody = Answer<typeof responses.ErrorBody>;

@@ -1,7 +1,13 @@
 /**
- * TypeBox schemas of the request parts: validated by validation.ts and published in the
- * OpenAPI document at /docs. Every object is closed (`additionalProperties: false`): an
- * unknown field is an error, not a silently ignored typo.
+ * TypeBox schemas of the request parts: validated by validation.ts, published in the OpenAPI
+ * document at /docs, and the handlers' types (through the TypeBox type provider). Every object
+ * is closed (`additionalProperties: false`): an unknown field is an error, not a silently
+ * ignored typo. What the routes answer is in responses.ts.
+ *
+ * A field with a default is not wrapped in Type.Optional: the validator fills the default in
+ * before the handler runs, so the handler's type says the field is always there, and the
+ * default is written here only. A client may still leave it out; server.ts's
+ * `defaultsAreOptional` says so in the OpenAPI document.
  */
 import { Type, type Static } from '@sinclair/typebox';
 
@@ -16,7 +22,7 @@ export const ListRunsQuery = Type.Object(
   {
     status: Type.Optional(Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)))),
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
   },
   strict,
 );
@@ -24,13 +30,11 @@ export type ListRunsQuery = Static<typeof ListRunsQuery>;
 
 export const MetricsQuery = Type.Object(
   {
-    keys: Type.Optional(
-      Type.String({
-        default: 'trainLoss,valLoss',
-        pattern: '^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$',
-        description: 'comma-separated metric keys (trainLoss, valLoss, lr, gradNorm, tokensPerSec, ...)',
-      }),
-    ),
+    keys: Type.String({
+      default: 'trainLoss,valLoss',
+      pattern: '^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$',
+      description: 'comma-separated metric keys (trainLoss, valLoss, lr, gradNorm, tokensPerSec, ...)',
+    }),
   },
   strict,
 );
@@ -39,7 +43,7 @@ export type MetricsQuery = Static<typeof MetricsQuery>;
 export const ListCheckpointsQuery = Type.Object(
   {
     run: Type.Optional(Type.String({ minLength: 1, description: 'only the checkpoints of this run' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
   },
   strict,
 );
@@ -87,10 +91,7 @@ export const UploadBody = Type.String({
   description: "the file's bytes, sent as they are (no multipart)",
 });
 
-export const ListFilesQuery = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) },
-  strict,
-);
+export const ListFilesQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, strict);
 export type ListFilesQuery = Static<typeof ListFilesQuery>;
 
 export const GenerateBody = Type.Object(
@@ -110,11 +111,11 @@ export const GenerateBody = Type.Object(
         description: 'default: "answer" when the checkpoint comes from an sft stage, else "completion"',
       }),
     ),
-    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 10, default: 0.8, description: '0 is greedy' })),
-    topK: Type.Optional(Type.Integer({ minimum: 0, default: 0, description: '0 turns top-k off' })),
-    topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1 })),
-    maxTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 2048, default: 128 })),
-    samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 5 })),
+    temperature: Type.Number({ minimum: 0, maximum: 10, default: 0.8, description: '0 is greedy' }),
+    topK: Type.Integer({ minimum: 0, default: 0, description: '0 turns top-k off' }),
+    topP: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1 }),
+    maxTokens: Type.Integer({ minimum: 1, maximum: 2048, default: 128 }),
+    samples: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
   },
   strict,

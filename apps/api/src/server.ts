@@ -7,9 +7,11 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type FastifySchema,
   type FastifyServerOptions,
 } from 'fastify';
 import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
 import type { Redis } from 'ioredis';
@@ -80,20 +82,46 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         { name: 'health', description: 'Liveness, readiness, Prometheus metrics' },
       ],
     },
+    transform: ({ schema, url }) => ({ schema: schema && defaultsAreOptional(schema), url }),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const register = createMetrics(app, ctx);
-  runRoutes(app, ctx);
-  checkpointRoutes(app, ctx);
-  fileRoutes(app, ctx);
-  generateRoutes(app, ctx);
-  compareRoutes(app, ctx);
-  healthRoutes(app, ctx, register);
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+  runRoutes(api, ctx);
+  checkpointRoutes(api, ctx);
+  fileRoutes(api, ctx);
+  generateRoutes(api, ctx);
+  compareRoutes(api, ctx);
+  healthRoutes(api, ctx, register);
   await webRoutes(app);
 
   await app.ready();
   return app;
+}
+
+/**
+ * A request field with a default is required in its schema (schemas.ts: the handler always
+ * sees it, because the validator fills it in), but a client may leave it out: the OpenAPI
+ * document lists it as optional, with its default.
+ */
+function defaultsAreOptional(schema: FastifySchema): FastifySchema {
+  const optional = (part: unknown): unknown => {
+    if (Array.isArray(part)) return part.map(optional);
+    if (part === null || typeof part !== 'object') return part;
+    const copy: Record<string, unknown> = Object.fromEntries(Object.entries(part).map(([k, v]) => [k, optional(v)]));
+    const properties = copy.properties as Record<string, { default?: unknown }> | undefined;
+    if (Array.isArray(copy.required) && properties) {
+      const required = copy.required.filter((name: string) => properties[name]?.default === undefined);
+      if (required.length > 0) copy.required = required;
+      else delete copy.required;
+    }
+    return copy;
+  };
+  const copy = { ...schema };
+  if (copy.querystring) copy.querystring = optional(copy.querystring);
+  if (copy.body) copy.body = optional(copy.body);
+  return copy;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { TokenizerSpec } from '@miniglm/data';
 import { curriculumOf } from '@miniglm/core';
-import type { EvaluateJob } from '@miniglm/core/service';
+import { markRunSucceeded, type EvaluateJob } from '@miniglm/core/service';
 import type { ActiveTasks } from './active.ts';
 import { startTaskChild } from './child.ts';
 import type { WorkerContext } from './context.ts';
@@ -34,10 +34,7 @@ export async function processEvaluate(
   // A retried job whose evaluation was already written (the worker died just after): keep it.
   const existing = await prisma.evaluation.findFirst({ where: { runId, checkpointId: final.id } });
   if (existing) {
-    await prisma.run.updateMany({
-      where: { id: runId, status: 'running' },
-      data: { status: 'succeeded', finishedAt: new Date(), error: null },
-    });
+    await markRunSucceeded(prisma, runId);
     return { evaluationId: existing.id };
   }
   const datasetDirs: string[] = [];
@@ -91,9 +88,6 @@ export async function processEvaluate(
       samples: e.samples,
     },
   });
-  await prisma.run.updateMany({
-    where: { id: runId, status: 'running' },
-    data: { status: 'succeeded', finishedAt: new Date(), error: null },
-  });
+  await markRunSucceeded(prisma, runId);
   return { evaluationId: row.id };
 }

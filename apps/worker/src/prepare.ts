@@ -23,6 +23,7 @@ import {
 import {
   datasetLockKey,
   localDataset,
+  markRunRunning,
   uploadedFileId,
   type PrepareJob,
   type UploadedFile,
@@ -30,7 +31,7 @@ import {
 import type { WorkerContext } from './context.ts';
 import { adoptDatasetDir, datasetDir, uploadedFiles } from './materialize.ts';
 import { packDirectory } from './pack.ts';
-import { failRun, markRunRunning, runIsOver } from './run-state.ts';
+import { failRun, runIsOver } from './run-state.ts';
 import { UnrecoverableError } from 'bullmq';
 
 export async function processPrepare(
@@ -45,7 +46,7 @@ export async function processPrepare(
     include: { stages: { orderBy: { index: 'asc' } } },
   });
   if (!run) throw new UnrecoverableError(`run ${runId} does not exist`);
-  await markRunRunning(ctx, runId);
+  await markRunRunning(ctx.db.prisma, runId);
   const curriculum = curriculumOf(run);
   try {
     return await prepareRun(ctx, run.id, curriculum, run.stages);

@@ -16,14 +16,21 @@ import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { TokenizerSpec } from '@miniglm/data';
 import type { StepMetrics } from '@miniglm/model';
-import { curriculumOf, type Curriculum } from '@miniglm/core';
-import type { TrainStageJob } from '@miniglm/core/service';
+import { curriculumOf } from '@miniglm/core';
+import {
+  cancelStageOfEndedRun,
+  claimStage,
+  markRunRunning,
+  updateHeldStage,
+  type HeldStage,
+  type TrainStageJob,
+} from '@miniglm/core/service';
 import type { ActiveTasks, StopReason } from './active.ts';
 import { startTaskChild, type TaskChild } from './child.ts';
 import type { ChildMessage } from './child-protocol.ts';
 import type { WorkerContext } from './context.ts';
 import { checkpointFile, datasetDir } from './materialize.ts';
-import { failRun, markRunRunning, moveStage, runIsOver, StageLostError } from './run-state.ts';
+import { failRun, moveStage, runIsOver, StageLostError } from './run-state.ts';
 
 export interface TrainStageResult {
   stageId: string;
@@ -47,15 +54,7 @@ export async function processTrainStage(
   const over = await runIsOver(ctx, runId);
   if (over) {
     // Cancelled while no worker held the stage (its worker died): close it here.
-    const now = new Date();
-    const open = await prisma.stage.updateMany({
-      where: { id: stageId, status: { in: ['queued', 'running'] } },
-      data: { status: 'cancelled', finishedAt: now },
-    });
-    if (open.count > 0)
-      await prisma.stageEvent.create({
-        data: { stageId, type: 'cancelled', workerId: ctx.workerId, message: `the run is ${over.status}` },
-      });
+    await cancelStageOfEndedRun(prisma, stageId, ctx.workerId, `the run is ${over.status}`);
     throw new UnrecoverableError(`run ${runId} is ${over.status}`);
   }
   const run = await prisma.run.findUnique({ where: { id: runId } });
@@ -82,35 +81,13 @@ export async function processTrainStage(
   // Claim the stage: one attempt more than the last one, from where its last checkpoint is.
   const latest = await prisma.checkpoint.findFirst({ where: { stageId }, orderBy: { step: 'desc' } });
   const resumeStep = latest?.step ?? 0;
-  const attempt = stage.attempts + 1;
-  const claimed = await prisma.stage.updateMany({
-    where: { id: stageId, attempts: stage.attempts, status: { in: ['queued', 'running'] } },
-    data: {
-      status: 'running',
-      attempts: attempt,
-      workerId: ctx.workerId,
-      startedAt: stage.startedAt ?? new Date(),
-      parentCheckpointId,
-      step: resumeStep,
-      error: null,
-    },
-  });
-  if (claimed.count === 0) {
+  const held = await claimStage(prisma, stage, { workerId: ctx.workerId, parentCheckpointId, resumeStep });
+  if (!held) {
     const now = await runIsOver(ctx, runId);
     if (now) throw new UnrecoverableError(`run ${runId} is ${now.status}`);
     throw new Error(`stage ${stage.name} was claimed by another worker`);
   }
-  const held = { id: stageId, attempt };
-  await prisma.stageEvent.create({
-    data: {
-      stageId,
-      workerId: ctx.workerId,
-      type: attempt === 1 ? 'started' : 'retried',
-      step: resumeStep,
-      message: attempt === 1 ? undefined : `attempt ${attempt}, resuming from step ${resumeStep}`,
-    },
-  });
-  await markRunRunning(ctx, runId);
+  await markRunRunning(prisma, runId);
   await prisma.metricPoint.deleteMany({ where: { stageId, step: { gt: resumeStep } } });
 
   // This attempt's stage folder: only the checkpoint it resumes from.
@@ -245,7 +222,7 @@ class StageRecorder {
   constructor(
     private readonly ctx: WorkerContext,
     private readonly runId: string,
-    private readonly stage: { id: string; attempt: number },
+    private readonly stage: HeldStage,
     /** The metrics of the checkpoint it resumes from, until training reports newer ones. */
     resumedMetrics: Partial<StepMetrics>,
   ) {
@@ -307,12 +284,8 @@ class StageRecorder {
     return this.flushing;
   }
 
-  private async fenced(data: { step?: number; tokensPerSec?: number; backend?: string }): Promise<void> {
-    const r = await this.ctx.db.prisma.stage.updateMany({
-      where: { id: this.stage.id, attempts: this.stage.attempt, status: 'running' },
-      data,
-    });
-    if (r.count === 0)
+  private async fenced(progress: { step?: number; tokensPerSec?: number; backend?: string }): Promise<void> {
+    if (!(await updateHeldStage(this.ctx.db.prisma, this.stage, progress)))
       throw new StageLostError(
         `stage ${this.stage.id} is no longer held by this worker (attempt ${this.stage.attempt})`,
       );

@@ -1,9 +1,19 @@
 /** Checkpoints (read, download) and aliases (stable names for checkpoints). */
-import type { FastifyInstance } from 'fastify';
+import type { Static } from '@sinclair/typebox';
 import type { PrismaClient } from '@miniglm/core/db';
 import { isUuid, resolveCheckpointRef } from '@miniglm/core/service';
-import type { ApiContext } from '../context.ts';
+import type { Api, ApiContext } from '../context.ts';
 import { HttpError, notFound } from '../errors.ts';
+import {
+  AliasList,
+  AliasSet,
+  AliasView,
+  CheckpointBytes,
+  CheckpointList,
+  CheckpointView,
+  NoContent,
+  errors,
+} from '../responses.ts';
 import { AliasParams, IdParams, ListCheckpointsQuery, PutAliasBody } from '../schemas.ts';
 
 const checkpointInclude = {
@@ -18,7 +28,7 @@ async function findCheckpoint(prisma: PrismaClient, id: string) {
   return found;
 }
 
-function checkpointView(c: Awaited<ReturnType<typeof findCheckpoint>>) {
+function checkpointView(c: Awaited<ReturnType<typeof findCheckpoint>>): Static<typeof CheckpointView> {
   const { run, ...stage } = c.stage;
   return {
     id: c.id,
@@ -39,16 +49,18 @@ export function checkpointFileName(run: string, stage: string, step: number): st
   return `${safe(run)}-${safe(stage)}-${step}.ckpt`;
 }
 
-export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function checkpointRoutes(app: Api, ctx: ApiContext): void {
   const { prisma } = ctx;
+  const aliasSelect = { name: true, checkpointId: true, createdAt: true, updatedAt: true } as const;
 
-  app.get<{ Querystring: ListCheckpointsQuery }>(
+  app.get(
     '/v1/checkpoints',
     {
       schema: {
         tags: ['checkpoints'],
         summary: 'Checkpoints, newest first (optionally of one run)',
         querystring: ListCheckpointsQuery,
+        response: { 200: CheckpointList, ...errors(400, 404) },
       },
     },
     async (request) => {
@@ -58,32 +70,34 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const rows = await prisma.checkpoint.findMany({
         where: run ? { stage: { runId: run } } : {},
         orderBy: [{ createdAt: 'desc' }, { step: 'desc' }],
-        take: limit ?? 100,
+        take: limit,
         include: checkpointInclude,
       });
       return { checkpoints: rows.map(checkpointView) };
     },
   );
 
-  app.get<{ Params: IdParams }>(
+  app.get(
     '/v1/checkpoints/:id',
     {
       schema: {
         tags: ['checkpoints'],
         summary: 'A checkpoint with its stage, run, metrics, artifact and aliases',
         params: IdParams,
+        response: { 200: CheckpointView, ...errors(404) },
       },
     },
     async (request) => checkpointView(await findCheckpoint(prisma, request.params.id)),
   );
 
-  app.get<{ Params: IdParams }>(
+  app.get(
     '/v1/checkpoints/:id/download',
     {
       schema: {
         tags: ['checkpoints'],
         summary: "The checkpoint's bytes (weights, optimizer and sampler state)",
         params: IdParams,
+        response: { 200: CheckpointBytes, ...errors(404) },
       },
     },
     async (request, reply) => {
@@ -110,27 +124,30 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   // ------------------------------------------------------------------ aliases
 
-  app.get('/v1/aliases', { schema: { tags: ['aliases'], summary: 'All aliases' } }, async () => ({
-    aliases: await prisma.alias.findMany({
-      orderBy: { name: 'asc' },
-      select: { name: true, checkpointId: true, createdAt: true, updatedAt: true },
-    }),
-  }));
+  app.get(
+    '/v1/aliases',
+    { schema: { tags: ['aliases'], summary: 'All aliases', response: { 200: AliasList } } },
+    async () => ({ aliases: await prisma.alias.findMany({ orderBy: { name: 'asc' }, select: aliasSelect }) }),
+  );
 
-  app.get<{ Params: AliasParams }>(
+  app.get(
     '/v1/aliases/:name',
-    { schema: { tags: ['aliases'], summary: 'One alias', params: AliasParams } },
+    {
+      schema: {
+        tags: ['aliases'],
+        summary: 'One alias',
+        params: AliasParams,
+        response: { 200: AliasView, ...errors(400, 404) },
+      },
+    },
     async (request) => {
-      const alias = await prisma.alias.findUnique({
-        where: { name: request.params.name },
-        select: { name: true, checkpointId: true, createdAt: true, updatedAt: true },
-      });
+      const alias = await prisma.alias.findUnique({ where: { name: request.params.name }, select: aliasSelect });
       if (!alias) throw notFound(`no alias "${request.params.name}" (GET /v1/aliases lists them)`);
       return alias;
     },
   );
 
-  app.put<{ Params: AliasParams; Body: PutAliasBody }>(
+  app.put(
     '/v1/aliases/:name',
     {
       schema: {
@@ -138,6 +155,7 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
         summary: 'Point an alias at a checkpoint (creates or moves it)',
         params: AliasParams,
         body: PutAliasBody,
+        response: { 200: AliasSet, ...errors(400, 404, 413, 415) },
       },
     },
     async (request) => {
@@ -157,9 +175,16 @@ export function checkpointRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   );
 
-  app.delete<{ Params: AliasParams }>(
+  app.delete(
     '/v1/aliases/:name',
-    { schema: { tags: ['aliases'], summary: 'Remove an alias (the checkpoint stays)', params: AliasParams } },
+    {
+      schema: {
+        tags: ['aliases'],
+        summary: 'Remove an alias (the checkpoint stays)',
+        params: AliasParams,
+        response: { 204: NoContent, ...errors(400, 404) },
+      },
+    },
     async (request, reply) => {
       const { count } = await prisma.alias.deleteMany({ where: { name: request.params.name } });
       if (count === 0) throw notFound(`no alias "${request.params.name}" (GET /v1/aliases lists them)`);

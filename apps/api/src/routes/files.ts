@@ -12,13 +12,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import type { Static } from '@sinclair/typebox';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } from 'hyparquet';
 import { FILE_FORMATS, readRecords, type FileFormat } from '@miniglm/data';
 import { FILE_SOURCE_PREFIX, isUuid } from '@miniglm/core/service';
 import type { DbModels } from '@miniglm/core/db';
-import type { ApiContext } from '../context.ts';
+import type { Api, ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
+import { FileList, FileView, errors } from '../responses.ts';
 import { IdParams, ListFilesQuery, UploadBody, UploadQuery } from '../schemas.ts';
 import { validateAllButBody } from '../validation.ts';
 
@@ -113,7 +115,7 @@ async function inspect(
   return { records, fields };
 }
 
-function fileView(row: DbModels.DatasetFile) {
+function fileView(row: DbModels.DatasetFile): Static<typeof FileView> {
   return {
     id: row.id,
     name: row.name,
@@ -127,11 +129,11 @@ function fileView(row: DbModels.DatasetFile) {
   };
 }
 
-export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
+export function fileRoutes(app: Api, ctx: ApiContext): void {
   const { prisma } = ctx;
 
   // An encapsulated scope: only here are raw bodies accepted, and JSON is not.
-  app.register(async (scope) => {
+  app.register(async (scope: Api) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(
       UPLOAD_TYPES,
@@ -143,7 +145,7 @@ export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (isSpooled(request.body)) await fs.promises.rm(request.body.dir, { recursive: true, force: true });
     });
 
-    scope.post<{ Querystring: UploadQuery }>(
+    scope.post(
       '/v1/files',
       {
         bodyLimit: MAX_UPLOAD_BYTES,
@@ -154,6 +156,7 @@ export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
           querystring: UploadQuery,
           body: UploadBody,
           consumes: UPLOAD_TYPES,
+          response: { 201: FileView, ...errors(400, 413, 415) },
         },
         // The body is the spooled file, checked by reading it; the schema only documents it.
         validatorCompiler: validateAllButBody,
@@ -174,22 +177,36 @@ export function fileRoutes(app: FastifyInstance, ctx: ApiContext): void {
     );
   });
 
-  app.get<{ Querystring: ListFilesQuery }>(
+  app.get(
     '/v1/files',
-    { schema: { tags: ['files'], summary: 'Uploaded files, newest first', querystring: ListFilesQuery } },
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'Uploaded files, newest first',
+        querystring: ListFilesQuery,
+        response: { 200: FileList, ...errors(400) },
+      },
+    },
     async (request) => ({
       files: (
         await prisma.datasetFile.findMany({
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-          take: request.query.limit ?? 100,
+          take: request.query.limit,
         })
       ).map(fileView),
     }),
   );
 
-  app.get<{ Params: IdParams }>(
+  app.get(
     '/v1/files/:id',
-    { schema: { tags: ['files'], summary: 'One uploaded file', params: IdParams } },
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'One uploaded file',
+        params: IdParams,
+        response: { 200: FileView, ...errors(404) },
+      },
+    },
     async (request) => {
       const { id } = request.params;
       const row = isUuid(id) ? await prisma.datasetFile.findUnique({ where: { id } }) : null;

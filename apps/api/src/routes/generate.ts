@@ -6,10 +6,10 @@
  * name): two fields rather than one that accepts both, so a typo in an alias can never be
  * read as an id, and the error says which kind of name was not found.
  */
-import type { FastifyInstance } from 'fastify';
 import { QUEUE, isUuid, type GenerateJob, type GenerateResult } from '@miniglm/core/service';
-import { REDIS_DEADLINE_MS, deadline, requireRedis, type ApiContext } from '../context.ts';
+import { REDIS_DEADLINE_MS, deadline, requireRedis, type Api, type ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
+import { GenerateView, errors } from '../responses.ts';
 import { GenerateBody } from '../schemas.ts';
 
 export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
@@ -41,14 +41,15 @@ async function resolveModel(
   return { checkpointId: alias.checkpointId, kind: alias.checkpoint.stage.kind };
 }
 
-export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  app.post<{ Body: GenerateBody }>(
+export function generateRoutes(app: Api, ctx: ApiContext): void {
+  app.post(
     '/v1/generate',
     {
       schema: {
         tags: ['generate'],
         summary: 'Sample text from a checkpoint (answered by a worker)',
         body: GenerateBody,
+        response: { 200: GenerateView, ...errors(400, 404, 413, 415, 502, 503) },
       },
     },
     async (request) => {
@@ -59,11 +60,12 @@ export function generateRoutes(app: FastifyInstance, ctx: ApiContext): void {
         prompt: body.prompt,
         // An SFT model was trained on "question [SEP] answer": by default it answers.
         mode: body.mode ?? (model.kind === 'sft' ? 'answer' : 'completion'),
-        temperature: body.temperature ?? 0.8,
-        topK: body.topK ?? 0,
-        topP: body.topP ?? 1,
-        maxTokens: body.maxTokens ?? 128,
-        samples: body.samples ?? 5,
+        // The schema's defaults, filled in by the validator.
+        temperature: body.temperature,
+        topK: body.topK,
+        topP: body.topP,
+        maxTokens: body.maxTokens,
+        samples: body.samples,
         ...(body.seed !== undefined ? { seed: body.seed } : {}),
       };
 

@@ -3,10 +3,10 @@
  * help otherwise); /readyz says whether it can serve requests, i.e. reach Postgres and
  * Redis, and which one it cannot reach.
  */
-import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { withTimeout, type ApiContext } from '../context.ts';
+import { withTimeout, type Api, type ApiContext } from '../context.ts';
 import { errorBody } from '../errors.ts';
+import { Alive, MetricsText, NotReady, Ready } from '../responses.ts';
 
 export const READY_TIMEOUT_MS = 2000;
 
@@ -23,25 +23,35 @@ async function probe(check: () => Promise<unknown>): Promise<string | undefined>
   }
 }
 
-export function healthRoutes(app: FastifyInstance, ctx: ApiContext, register: Registry): void {
-  const hidden = { tags: ['health'] };
+export function healthRoutes(app: Api, ctx: ApiContext, register: Registry): void {
+  const tags = ['health'];
   // "/" is the dashboard (@miniglm/web), served by server.ts.
-  app.get('/healthz', { schema: { ...hidden, summary: 'The process is alive' } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { tags, summary: 'The process is alive', response: { 200: Alive } } }, async () => ({
+    status: 'ok' as const,
+  }));
 
-  app.get('/readyz', { schema: { ...hidden, summary: 'Postgres and Redis both answer' } }, async (_request, reply) => {
-    const [database, redis] = await Promise.all([
-      probe(() => ctx.db.sql.query('SELECT 1')),
-      probe(() => ctx.redis.ping()),
-    ]);
-    if (!database && !redis) return { status: 'ready', database: 'ok', redis: 'ok' };
-    const down = [database && `database: ${database}`, redis && `redis: ${redis}`].filter(Boolean).join('; ');
-    return reply
-      .status(503)
-      .send({ ...errorBody(503, `not ready: ${down}`), database: database ?? 'ok', redis: redis ?? 'ok' });
-  });
+  app.get(
+    '/readyz',
+    { schema: { tags, summary: 'Postgres and Redis both answer', response: { 200: Ready, 503: NotReady } } },
+    async (_request, reply) => {
+      const [database, redis] = await Promise.all([
+        probe(() => ctx.db.sql.query('SELECT 1')),
+        probe(() => ctx.redis.ping()),
+      ]);
+      if (!database && !redis) return { status: 'ready' as const, database: 'ok' as const, redis: 'ok' as const };
+      const down = [database && `database: ${database}`, redis && `redis: ${redis}`].filter(Boolean).join('; ');
+      return reply
+        .status(503)
+        .send({ ...errorBody(503, `not ready: ${down}`), database: database ?? 'ok', redis: redis ?? 'ok' });
+    },
+  );
 
-  app.get('/metrics', { schema: { ...hidden, summary: 'Prometheus metrics' } }, async (_request, reply) => {
-    const text = await register.metrics();
-    return reply.type(register.contentType).send(text);
-  });
+  app.get(
+    '/metrics',
+    { schema: { tags, summary: 'Prometheus metrics', response: { 200: MetricsText } } },
+    async (_request, reply) => {
+      const text = await register.metrics();
+      return reply.type(register.contentType).send(text);
+    },
+  );
 }

@@ -6,7 +6,9 @@
 import { curriculumOf, type Curriculum } from '@miniglm/core';
 import type { PrismaClient } from '@miniglm/core/db';
 import { isUuid } from '@miniglm/core/service';
+import type { Static } from '@sinclair/typebox';
 import { badRequest, notFound } from '../errors.ts';
+import type { CompareView } from '../responses.ts';
 
 export const COMPARE_KEYS = ['trainLoss', 'valLoss'] as const;
 export const MIN_COMPARE = 2;
@@ -42,7 +44,7 @@ export function flatten(value: unknown, prefix = '', out = new Map<string, unkno
   return out;
 }
 
-export async function compareRuns(prisma: PrismaClient, ids: string[]) {
+export async function compareRuns(prisma: PrismaClient, ids: string[]): Promise<Static<typeof CompareView>> {
   const runs = await prisma.run.findMany({
     where: { id: { in: ids.filter(isUuid) } },
     include: {

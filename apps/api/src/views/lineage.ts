@@ -12,27 +12,11 @@
  * checkpoint ("produced"). Run nodes name the runs the stages belong to (stage nodes carry
  * runId) so a client can group them. Each direction is walked one level per query.
  */
+import type { Static } from '@sinclair/typebox';
 import type { PrismaClient } from '@miniglm/core/db';
 import { isUuid } from '@miniglm/core/service';
 import { notFound } from '../errors.ts';
-
-export interface LineageNode {
-  id: string;
-  type: 'dataset' | 'stage' | 'checkpoint' | 'run';
-  label: string;
-  runId?: string;
-  stageId?: string;
-  status?: string;
-  kind?: string;
-  index?: number;
-  step?: number;
-  createdAt?: Date;
-}
-export interface LineageEdge {
-  from: string;
-  to: string;
-  type: 'trained-on' | 'parent' | 'produced';
-}
+import type { Lineage, LineageEdge, LineageNode } from '../responses.ts';
 
 /** A guard against pathological graphs (a checkpoint branched into thousands of runs). */
 const MAX_STAGES = 2000;
@@ -49,7 +33,7 @@ const stageSelect = {
   checkpoints: { select: { id: true, step: true, createdAt: true }, orderBy: { step: 'asc' } },
 } as const;
 
-export async function runLineage(prisma: PrismaClient, runId: string) {
+export async function runLineage(prisma: PrismaClient, runId: string): Promise<Static<typeof Lineage>> {
   const run = isUuid(runId) ? await prisma.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
   if (!run) throw notFound(`no run with id "${runId}" (GET /v1/runs lists them)`);
 
@@ -91,8 +75,8 @@ export async function runLineage(prisma: PrismaClient, runId: string) {
   ]);
   const runName = new Map(runs.map((r) => [r.id, r.name]));
 
-  const nodes: LineageNode[] = [];
-  const edges: LineageEdge[] = [];
+  const nodes: Static<typeof LineageNode>[] = [];
+  const edges: Static<typeof LineageEdge>[] = [];
   for (const r of runs) nodes.push({ id: r.id, type: 'run', label: r.name, runId: r.id, status: r.status });
   for (const d of datasets) nodes.push({ id: d.id, type: 'dataset', label: d.source, kind: d.kind });
   const known = new Set(all.flatMap((s) => s.checkpoints.map((c) => c.id)));

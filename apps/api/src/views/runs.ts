@@ -6,7 +6,9 @@ import { curriculumOf, type Curriculum } from '@miniglm/core';
 import { createTokenizer, type TokenizerSpec } from '@miniglm/data';
 import type { DbModels, PrismaClient, SqlExecutor } from '@miniglm/core/db';
 import { isUuid, stageProgress } from '@miniglm/core/service';
+import type { Static } from '@sinclair/typebox';
 import { notFound } from '../errors.ts';
+import type { RunEvent, RunListItem, RunMetrics, RunView } from '../responses.ts';
 
 type StageRow = DbModels.Stage;
 type RunRow = DbModels.Run;
@@ -47,12 +49,12 @@ export function runEtaSeconds(run: RunRow, stages: StageRow[]): number | null {
 
 export async function listRuns(
   prisma: PrismaClient,
-  query: { status?: DbModels.RunStatus; tag?: string; limit?: number },
-) {
+  query: { status?: DbModels.RunStatus; tag?: string; limit: number },
+): Promise<Static<typeof RunListItem>[]> {
   const runs = await prisma.run.findMany({
     where: { status: query.status, ...(query.tag ? { tags: { has: query.tag } } : {}) },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    take: query.limit ?? 50,
+    take: query.limit,
     include: { stages: { orderBy: { index: 'asc' } } },
   });
   const best = await prisma.metricPoint.groupBy({
@@ -123,7 +125,7 @@ function tokenizerSummary(run: RunRow, curriculum: Curriculum): { name: string; 
   return { name: tokenizer.spec.name, vocabSize: tokenizer.vocabSize };
 }
 
-export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string) {
+export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string): Promise<Static<typeof RunView>> {
   const run = isUuid(id)
     ? await prisma.run.findUnique({
         where: { id },
@@ -211,7 +213,7 @@ async function requireRun(prisma: PrismaClient, id: string) {
   if (!run) throw notFound(`no run with id "${id}" (GET /v1/runs lists them)`);
 }
 
-export async function runEvents(prisma: PrismaClient, id: string) {
+export async function runEvents(prisma: PrismaClient, id: string): Promise<Static<typeof RunEvent>[]> {
   await requireRun(prisma, id);
   const events = await prisma.stageEvent.findMany({
     where: { stage: { runId: id } },
@@ -235,7 +237,7 @@ export async function runEvents(prisma: PrismaClient, id: string) {
  * Metric histories by key and stage. `offset` of a stage is the sum of the earlier stages'
  * iterations, so a chart can draw every stage on one x axis (global step = offset + step).
  */
-export async function runMetrics(prisma: PrismaClient, id: string, keys: string[]) {
+export async function runMetrics(prisma: PrismaClient, id: string, keys: string[]): Promise<Static<typeof RunMetrics>> {
   await requireRun(prisma, id);
   const stages = await prisma.stage.findMany({
     where: { runId: id },

@@ -2,6 +2,7 @@
 export * from './ids.ts';
 export * from './queues.ts';
 export * from './states.ts';
+export * from './status.ts';
 export * from './redis.ts';
 export * from './sources.ts';
 export * from './submit.ts';

@@ -10,6 +10,8 @@ import { initFromMismatch } from '../init-from.ts';
 import { isUuid } from './ids.ts';
 import { runFlow } from './queues.ts';
 import { checkSources } from './sources.ts';
+import { isFinal } from './states.ts';
+import { markRunCancelled, markRunNotQueued } from './status.ts';
 
 /** An error a client can act on, with the HTTP status that says whose fault it is. */
 export interface ServiceError {
@@ -107,16 +109,7 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
     );
   } catch (error) {
     const message = `could not queue the run: ${error instanceof Error ? error.message : String(error)}`;
-    await deps.prisma.$transaction([
-      deps.prisma.run.update({
-        where: { id: runId },
-        data: { status: 'failed', error: message, finishedAt: new Date() },
-      }),
-      deps.prisma.stage.updateMany({
-        where: { runId },
-        data: { status: 'cancelled', error: 'not run: the run could not be queued', finishedAt: new Date() },
-      }),
-    ]);
+    await markRunNotQueued(deps.prisma, runId, message);
     return fail(503, message);
   }
   return {
@@ -161,25 +154,10 @@ export async function cancelRun(
 ): Promise<ServiceResult<{ id: string; status: 'cancelled' }>> {
   const run = isUuid(runId) ? await deps.prisma.run.findUnique({ where: { id: runId } }) : null;
   if (!run) return fail(404, `no run with id "${runId}"`);
-  if (run.status === 'succeeded' || run.status === 'failed' || run.status === 'cancelled')
+  if (isFinal(run.status))
     return fail(409, `run ${runId} has already ${run.status === 'cancelled' ? 'been cancelled' : run.status}`);
-  const now = new Date();
-  // Conditional: a run that finished a moment ago keeps its result (and the caller hears 409).
-  const moved = await deps.prisma.run.updateMany({
-    where: { id: runId, status: { in: ['queued', 'running'] } },
-    data: { status: 'cancelled', finishedAt: now, error: 'cancelled by request' },
-  });
-  if (moved.count === 0) return fail(409, `run ${runId} has already finished`);
-  const queued = await deps.prisma.stage.findMany({ where: { runId, status: 'queued' }, select: { id: true } });
-  await deps.prisma.$transaction([
-    deps.prisma.stage.updateMany({
-      where: { id: { in: queued.map((s) => s.id) }, status: 'queued' },
-      data: { status: 'cancelled', finishedAt: now },
-    }),
-    deps.prisma.stageEvent.createMany({
-      data: queued.map((s) => ({ stageId: s.id, type: 'cancelled' as const, message: 'cancelled before it started' })),
-    }),
-  ]);
+  // A run that finished since we read it keeps its result (and the caller hears 409).
+  if (!(await markRunCancelled(deps.prisma, runId))) return fail(409, `run ${runId} has already finished`);
   await deps.publish(runId);
   return { ok: true, value: { id: runId, status: 'cancelled' } };
 }
