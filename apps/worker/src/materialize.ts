@@ -6,12 +6,18 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readManifest } from '@miniglm/data';
+import { ArtifactIntegrityError } from '@miniglm/core/db';
 import { uploadedFileName, type UploadedFile } from '@miniglm/core/service';
 import type { WorkerContext } from './context.ts';
 import { unpackToDirectory } from './pack.ts';
 
 async function artifactFile(ctx: WorkerContext, sha256: string, what: string): Promise<string> {
-  const file = await ctx.store.file(sha256);
+  const file = await ctx.store.file(sha256).catch((error: unknown) => {
+    // Say which checkpoint or dataset: the artifact's address alone means nothing to a user.
+    throw error instanceof ArtifactIntegrityError
+      ? new ArtifactIntegrityError(`${what}: ${error.message}`, { cause: error })
+      : error;
+  });
   if (!file) throw new Error(`${what}: artifact ${sha256} is missing from the database`);
   return file;
 }
