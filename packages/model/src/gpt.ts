@@ -11,6 +11,7 @@ import type { GPTConfig } from './config.ts';
 import { causalAttention, causalMask, dropout, embed, fused, gelu, layerNorm, linear } from './ops.ts';
 import type { ForwardOptions, LanguageModel, DecodeState } from './model.ts';
 import { ModelInputError } from './model.ts';
+import { decodeNative, startNativeDecoding, type NativeKVCache } from './backend/native.ts';
 
 /** Keys and values of the tokens seen so far, per layer: [B, heads, T, headDim]. */
 interface KVCache extends DecodeState {
@@ -133,7 +134,9 @@ export class GPT implements LanguageModel {
     return wteT ? tf.matMul(x, wteT) : tf.matMul(x, this.p('wte'), false, true);
   }
 
-  startDecoding(batch: number): KVCache {
+  startDecoding(batch: number): KVCache | NativeKVCache {
+    // Native: the whole model per token in one call over caches of plain arrays.
+    if (fused()) return startNativeDecoding(this.config, batch);
     const hs = this.config.dim / this.config.heads;
     const empty = () => tf.keep(tf.zeros([batch, this.config.heads, 0, hs]) as tf.Tensor4D);
     return {
@@ -150,12 +153,13 @@ export class GPT implements LanguageModel {
    * window policy keeps it within).
    */
   decode(idx: tf.Tensor2D, state: DecodeState): tf.Tensor2D {
-    const cache = state as KVCache;
+    const cache = state as KVCache | NativeKVCache;
     const [, t] = idx.shape;
     if (cache.length + t > this.config.blockSize)
       throw new ModelInputError(
         `the KV cache holds ${cache.length} tokens; ${t} more exceed the block size ${this.config.blockSize}`,
       );
+    if (cache.kind === 'gpt-native') return decodeNative(this.config, this.params, cache, idx);
     const logits = tf.tidy(() => {
       const h = this.trunk(idx, cache.length, { training: false }, cache);
       const last = tf.reshape(tf.slice(h, [0, t - 1, 0], [-1, 1, -1]), [-1, this.config.dim]) as tf.Tensor2D;
@@ -166,6 +170,7 @@ export class GPT implements LanguageModel {
   }
 
   disposeDecoding(state: DecodeState): void {
+    if (state.kind === 'gpt-native') return; // plain arrays: nothing to free
     const cache = state as KVCache;
     for (const l of cache.layers) tf.dispose([l.k, l.v]);
     cache.wteT.dispose();

@@ -17,6 +17,7 @@ import {
   initBackend,
   layerNorm,
   gelu,
+  generate,
   maskedCrossEntropy,
   trainStage,
   type StepMetrics,
@@ -226,6 +227,49 @@ if ('kernels' in loaded) {
       const want = await on('cpu', run);
       const got = await on('native', run);
       for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(1e-5);
+    });
+  });
+
+  describe('decoding with the KV cache in one native call per step', () => {
+    for (const bias of [true, false]) {
+      it(`gives the cpu backend's logits for a prompt and the tokens after it (bias ${bias}, batch 2)`, async () => {
+        const config = gptConfig({ vocabSize: 23, blockSize: 11, layers: 2, heads: 3, dim: 15, bias });
+        const steps = [
+          [
+            [3, 1, 4, 1, 5],
+            [9, 2, 6, 5, 3],
+          ],
+          [[5], [8]],
+          [
+            [9, 7],
+            [9, 3],
+          ],
+        ];
+        const run = () => {
+          const model = createModel(config, 4);
+          const state = model.startDecoding(2);
+          const out = steps.map((ids) => model.decode(tf.tensor2d(ids, [2, ids[0]!.length], 'int32'), state));
+          model.disposeDecoding(state);
+          model.dispose();
+          return out;
+        };
+        const want = await on('cpu', run);
+        const got = await on('native', run);
+        for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
+      });
+    }
+
+    it('greedy sampling gives the same tokens with and without the cache, across a window move', async () => {
+      expect(await initBackend('native')).toBe('native');
+      const model = createModel(gptConfig({ vocabSize: 19, blockSize: 8, layers: 2, heads: 2, dim: 10 }), 6);
+      const o = { maxNewTokens: 20, temperature: 0, topK: 0, topP: 1, samples: 2, seed: 1, eotId: -1 };
+      try {
+        const cached = generate(model, [1, 2, 3], o).tokens;
+        expect(cached[0]).toHaveLength(20);
+        expect(generate(model, [1, 2, 3], { ...o, useCache: false }).tokens).toEqual(cached);
+      } finally {
+        model.dispose();
+      }
     });
   });
 

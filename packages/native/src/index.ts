@@ -141,6 +141,20 @@ export interface NativeKernels {
     c2: number,
     gradScale: number,
   ): void;
+  /**
+   * Runs a GPT over t new tokens of n sequences after `pos` cached ones (dims: n, t, pos, C,
+   * heads, layers, vocab, block), appending keys and values to the per-layer caches
+   * [n, block, C]; writes each sequence's last logits [n, vocab].
+   */
+  gptDecode(
+    weights: (Float32Array | null)[],
+    dims: Int32Array,
+    kCache: Float32Array[],
+    vCache: Float32Array[],
+    idx: Int32Array,
+    logits: Float32Array,
+    eps: number,
+  ): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -793,6 +793,156 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Decoding with a KV cache: one call runs a GPT over t new tokens for each of n sequences and
+// returns the logits of each sequence's last position. Weights are read where they live;
+// with one new token every product is a matrix-vector product (memory bound, on all threads).
+
+// y[R, N] = x[R, K]·W[K, N] (+ bias)
+void linearRows(const float* x, long R, long K, const float* W, long N, const float* bias, float* y) {
+  if (R == 1)
+    cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, W, N, x, 1, 0.0f, y, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, K, 1.0f, x, K, W, N, 0.0f, y, N);
+  if (bias)
+    for (long r = 0; r < R; r++)
+      for (long j = 0; j < N; j++) y[r * N + j] += bias[j];
+}
+
+// gptDecode(weights, dims: Int32Array [n, t, pos, C, H, L, V, block], kCache[], vCache[],
+//           idx: Int32Array [n·t], logits: Float32Array [n·V], eps)
+// weights: wte, wpe, then per layer ln1.g, ln1.b, wq, bq, wk, bk, wv, bv, wo, bo, ln2.g, ln2.b,
+// wfc, bfc, wproj, bproj, then lnf.g, lnf.b; absent biases are null. Caches: [n, block, C] per
+// layer; positions pos … pos + t − 1 are written.
+napi_value GptDecode(napi_env env, napi_callback_info info) {
+  Args a(env, info, 7);
+  size_t nd, ni, nl;
+  int32_t* dims = a.i32(1, &nd);
+  int32_t* idx = a.i32(4, &ni);
+  float* logits = a.f32(5, &nl);
+  const float eps = static_cast<float>(a.num(6));
+  if (!a.ok) return nullptr;
+  if (nd < 8) {
+    a.fail("gptDecode: dims must hold 8 numbers");
+    return nullptr;
+  }
+  const long n = dims[0], t = dims[1], pos = dims[2], C = dims[3], H = dims[4], L = dims[5], V = dims[6],
+             block = dims[7];
+  const long hs = C / H, R = n * t;
+  if (n < 1 || t < 1 || pos < 0 || pos + t > block || ni < static_cast<size_t>(R) ||
+      nl < static_cast<size_t>(n * V)) {
+    a.fail("gptDecode: bad dimensions");
+    return nullptr;
+  }
+  const uint32_t want = static_cast<uint32_t>(2 + 16 * L + 2);
+  if (a.length(0) != want || a.length(2) != static_cast<uint32_t>(L) || a.length(3) != static_cast<uint32_t>(L)) {
+    a.fail("gptDecode: expected " + std::to_string(want) + " weights and one cache per layer");
+    return nullptr;
+  }
+  // Each weight with the size it must have (0: absent, a bias).
+  std::vector<float*> w(want, nullptr);
+  auto expect = [&](uint32_t i, long size, bool optional) {
+    napi_value v = a.element(0, i);
+    napi_valuetype vt;
+    napi_typeof(env, v, &vt);
+    if (optional && (vt == napi_null || vt == napi_undefined)) return;
+    size_t len = 0;
+    w[i] = f32Of(a, v, &len);
+    if (a.ok && len != static_cast<size_t>(size)) a.fail("gptDecode: weight " + std::to_string(i) + " has the wrong size");
+  };
+  expect(0, V * C, false);
+  expect(1, block * C, false);
+  for (long l = 0; l < L; l++) {
+    const uint32_t o = static_cast<uint32_t>(2 + 16 * l);
+    const long sizes[16] = {C, C, C * C, C, C * C, C, C * C, C, C * C, C, C, C, C * 4 * C, 4 * C, 4 * C * C, C};
+    for (uint32_t j = 0; j < 16; j++) expect(o + j, sizes[j], j % 2 == 1);  // odd entries are biases
+  }
+  expect(want - 2, C, false);
+  expect(want - 1, C, true);
+  std::vector<float*> kc(L), vc(L);
+  for (long l = 0; l < L && a.ok; l++) {
+    size_t lk = 0, lv = 0;
+    kc[l] = f32Of(a, a.element(2, l), &lk);
+    vc[l] = f32Of(a, a.element(3, l), &lv);
+    if (a.ok && (lk != static_cast<size_t>(n * block * C) || lv != lk)) a.fail("gptDecode: cache of the wrong size");
+  }
+  if (!a.ok) return nullptr;
+  for (long r = 0; r < R; r++)
+    if (idx[r] < 0 || idx[r] >= V) {
+      a.fail("gptDecode: token id " + std::to_string(idx[r]) + " outside the vocabulary of " + std::to_string(V));
+      return nullptr;
+    }
+
+  std::vector<float> x(R * C), h(R * C), q(R * C), k(R * C), v(R * C), y(R * C), f(R * 4 * C), g(R * 4 * C),
+      o(R * C);
+  for (long r = 0; r < R; r++) {
+    const float* e = w[0] + static_cast<long>(idx[r]) * C;
+    const float* pe = w[1] + (pos + r % t) * C;
+    for (long c = 0; c < C; c++) x[r * C + c] = e[c] + pe[c];
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  for (long l = 0; l < L; l++) {
+    float** lw = w.data() + 2 + 16 * l;
+    layerNormRows(x.data(), lw[0], lw[1], h.data(), nullptr, nullptr, R, C, eps);
+    linearRows(h.data(), R, C, lw[2], C, lw[3], q.data());
+    linearRows(h.data(), R, C, lw[4], C, lw[5], k.data());
+    linearRows(h.data(), R, C, lw[6], C, lw[7], v.data());
+    for (long b = 0; b < n; b++)
+      for (long i = 0; i < t; i++) {
+        std::memcpy(kc[l] + (b * block + pos + i) * C, k.data() + (b * t + i) * C, sizeof(float) * C);
+        std::memcpy(vc[l] + (b * block + pos + i) * C, v.data() + (b * t + i) * C, sizeof(float) * C);
+      }
+    parallelFor(n * H, 1, [&](long i0, long i1, int) {
+      std::vector<float> s(static_cast<size_t>(pos + t));
+      for (long bh = i0; bh < i1; bh++) {
+        const long b = bh / H, hd = bh % H;
+        const float* K = kc[l] + b * block * C + hd * hs;
+        const float* Vv = vc[l] + b * block * C + hd * hs;
+        for (long i = 0; i < t; i++) {
+          const float* qi = q.data() + (b * t + i) * C + hd * hs;
+          const long keys = pos + i + 1;
+          float mx = -INFINITY;
+          for (long j = 0; j < keys; j++) {
+            const float* kj = K + j * C;
+            float dot = 0;
+            for (long c = 0; c < hs; c++) dot += qi[c] * kj[c];
+            s[j] = dot * scale;
+            mx = s[j] > mx ? s[j] : mx;
+          }
+          float sum = 0;
+          for (long j = 0; j < keys; j++) {
+            s[j] = fastExp(s[j] - mx);
+            sum += s[j];
+          }
+          float* yi = y.data() + (b * t + i) * C + hd * hs;
+          for (long c = 0; c < hs; c++) yi[c] = 0;
+          for (long j = 0; j < keys; j++) {
+            const float pj = s[j] / sum;
+            const float* vj = Vv + j * C;
+            for (long c = 0; c < hs; c++) yi[c] += pj * vj[c];
+          }
+        }
+      }
+    });
+    linearRows(y.data(), R, C, lw[8], C, lw[9], o.data());
+    for (long i = 0; i < R * C; i++) x[i] += o[i];
+    layerNormRows(x.data(), lw[10], lw[11], h.data(), nullptr, nullptr, R, C, eps);
+    linearRows(h.data(), R, C, lw[12], 4 * C, lw[13], f.data());
+    geluRows(f.data(), g.data(), R * 4 * C);
+    linearRows(g.data(), R, 4 * C, lw[14], C, lw[15], o.data());
+    for (long i = 0; i < R * C; i++) x[i] += o[i];
+  }
+  // Only each sequence's last position is read out: LayerNorm, then the tied output layer.
+  std::vector<float> last(n * C);
+  for (long b = 0; b < n; b++) std::memcpy(last.data() + b * C, x.data() + (b * t + t - 1) * C, sizeof(float) * C);
+  layerNormRows(last.data(), w[want - 2], w[want - 1], h.data(), nullptr, nullptr, n, C, eps);
+  if (n == 1)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, w[0], C, h.data(), 1, 0.0f, logits, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, V, C, 1.0f, h.data(), C, w[0], C, 0.0f, logits, V);
+  return undefinedValue(env);
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   struct Fn {
     const char* name;
@@ -803,7 +953,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"geluBwd", GeluBwd},         {"attnFwd", AttnFwd},         {"attnBwd", AttnBwd},
       {"crossEntropy", CrossEntropy}, {"binary", Binary},           {"colSum", ColSum},
       {"embedFwd", EmbedFwd},       {"embedBwd", EmbedBwd},       {"sumSquares", SumSquares},
-      {"adamw", AdamW},
+      {"adamw", AdamW},             {"gptDecode", GptDecode},
   };
   for (const Fn& f : fns) {
     napi_value fn;

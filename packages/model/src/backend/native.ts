@@ -22,6 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadNative, type NativeKernels } from '../../../native/src/index.ts';
+import type { GPTConfig } from '../config.ts';
 
 export const NATIVE = 'native';
 
@@ -81,6 +82,53 @@ export function nativeBackend(): NativeBackend | undefined {
 export function setNativeThreads(n: number): number {
   const loaded = loadNative();
   return 'kernels' in loaded ? loaded.kernels.threads(n) : 0;
+}
+
+/** A GPT's decoding state on the native backend: keys and values per layer, [B, block, C]. */
+export interface NativeKVCache {
+  kind: 'gpt-native';
+  k: Float32Array[];
+  v: Float32Array[];
+  batch: number;
+  length: number;
+}
+
+export function startNativeDecoding(c: GPTConfig, batch: number): NativeKVCache {
+  const size = batch * c.blockSize * c.dim;
+  const caches = () => Array.from({ length: c.layers }, () => new Float32Array(size));
+  return { kind: 'gpt-native', k: caches(), v: caches(), batch, length: 0 };
+}
+
+/**
+ * Feeds idx [B, T] after the cached tokens through the whole model in one native call and
+ * returns the last position's logits [B, vocab] (weights read in place, no tensors made on the way).
+ */
+export function decodeNative(
+  c: GPTConfig,
+  params: Map<string, tf.Variable>,
+  cache: NativeKVCache,
+  idx: tf.Tensor2D,
+): tf.Tensor2D {
+  const backend = nativeBackend();
+  if (!backend) throw new Error('native decoding needs the native backend');
+  const [n, t] = idx.shape;
+  const w = (name: string) => {
+    const p = params.get(name);
+    return p ? backend.f32(p) : null;
+  };
+  const names = ['wte', 'wpe'];
+  for (let i = 0; i < c.layers; i++) {
+    const h = `h.${i}`;
+    names.push(`${h}.ln1.g`, `${h}.ln1.b`);
+    for (const x of ['q', 'k', 'v', 'o']) names.push(`${h}.attn.w${x}`, `${h}.attn.b${x}`);
+    names.push(`${h}.ln2.g`, `${h}.ln2.b`, `${h}.mlp.wfc`, `${h}.mlp.bfc`, `${h}.mlp.wproj`, `${h}.mlp.bproj`);
+  }
+  names.push('lnf.g', 'lnf.b');
+  const logits = new Float32Array(n * c.vocabSize);
+  const dims = Int32Array.of(n, t, cache.length, c.dim, c.heads, c.layers, c.vocabSize, c.blockSize);
+  backend.kernels.gptDecode(names.map(w), dims, cache.k, cache.v, backend.i32(idx), logits, 1e-5);
+  cache.length += t;
+  return tf.tensor2d(logits, [n, c.vocabSize]);
 }
 
 type Args = { inputs: Record<string, TensorInfo | undefined>; backend: NativeBackend; attrs?: NamedAttrMap };
