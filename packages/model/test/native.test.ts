@@ -14,6 +14,7 @@ import {
   AdamW,
   clipByGlobalNorm,
   createModel,
+  estimateTrainingMemory,
   initBackend,
   layerNorm,
   gelu,
@@ -274,6 +275,33 @@ if ('kernels' in loaded) {
   });
 
   describe('training on the native backend', () => {
+    it("holds what the memory estimate says for native (within a tenth), far less than the composed ops' estimate", async () => {
+      expect(await initBackend('native')).toBe('native');
+      const config = gptConfig({ vocabSize: 300, blockSize: 48, layers: 2, heads: 3, dim: 48 });
+      const model = createModel(config, 2);
+      const batchSize = 6;
+      const sampler = new WindowSampler(cycleCorpus(300, 37, 2000), batchSize, 48, 3);
+      const info = await tf.profile(async () => {
+        await trainStage({
+          model,
+          tokenizer: TOKENIZER,
+          sampler,
+          valBatches: () => [],
+          options: trainOptions({ iterations: 2 }),
+          checkpointPath: path.join(tmp(), 'memory.ckpt'),
+        });
+      });
+      model.dispose();
+      const estimate = estimateTrainingMemory(config, batchSize, 'native').total;
+      expect(Math.abs(estimate / info.peakBytes - 1)).toBeLessThan(0.1);
+      // The course handout's model (6 layers, 8 heads, dim 512, block 256, vocab 8192) at its batch 32.
+      const handout = gptConfig({ vocabSize: 8192, blockSize: 256, layers: 6, heads: 8, dim: 512 });
+      expect(estimateTrainingMemory(handout, 32, 'native').total).toBeLessThan(11 * 2 ** 30);
+      expect(estimateTrainingMemory(handout, 32, 'cpu').total).toBeGreaterThan(
+        2 * estimateTrainingMemory(handout, 32, 'native').total,
+      );
+    });
+
     const tmp = useTempDir('native');
     const corpus = cycleCorpus(29, 13, 400);
 
