@@ -1,4 +1,11 @@
-export { initBackend, activeBackend, BackendError, BACKEND_NAMES, type BackendName } from './backend/select.ts';
+export {
+  initBackend,
+  activeBackend,
+  backendThreads,
+  BackendError,
+  BACKEND_NAMES,
+  type BackendName,
+} from './backend/select.ts';
 export {
   type ModelConfig,
   type GPTConfig,

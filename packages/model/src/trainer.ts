@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Batch, BatchSampler, TokenizerSpec } from '@miniglm/data';
 import { AdamW, clipByGlobalNorm } from './adamw.ts';
-import { activeBackend } from './backend/select.ts';
+import { activeBackend, backendThreads } from './backend/select.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { decays, type LanguageModel } from './model.ts';
 import { maskedCrossEntropy } from './ops.ts';
@@ -124,7 +124,8 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
       step,
       optimizer,
       sampler: sampler.getState(),
-      meta: { ...input.checkpointMeta, trainLoss, valLoss, backend: activeBackend() },
+      // The backend and its BLAS thread count: results depend on both (see backend/select.ts).
+      meta: { ...input.checkpointMeta, trainLoss, valLoss, backend: activeBackend(), threads: backendThreads() },
     });
     lastCheckpoint = input.checkpointPath;
     lastCheckpointStep = step;

@@ -2,14 +2,17 @@
  * A stage stopped after step 6 (shouldStop writes a checkpoint) and resumed from that
  * checkpoint (weights, AdamW moments and step, sampler state) continues exactly like an
  * uninterrupted run: same per-step losses for steps 7..12, same final weights. Dropout is on,
- * so the per-step dropout seeds are covered too.
+ * so the per-step dropout seeds are covered too. On wasm, and on the native backend where it is
+ * built (there also without dropout, where its fused kernels and pinned BLAS threads run).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadNative } from '../../native/src/index.ts';
 import {
   createModel,
   decays,
+  initBackend,
   readCheckpoint,
   restoreModel,
   restoreOptimizer,
@@ -25,12 +28,10 @@ import {
   TOKENIZER,
   trainOptions,
   useTempDir,
-  useWasm,
   weightsOf,
   WindowSampler,
 } from './helpers.ts';
 
-useWasm();
 const tmp = useTempDir('resume');
 
 const VOCAB = 32;
@@ -38,9 +39,17 @@ const corpus = cycleCorpus(VOCAB, 20, 300);
 const N = 12;
 const STOP_AFTER = 6;
 
-const CASES: [string, ModelConfig][] = [
-  ['gpt', gptConfig({ vocabSize: VOCAB, blockSize: 12, layers: 2, heads: 2, dim: 16, dropout: 0.2 })],
-  ['lstm', lstmConfig({ vocabSize: VOCAB, blockSize: 12, layers: 2, dim: 16, dropout: 0.2 })],
+const gpt = (dropout: number) =>
+  gptConfig({ vocabSize: VOCAB, blockSize: 12, layers: 2, heads: 2, dim: 16, dropout, bias: true });
+const CASES: [string, ModelConfig, 'wasm' | 'native'][] = [
+  ['gpt', gpt(0.2), 'wasm'],
+  ['lstm', lstmConfig({ vocabSize: VOCAB, blockSize: 12, layers: 2, dim: 16, dropout: 0.2 }), 'wasm'],
+  ...(('kernels' in loadNative()
+    ? [
+        ['gpt', gpt(0.2), 'native'],
+        ['gpt-no-dropout', gpt(0), 'native'],
+      ]
+    : []) as [string, ModelConfig, 'native'][]),
 ];
 
 const options: TrainOptions = trainOptions({
@@ -69,19 +78,24 @@ function stage(model: LanguageModel, sampler: WindowSampler, file: string, losse
   };
 }
 
-describe.each(CASES)('resume equivalence (%s, dropout 0.2)', (kind, config) => {
-  it('dropout is active and seeded: same seed same logits, another seed other logits', () => {
-    const model = createModel(config, 5);
-    const x = tf.tensor2d([Array.from(corpus.subarray(0, 12))], [1, 12], 'int32');
-    const run = (training: boolean, seed?: number) =>
-      tf.tidy(() => model.logits(x, { training, seed }).dataSync() as Float32Array);
-    expect(Array.from(run(true, 3))).toEqual(Array.from(run(true, 3)));
-    expect(Array.from(run(true, 3))).not.toEqual(Array.from(run(true, 4)));
-    expect(Array.from(run(true, 3))).not.toEqual(Array.from(run(false)));
-    expect(Array.from(run(false, 3))).toEqual(Array.from(run(false, 4)));
-    x.dispose();
-    model.dispose();
+describe.each(CASES)('resume equivalence (%s on %s)', (kind, config, backend) => {
+  beforeAll(async () => {
+    expect(await initBackend(backend)).toBe(backend);
   });
+
+  if (config.dropout > 0)
+    it('dropout is active and seeded: same seed same logits, another seed other logits', () => {
+      const model = createModel(config, 5);
+      const x = tf.tensor2d([Array.from(corpus.subarray(0, 12))], [1, 12], 'int32');
+      const run = (training: boolean, seed?: number) =>
+        tf.tidy(() => model.logits(x, { training, seed }).dataSync() as Float32Array);
+      expect(Array.from(run(true, 3))).toEqual(Array.from(run(true, 3)));
+      expect(Array.from(run(true, 3))).not.toEqual(Array.from(run(true, 4)));
+      expect(Array.from(run(true, 3))).not.toEqual(Array.from(run(false)));
+      expect(Array.from(run(false, 3))).toEqual(Array.from(run(false, 4)));
+      x.dispose();
+      model.dispose();
+    });
 
   it(`stopping after step ${STOP_AFTER} and resuming from the checkpoint gives the uninterrupted run's losses and weights`, async () => {
     // Uninterrupted.
@@ -91,7 +105,7 @@ describe.each(CASES)('resume equivalence (%s, dropout 0.2)', (kind, config) => {
       stage(
         straightModel,
         new WindowSampler(corpus, 4, config.blockSize, 8),
-        path.join(tmp(), `${kind}-straight.ckpt`),
+        path.join(tmp(), `${kind}-${backend}-straight.ckpt`),
         straightLosses,
       ),
     );
@@ -100,7 +114,7 @@ describe.each(CASES)('resume equivalence (%s, dropout 0.2)', (kind, config) => {
 
     // Interrupted: shouldStop turns true once step 6 is done.
     const firstLosses = new Map<number, number>();
-    const file = path.join(tmp(), `${kind}-interrupted.ckpt`);
+    const file = path.join(tmp(), `${kind}-${backend}-interrupted.ckpt`);
     const firstModel = createModel(config, 5);
     const first = await trainStage({
       ...stage(firstModel, new WindowSampler(corpus, 4, config.blockSize, 8), file, firstLosses),
@@ -140,7 +154,7 @@ describe.each(CASES)('resume equivalence (%s, dropout 0.2)', (kind, config) => {
       expect(diff, name).toBeLessThanOrEqual(1e-6);
     }
     // The optimizer moments and step agree too (the straight run's final checkpoint holds them).
-    const straightCkpt = await readCheckpoint(path.join(tmp(), `${kind}-straight.ckpt`));
+    const straightCkpt = await readCheckpoint(path.join(tmp(), `${kind}-${backend}-straight.ckpt`));
     expect(optimizer!.step).toBe(straightCkpt.header.optimizer!.step);
     for (const [prefix, moments] of [
       ['adam.m/', optimizer!.m],
