@@ -16,7 +16,8 @@ import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { TokenizerSpec } from '@miniglm/data';
 import type { StepMetrics } from '@miniglm/model';
-import { curriculumOf } from '@miniglm/core';
+import { curriculumOf, type Curriculum } from '@miniglm/core';
+import type { DbModels } from '@miniglm/core/db';
 import {
   cancelStageOfEndedRun,
   claimStage,
@@ -43,13 +44,58 @@ export interface TrainStageResult {
 const METRIC_KEYS = ['trainLoss', 'valLoss', 'lr', 'gradNorm', 'tokensPerSec'] as const;
 const FLUSH_MS = 1000;
 
+/** A stage this worker has claimed, and what training it needs. */
+interface ClaimedStage {
+  runId: string;
+  stageIndex: number;
+  name: string;
+  held: HeldStage;
+  curriculum: Curriculum;
+  tokenizer: TokenizerSpec;
+  datasetId: string;
+  /** The weights it starts from: the previous stage's last checkpoint, or the run's initFrom. */
+  parentCheckpointId: string | null;
+  /** The stage's own last checkpoint, which this attempt resumes from. */
+  resumeFrom: DbModels.Checkpoint | null;
+}
+
+/** The claimed stage's inputs, as files on this machine (named as the training child's task names them). */
+interface StageInputs {
+  /** This attempt's folder: only the checkpoint it resumes from; removed when training ends. */
+  dir: string;
+  datasetDir: string;
+  parentCheckpoint?: { id: string; file: string };
+}
+
+/** The training child's last report, and why it was asked to stop, if it was. */
+interface TrainingEnd {
+  last: Awaited<TaskChild['done']>;
+  stopReason?: StopReason;
+}
+
 export async function processTrainStage(
   ctx: WorkerContext,
   active: ActiveTasks,
   job: Job<TrainStageJob>,
   token: string | undefined,
 ): Promise<TrainStageResult> {
-  const { runId, stageId, stageIndex } = job.data;
+  const claimed = await claimTrainStage(ctx, job.data);
+  if (claimed === 'succeeded') return finishedResult(ctx, job.data.stageId);
+  const inputs = await materializeInputs(ctx, claimed);
+  const end = await superviseTraining(ctx, active, claimed, inputs);
+  return settleStage(ctx, job, token, claimed, end);
+}
+
+/**
+ * Claims the stage for one more attempt of this worker, once it is sure the stage should train:
+ * its run is not over, the stage has not ended, its data is prepared and the stage before it
+ * has finished. The attempt resumes from the stage's last checkpoint, so metric points past it
+ * are deleted. 'succeeded' when an earlier attempt already finished the stage.
+ */
+async function claimTrainStage(
+  ctx: WorkerContext,
+  { runId, stageId, stageIndex }: TrainStageJob,
+): Promise<ClaimedStage | 'succeeded'> {
   const prisma = ctx.db.prisma;
   const over = await runIsOver(ctx, runId);
   if (over) {
@@ -60,25 +106,15 @@ export async function processTrainStage(
   const run = await prisma.run.findUnique({ where: { id: runId } });
   const stage = await prisma.stage.findUnique({ where: { id: stageId } });
   if (!run || !stage) throw new UnrecoverableError(`stage ${stageId} of run ${runId} does not exist`);
-  if (stage.status === 'succeeded') return finishedResult(ctx, stageId);
+  if (stage.status === 'succeeded') return 'succeeded';
   if (stage.status === 'failed' || stage.status === 'cancelled')
     throw new UnrecoverableError(`stage ${stage.name} is ${stage.status}`);
   if (!run.tokenizer || !stage.datasetId)
     throw new Error(`stage ${stage.name}: its data is not prepared (the prepare job has not finished)`);
   const curriculum = curriculumOf(run);
+  const parentCheckpointId =
+    stageIndex > 0 ? await previousStageCheckpoint(ctx, runId, stageIndex, stage.name) : stage.parentCheckpointId;
 
-  // The weights it starts from: the previous stage's last checkpoint, or the run's initFrom.
-  let parentCheckpointId = stage.parentCheckpointId;
-  if (stageIndex > 0) {
-    const previous = await prisma.stage.findUnique({ where: { runId_index: { runId, index: stageIndex - 1 } } });
-    const parent =
-      previous && (await prisma.checkpoint.findFirst({ where: { stageId: previous.id }, orderBy: { step: 'desc' } }));
-    if (previous?.status !== 'succeeded' || !parent)
-      throw new Error(`stage ${stage.name}: the previous stage has not finished`);
-    parentCheckpointId = parent.id;
-  }
-
-  // Claim the stage: one attempt more than the last one, from where its last checkpoint is.
   const latest = await prisma.checkpoint.findFirst({ where: { stageId }, orderBy: { step: 'desc' } });
   const resumeStep = latest?.step ?? 0;
   const held = await claimStage(prisma, stage, { workerId: ctx.workerId, parentCheckpointId, resumeStep });
@@ -89,53 +125,102 @@ export async function processTrainStage(
   }
   await markRunRunning(prisma, runId);
   await prisma.metricPoint.deleteMany({ where: { stageId, step: { gt: resumeStep } } });
+  const tokenizer = run.tokenizer as unknown as TokenizerSpec;
+  const { name, datasetId } = stage;
+  return { runId, stageIndex, name, held, curriculum, tokenizer, datasetId, parentCheckpointId, resumeFrom: latest };
+}
 
-  // This attempt's stage folder: only the checkpoint it resumes from.
-  const dir = path.join(ctx.workDir, 'stages', stageId);
+/** The checkpoint a later stage starts from: the last one of the stage before it, once that has finished. */
+async function previousStageCheckpoint(
+  ctx: WorkerContext,
+  runId: string,
+  stageIndex: number,
+  name: string,
+): Promise<string> {
+  const prisma = ctx.db.prisma;
+  const previous = await prisma.stage.findUnique({ where: { runId_index: { runId, index: stageIndex - 1 } } });
+  const parent =
+    previous && (await prisma.checkpoint.findFirst({ where: { stageId: previous.id }, orderBy: { step: 'desc' } }));
+  if (previous?.status !== 'succeeded' || !parent)
+    throw new Error(`stage ${name}: the previous stage has not finished`);
+  return parent.id;
+}
+
+/** Brings the claimed stage's checkpoint to resume from, its dataset and its parent's weights onto this machine. */
+async function materializeInputs(ctx: WorkerContext, claimed: ClaimedStage): Promise<StageInputs> {
+  const dir = path.join(ctx.workDir, 'stages', claimed.held.id);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  if (latest) fs.copyFileSync(await checkpointFile(ctx, latest.id), path.join(dir, 'model.ckpt'));
-  const dataset = await prisma.dataset.findUniqueOrThrow({ where: { id: stage.datasetId } });
+  if (claimed.resumeFrom)
+    fs.copyFileSync(await checkpointFile(ctx, claimed.resumeFrom.id), path.join(dir, 'model.ckpt'));
+  const dataset = await ctx.db.prisma.dataset.findUniqueOrThrow({ where: { id: claimed.datasetId } });
+  const parent = claimed.parentCheckpointId;
+  return {
+    dir,
+    datasetDir: await datasetDir(ctx, dataset),
+    parentCheckpoint: parent ? { id: parent, file: await checkpointFile(ctx, parent) } : undefined,
+  };
+}
 
-  const recorder = new StageRecorder(ctx, runId, held, (latest?.metrics ?? {}) as Partial<StepMetrics>);
+/**
+ * Trains in a child process and records what it reports, until it exits. A cancel or a
+ * shutdown asks it to stop after its iteration, with a checkpoint; a lost stage or a failed
+ * write kills it at once. The attempt's folder is removed however training ends.
+ */
+async function superviseTraining(
+  ctx: WorkerContext,
+  active: ActiveTasks,
+  claimed: ClaimedStage,
+  inputs: StageInputs,
+): Promise<TrainingEnd> {
+  const { runId, curriculum, stageIndex, tokenizer } = claimed;
+  const resumed = (claimed.resumeFrom?.metrics ?? {}) as Partial<StepMetrics>;
+  const recorder = new StageRecorder(ctx, runId, claimed.held, resumed);
   let stopReason: StopReason | undefined;
   let child: TaskChild | undefined;
-  const onMessage = async (m: ChildMessage) => {
-    try {
-      await recorder.handle(m);
-    } catch (error) {
+  const onMessage = (m: ChildMessage) =>
+    recorder.handle(m).catch((error: unknown) => {
       child?.kill(); // lost the stage, or the database is gone: stop training at once
       throw error;
-    }
-  };
-  const inputs = {
-    datasetDir: await datasetDir(ctx, dataset),
-    parentCheckpoint: parentCheckpointId
-      ? { id: parentCheckpointId, file: await checkpointFile(ctx, parentCheckpointId) }
-      : undefined,
-  };
-  child = startTaskChild(
-    {
-      kind: 'train',
-      curriculum,
-      stageIndex,
-      datasetDir: inputs.datasetDir,
-      tokenizer: run.tokenizer as unknown as TokenizerSpec,
-      parentCheckpoint: inputs.parentCheckpoint,
-      dir,
-      backend: ctx.settings.backend,
-    },
-    onMessage,
-  );
+    });
+  const task = { kind: 'train' as const, curriculum, stageIndex, tokenizer, backend: ctx.settings.backend };
+  child = startTaskChild({ ...task, ...inputs }, onMessage);
   const stop = (reason: StopReason) => {
     stopReason ??= reason;
     child.stop();
   };
   const unregister = active.add({ runId, stop });
-  // Every second: write the metrics, and look at the run. A cancel whose message this worker
-  // missed (its subscriber was reconnecting) still stops the stage within a second or so.
+  const flusher = flushEverySecond(ctx, runId, recorder, stop, () => child.kill());
+  try {
+    // A cancel that came between our first look and registering would have found no task.
+    if (await runIsOver(ctx, runId)) stop('cancel');
+    const last = await child.done;
+    await recorder.flush();
+    return { last, stopReason };
+  } catch (error) {
+    child.kill();
+    throw flusher.error() ?? error;
+  } finally {
+    flusher.stop();
+    unregister();
+    fs.rmSync(inputs.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Every second: write the metrics, and look at the run. A cancel whose message this worker
+ * missed (its subscriber was reconnecting) still stops the stage within a second or so. A
+ * failed write kills the child; `error` is the first, the reason training ended.
+ */
+function flushEverySecond(
+  ctx: WorkerContext,
+  runId: string,
+  recorder: StageRecorder,
+  stop: (reason: StopReason) => void,
+  kill: () => void,
+): { stop(): void; error(): unknown } {
   let flushError: unknown;
-  const flusher = setInterval(() => {
+  const timer = setInterval(() => {
     recorder
       .flush()
       .then(async () => {
@@ -143,67 +228,49 @@ export async function processTrainStage(
       })
       .catch((error: unknown) => {
         flushError ??= error;
-        child.kill();
+        kill();
       });
   }, FLUSH_MS);
-  let last;
-  try {
-    // A cancel that came between our first look and registering would have found no task.
-    if (await runIsOver(ctx, runId)) stop('cancel');
-    last = await child.done;
-    await recorder.flush();
-  } catch (error) {
-    child.kill();
-    throw flushError ?? error;
-  } finally {
-    clearInterval(flusher);
-    unregister();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  return { stop: () => clearInterval(timer), error: () => flushError };
+}
 
+/**
+ * Ends the attempt as the child's last report says: the stage finished; it failed (a user's
+ * error or a diverged loss fails the run, other errors are retried); it was cancelled; or the
+ * worker is shutting down and hands it back to the queue.
+ */
+async function settleStage(
+  ctx: WorkerContext,
+  job: Job<TrainStageJob>,
+  token: string | undefined,
+  { runId, name, held }: ClaimedStage,
+  { last, stopReason }: TrainingEnd,
+): Promise<TrainStageResult> {
   if (last.type === 'failed') {
-    if (last.userError) throw await failRun(ctx, runId, `stage ${stage.name}: ${last.message}`);
-    throw new Error(`stage ${stage.name}: ${last.message}`);
+    if (last.userError) throw await failRun(ctx, runId, `stage ${name}: ${last.message}`);
+    throw new Error(`stage ${name}: ${last.message}`);
   }
   if (last.type !== 'trained')
-    throw new Error(`stage ${stage.name}: unexpected answer ${last.type} from the training process`);
+    throw new Error(`stage ${name}: unexpected answer ${last.type} from the training process`);
   const { outcome } = last;
-  if (outcome.status === 'diverged')
-    throw await failRun(ctx, runId, `stage ${stage.name} diverged: ${outcome.message}`);
+  if (outcome.status === 'diverged') throw await failRun(ctx, runId, `stage ${name} diverged: ${outcome.message}`);
+  const step = outcome.step;
   if (outcome.status === 'stopped') {
     if (stopReason === 'cancel') {
-      await moveStage(
-        ctx,
-        held,
-        'cancel',
-        { type: 'cancelled', step: outcome.step, message: 'cancelled by request' },
-        { finishedAt: new Date(), step: outcome.step },
-      );
+      const event = { type: 'cancelled' as const, step, message: 'cancelled by request' };
+      await moveStage(ctx, held, 'cancel', event, { finishedAt: new Date(), step });
       throw new UnrecoverableError(`run ${runId} was cancelled`);
     }
     // Shutting down: the checkpoint is saved; give the job back for the next worker.
-    await moveStage(
-      ctx,
-      held,
-      'handBack',
-      { type: 'queued', step: outcome.step, message: `handed back by ${ctx.workerId} on shutdown` },
-      { step: outcome.step },
-    );
+    const event = { type: 'queued' as const, step, message: `handed back by ${ctx.workerId} on shutdown` };
+    await moveStage(ctx, held, 'handBack', event, { step });
     await job.moveToWait(token);
     throw new WaitingError();
   }
-  await moveStage(
-    ctx,
-    held,
-    'finish',
-    {
-      type: 'finished',
-      step: outcome.step,
-      message: `train loss ${outcome.trainLoss.toFixed(4)}${outcome.valLoss !== undefined ? `, val loss ${outcome.valLoss.toFixed(4)}` : ''}`,
-    },
-    { finishedAt: new Date(), step: outcome.step },
-  );
-  return finishedResult(ctx, stageId);
+  const valLoss = outcome.valLoss !== undefined ? `, val loss ${outcome.valLoss.toFixed(4)}` : '';
+  const message = `train loss ${outcome.trainLoss.toFixed(4)}${valLoss}`;
+  await moveStage(ctx, held, 'finish', { type: 'finished', step, message }, { finishedAt: new Date(), step });
+  return finishedResult(ctx, held.id);
 }
 
 async function finishedResult(ctx: WorkerContext, stageId: string): Promise<TrainStageResult> {
