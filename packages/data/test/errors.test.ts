@@ -1,7 +1,11 @@
 /**
  * UserError and isUserError (src/errors.ts): a subclass carries its own name, and is told
- * from other errors by a brand that a second copy of the module recognises too.
+ * from other errors by a brand that a second copy of the module recognises too; the header of
+ * errors.ts names every class of the tree that extends UserError.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { DataError, isUserError, UserError } from '../src/errors.ts';
 
@@ -39,5 +43,24 @@ describe('UserError', () => {
     const e = new DataError('bad.jsonl:4:\n  not valid JSON', { cause });
     expect(e.message).toBe('bad.jsonl:4: not valid JSON');
     expect(e.cause).toBe(cause);
+  });
+
+  it('lists in its header every class that extends it, so that one file shows them all', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+    const extending = new Set<string>();
+    for (const top of ['packages', 'apps'])
+      for (const name of fs.readdirSync(path.join(root, top))) {
+        const src = path.join(root, top, name, 'src');
+        if (!fs.existsSync(src)) continue;
+        for (const file of fs.readdirSync(src, { recursive: true }) as string[]) {
+          if (!file.endsWith('.ts') || file.includes('generated')) continue;
+          const text = fs.readFileSync(path.join(src, file), 'utf8');
+          for (const m of text.matchAll(/class (\w+) extends UserError\b/g)) extending.add(m[1]!);
+        }
+      }
+    const header = fs.readFileSync(path.join(root, 'packages/data/src/errors.ts'), 'utf8').split('*/')[0]!;
+    const listed = new Set(header.slice(header.indexOf('The family:')).match(/\b[A-Z]\w*Error\b/g));
+    expect(extending.size).toBeGreaterThan(5);
+    expect([...listed].sort()).toEqual([...extending].sort());
   });
 });
