@@ -166,6 +166,17 @@ describe('miniglm: bad input gives one line and a non-zero status', () => {
     expectRunMarkedFailed(r);
   });
 
+  it('a model that cannot fit in memory names the batch size, the estimate and the limit', async () => {
+    const model = { kind: 'gpt', layers: 24, heads: 8, dim: 1024, blockSize: 32 };
+    const r = await train(writeCurriculum('too-big.yaml', curriculum({ model, stage: { ...STAGE, batchSize: 4096 } })));
+    expectOneLineError(
+      r,
+      /training this model with batchSize 4096 and blockSize 32 needs about [\d.]+ TiB \(.*\), more than the [\d.]+ GiB/,
+    );
+    expectNothingLost();
+    expectRunMarkedFailed(r);
+  });
+
   it('dim not divisible by heads names /model/dim', async () => {
     const r = await train(writeCurriculum('heads.yaml', curriculum({ model: { ...MODEL, dim: 16, heads: 3 } })));
     expectOneLineError(r, /heads\.yaml: \/model\/dim: 16 is not divisible by heads=3/);
