@@ -4,6 +4,27 @@
  * API's own message ({ error, message }: the message names the field) on any non-2xx.
  */
 
+/**
+ * The answers the pages read, as the API defines them (its response schemas, exported by
+ * apps/api/src/index.ts). The browser never loads these files: the paths serve
+ * `npm run typecheck`, which checks the pages against them. Relative paths, because the
+ * dashboard is not an npm dependent of the API (the API serves it).
+ *
+ * @typedef {import('../../../api/src/index.ts').RunListItem} RunListItem  each of GET /v1/runs
+ * @typedef {import('../../../api/src/index.ts').SubmittedRunView} SubmittedRunView  POST /v1/runs
+ * @typedef {import('../../../api/src/index.ts').RunView} RunView  GET /v1/runs/:id
+ * @typedef {RunView['stages'][number]} StageView
+ * @typedef {import('../../../api/src/index.ts').RunMetrics} RunMetrics  GET /v1/runs/:id/metrics
+ * @typedef {import('../../../api/src/index.ts').RunEvent} RunEvent  each of GET /v1/runs/:id/events
+ * @typedef {import('../../../api/src/index.ts').Lineage} Lineage  GET /v1/runs/:id/lineage
+ * @typedef {import('../../../api/src/index.ts').CompareView} CompareView  GET /v1/compare
+ * @typedef {import('../../../api/src/index.ts').CheckpointView} CheckpointView  each of GET /v1/checkpoints
+ * @typedef {import('../../../api/src/index.ts').AliasView} AliasView  each of GET /v1/aliases
+ * @typedef {import('../../../api/src/index.ts').GenerateView} GenerateView  POST /v1/generate
+ * @typedef {import('../../../../packages/core/src/evaluation.ts').Evaluation} Evaluation  what the worker
+ *   writes into an evaluation's perStage (its perplexity), rouge and samples, which RunView passes on as stored JSON
+ */
+
 export class ApiError extends Error {
   /**
    * @param {number} status

@@ -7,7 +7,7 @@
  * The container keeps a few facts as data attributes for tests that cannot read a canvas:
  * data-points (x values), data-series (lines), data-boundaries (lines between stages).
  */
-// @ts-expect-error: served by the API from node_modules/uplot (no types for this URL)
+// Served by the API from node_modules/uplot; apps/web/tsconfig.json maps this URL to uplot's own types.
 import uPlot from '/vendor/uPlot.esm.js';
 
 /** Colors for series and runs, readable on white. */
@@ -36,7 +36,7 @@ export const PALETTE = [
  *   boundaries?: Boundary[],
  *   log?: boolean,
  * }} ChartSpec
- * @typedef {(number | null)[][]} ChartData  [xs, ys1, ys2, ...]
+ * @typedef {[xs: number[], ...ys: (number | null)[][]]} ChartData
  */
 
 /**
@@ -46,7 +46,7 @@ export const PALETTE = [
 function boundaryPlugin(boundaries) {
   return {
     hooks: {
-      /** @param {any} u */
+      /** @param {uPlot} u */
       draw: (u) => {
         const ctx = /** @type {CanvasRenderingContext2D} */ (u.ctx);
         const { left, top, width, height } = u.bbox;
@@ -88,6 +88,7 @@ export function lineChart(container, spec, data) {
   const empty = document.createElement('div');
   empty.className = 'chart-empty';
   empty.textContent = 'no points yet';
+  /** @type {uPlot.Options} */
   const opts = {
     width: Math.max(200, container.clientWidth || 600),
     height,

@@ -11,11 +11,9 @@ import { lineChart, PALETTE } from '../lib/chart.js';
 import { count, duration, h, isActive, notice, num, pill, replace, section } from '../lib/dom.js';
 
 /**
- * @typedef {{ id: string, name: string, status: string, finalValLoss: number | null, perplexity: number | null,
- *   rouge: number | null, params: number | null, tokensPerSec: number | null, wallSeconds: number | null, backend: string | null }} CompareRun
- * @typedef {{ step: number, values: Record<string, number | null> }} HistoryRow
- * @typedef {{ runs: CompareRun[], differences: { path: string, values: Record<string, unknown> }[],
- *   histories: Record<string, HistoryRow[]> }} CompareView
+ * @typedef {import('../lib/api.js').CompareView} CompareView
+ * @typedef {CompareView['runs'][number]} CompareRun
+ * @typedef {CompareView['histories'][string][number]} HistoryRow
  */
 
 /**
@@ -105,7 +103,7 @@ export function render(root, ctx) {
   /** @param {CompareView} v */
   const renderView = (v) => {
     const names = labels(v.runs);
-    /** @param {HistoryRow[]} rows */
+    /** @param {HistoryRow[]} rows @returns {import('../lib/chart.js').ChartData} */
     const toData = (rows) => [
       rows.map((r) => r.step),
       ...v.runs.map((run) => rows.map((r) => r.values[run.id] ?? null)),
@@ -261,9 +259,7 @@ export function render(root, ctx) {
  * @param {boolean} collapsed
  */
 async function renderPicker(box, ids, ctx, collapsed) {
-  const { runs } = /** @type {{ runs: { id: string, name: string, status: string, createdAt: string }[] }} */ (
-    await api('/v1/runs?limit=50')
-  );
+  const { runs } = /** @type {{ runs: import('../lib/api.js').RunListItem[] }} */ (await api('/v1/runs?limit=50'));
   const checked = new Set(ids);
   const go = /** @type {HTMLButtonElement} */ (
     h(

@@ -11,12 +11,7 @@ import { api, poll, POLL_MS } from '../lib/api.js';
 import { PALETTE } from '../lib/chart.js';
 import { h, isActive, notice, pill, replace, section, shortId } from '../lib/dom.js';
 
-/**
- * @typedef {{ id: string, type: 'dataset' | 'stage' | 'checkpoint' | 'run', label: string, runId?: string, stageId?: string,
- *   status?: string, kind?: string, index?: number, step?: number }} LineageNode
- * @typedef {{ from: string, to: string, type: 'trained-on' | 'parent' | 'produced' }} LineageEdge
- * @typedef {{ runId: string, nodes: LineageNode[], edges: LineageEdge[], truncated: boolean }} Lineage
- */
+/** @typedef {import('../lib/api.js').Lineage} Lineage */
 
 /**
  * @param {HTMLElement} root
@@ -54,13 +49,13 @@ export function render(root, ctx) {
     tables,
   );
 
-  /** @type {any} */
+  /** @type {import('/vendor/cytoscape.esm.min.js').Core | undefined} */
   let cy;
   /** @type {Lineage | undefined} */
   let lineage;
   let shown = '';
   let gone = false;
-  /** @type {Promise<any> | undefined} */
+  /** @type {Promise<{ default: typeof import('/vendor/cytoscape.esm.min.js') }> | undefined} */
   let cytoscapeModule;
 
   const tick = async () => {
@@ -80,8 +75,8 @@ export function render(root, ctx) {
       const colors = runColors(lineage);
       renderLegend(lineage, colors);
       renderTables(lineage);
-      // Loaded on this page only (440 kB); served by the API from node_modules/cytoscape.
-      // @ts-expect-error: no types for this URL
+      // Loaded on this page only (440 kB); served by the API from node_modules/cytoscape
+      // (apps/web/tsconfig.json maps this URL to cytoscape's own types).
       cytoscapeModule ??= import('/vendor/cytoscape.esm.min.js');
       const cytoscape = (await cytoscapeModule).default;
       drawGraph(cytoscape, lineage, colors);
@@ -121,7 +116,7 @@ export function render(root, ctx) {
   };
 
   /**
-   * @param {any} cytoscape
+   * @param {typeof import('/vendor/cytoscape.esm.min.js')} cytoscape
    * @param {Lineage} l
    * @param {Map<string, string>} colors
    */
@@ -197,7 +192,7 @@ export function render(root, ctx) {
       minZoom: 0.2,
       maxZoom: 3,
     });
-    cy.on('tap', 'node', (/** @type {any} */ event) => {
+    cy.on('tap', 'node', (event) => {
       const runId = event.target.data('runId');
       if (runId) ctx.navigate(`#/runs/${runId}`);
     });

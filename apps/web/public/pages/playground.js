@@ -8,9 +8,8 @@ import { api } from '../lib/api.js';
 import { h, notice, num, replace, section } from '../lib/dom.js';
 
 /**
- * @typedef {{ id: string, step: number, stage: { id: string, name: string, index: number, kind: string },
- *   run: { id: string, name: string }, aliases: string[], createdAt: string }} CheckpointView
- * @typedef {{ name: string, checkpointId: string }} AliasView
+ * @typedef {import('../lib/api.js').CheckpointView} CheckpointView
+ * @typedef {import('../lib/api.js').AliasView} AliasView
  */
 
 /**
@@ -196,7 +195,7 @@ export function render(root, ctx) {
     replace(errorBox);
     inFlight = new AbortController();
     try {
-      /** @type {{ checkpointId: string, outputs: string[], tokens: number, tokensPerSec: number, seconds: number, workerId: string, warm: boolean }} */
+      /** @type {import('../lib/api.js').GenerateView} */
       const result = await api('/v1/generate', { method: 'POST', body, signal: inFlight.signal });
       if (!active) return;
       const answer = body.mode ? body.mode === 'answer' : selectedKind() === 'sft';

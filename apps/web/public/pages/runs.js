@@ -42,11 +42,7 @@ export const EXAMPLE_CURRICULUM = {
   evaluation: { rougeSamples: 4, maxNewTokens: 16, samples: 2 },
 };
 
-/**
- * @typedef {{ id: string, name: string, status: string, tags: string[], createdAt: string, error: string | null,
- *   stage: { index: number, name: string, status: string, step: number, iterations: number, progress: number } | null,
- *   tokensPerSec: number | null, etaSeconds: number | null, bestValLoss: number | null }} RunRow
- */
+/** @typedef {import('../lib/api.js').RunListItem} RunRow */
 
 /**
  * @param {HTMLElement} root
@@ -292,6 +288,7 @@ export function render(root, ctx) {
     replace(formResult);
     try {
       // The text goes to the API as it is: its message names the field (or the JSON error).
+      /** @type {import('../lib/api.js').SubmittedRunView} */
       const created = await api('/v1/runs', { method: 'POST', body: textarea.value });
       replace(
         formResult,
