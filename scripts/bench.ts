@@ -1,13 +1,18 @@
 /**
  * `npm run bench`: training and sampling throughput of our GPT next to the PyTorch
- * reference (../shared/bench/torch_ref.py) on the same machine and config.
+ * reference (../shared/bench/torch_ref.py) on the same machine and config, each PyTorch run
+ * right after ours so that both see the same load.
  *
- *   training   vocab 4096, 4 layers, 4 heads, dim 128, block 128, batch 16 (torch_ref's
+ *   training   torch_ref: vocab 4096, 4 layers, 4 heads, dim 128, block 128, batch 16 (torch_ref's
  *              defaults, with biases as torch's nn.Linear has them); 3 warm-up + 20 steps
+ *              handout: vocab 8192, 6 layers, 8 heads, dim 512, block 256, batch 8 (the course
+ *              handout's model); 3 warm-up + 5 steps
  *   sampling   64 new tokens from one start token, one sample, with and without KV cache
- *   answer     512 new tokens from the default demo model (examples/poetry-curriculum.yaml)
+ *   answer     512 new tokens from the default demo model (examples/poetry-curriculum.yaml) and
+ *              from the handout-size model (vocab 4096, a compact char vocabulary's size class)
  *
- * Options: --steps N, --no-torch, --backend NAME. Prints a table and one JSON line.
+ * Options: --steps N, --handout-steps N (0: no handout row), --no-torch, --backend NAME.
+ * Prints the backend and its thread count, a table, and one JSON line.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,6 +24,7 @@ import { parse as parseYaml } from 'yaml';
 import { createRng, type Batch, type BatchSampler, type SamplerState } from '@miniglm/data';
 import { parseCurriculum } from '@miniglm/core';
 import {
+  backendThreads,
   createModel,
   generate,
   initBackend,
@@ -32,13 +38,24 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
   options: {
     steps: { type: 'string', default: '20' },
+    'handout-steps': { type: 'string', default: '5' },
     'no-torch': { type: 'boolean', default: false },
     backend: { type: 'string' },
   },
 });
 const STEPS = Number(args.steps);
+const HANDOUT_STEPS = Number(args['handout-steps']);
 const WARMUP = 3;
-const REF = { vocab: 4096, layers: 4, heads: 4, dim: 128, block: 128, batch: 16 };
+interface BenchConfig {
+  vocab: number;
+  layers: number;
+  heads: number;
+  dim: number;
+  block: number;
+  batch: number;
+}
+const REF: BenchConfig = { vocab: 4096, layers: 4, heads: 4, dim: 128, block: 128, batch: 16 };
+const HANDOUT: BenchConfig = { vocab: 8192, layers: 6, heads: 8, dim: 512, block: 256, batch: 8 };
 
 /** Uniform random tokens, as torch_ref trains on: throughput does not depend on the data. */
 function randomSampler(vocab: number, batchSize: number, blockSize: number): BatchSampler {
@@ -54,18 +71,21 @@ function randomSampler(vocab: number, batchSize: number, blockSize: number): Bat
   };
 }
 
-async function benchTraining(): Promise<{ tokensPerSec: number; params: number }> {
-  const config = resolveModelConfig({
+function gptOf(c: BenchConfig, vocab = c.vocab) {
+  return resolveModelConfig({
     kind: 'gpt',
-    vocabSize: REF.vocab,
-    blockSize: REF.block,
-    layers: REF.layers,
-    heads: REF.heads,
-    dim: REF.dim,
+    vocabSize: vocab,
+    blockSize: c.block,
+    layers: c.layers,
+    heads: c.heads,
+    dim: c.dim,
     bias: true,
   });
-  const model = createModel(config, 0);
-  const sampler = randomSampler(REF.vocab, REF.batch, REF.block);
+}
+
+async function benchTraining(c: BenchConfig, steps: number): Promise<{ tokensPerSec: number; params: number }> {
+  const model = createModel(gptOf(c), 0);
+  const sampler = randomSampler(c.vocab, c.batch, c.block);
   const rates: number[] = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-bench-'));
   try {
@@ -76,7 +96,7 @@ async function benchTraining(): Promise<{ tokensPerSec: number; params: number }
       valBatches: () => [],
       // torch_ref's AdamW (lr 1e-3, weight decay 0.01); the rest as a curriculum stage's defaults.
       options: {
-        iterations: WARMUP + STEPS,
+        iterations: WARMUP + steps,
         gradAccum: 1,
         lr: 1e-3,
         minLr: 1e-4,
@@ -131,70 +151,98 @@ function demoModel(): LanguageModel {
   return createModel(resolveModelConfig({ ...m, vocabSize: 4096 }), 0);
 }
 
-function torchReference(): Record<string, number | string> | string {
+/** torch_ref.py on the same config and thread count, or why it could not run. */
+function torchReference(c: BenchConfig, steps: number, threads: number): Record<string, number | string> | string {
   const script = process.env.TORCH_REF ?? path.resolve(root, '../shared/bench/torch_ref.py');
   if (!fs.existsSync(script)) return `torch_ref.py not found at ${script} (set TORCH_REF)`;
   const env = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
-  const r = spawnSync('/usr/bin/python3', [script], { env, encoding: 'utf8' });
+  const kv = Object.entries({ ...c, steps, threads }).map(([k, v]) => `${k}=${v}`);
+  const r = spawnSync('/usr/bin/python3', [script, ...kv], { env, encoding: 'utf8' });
   if (r.status !== 0)
     return `torch_ref.py failed (needs: apt-get install -y python3-torch libopenblas0-pthread): ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | string>;
 }
 
 const backend = await initBackend(args.backend);
-const training = await benchTraining();
-const refModel = createModel(
-  resolveModelConfig({
-    kind: 'gpt',
-    vocabSize: REF.vocab,
-    blockSize: REF.block,
-    layers: REF.layers,
-    heads: REF.heads,
-    dim: REF.dim,
-    bias: true,
-  }),
-  0,
-);
+const threads = backend === 'native' ? backendThreads() : os.availableParallelism();
+const train: {
+  name: string;
+  config: BenchConfig;
+  ours: { tokensPerSec: number; params: number };
+  torch: Record<string, number | string> | string;
+}[] = [];
+for (const [name, config, steps] of [
+  ['torch_ref', REF, STEPS],
+  ['handout', HANDOUT, HANDOUT_STEPS],
+] as const) {
+  if (!(steps > 0)) continue;
+  const ours = await benchTraining(config, steps);
+  const torch = args['no-torch'] ? 'skipped (--no-torch)' : torchReference(config, steps, threads);
+  train.push({ name, config, ours, torch });
+}
+const refModel = createModel(gptOf(REF), 0);
 const sampleCached = sampleRate(refModel, 64, true);
 const sampleUncached = sampleRate(refModel, 64, false);
 refModel.dispose();
 const demo = demoModel();
 const answer = sampleRate(demo, 512, true);
 demo.dispose();
-const torch = args['no-torch'] ? 'skipped (--no-torch)' : torchReference();
+const handoutModel = createModel(gptOf(HANDOUT, 4096), 0);
+const handoutAnswer = sampleRate(handoutModel, 512, true);
+handoutModel.dispose();
 
-const rows: [string, string, string][] = [
+const torchOf = (name: string) => train.find((t) => t.name === name)?.torch;
+const num = (t: Record<string, number | string> | string | undefined, key: string) =>
+  typeof t === 'object' ? String(t[key]) : '-';
+const ratioOf = (t: (typeof train)[number]) =>
+  typeof t.torch === 'object' ? t.ours.tokensPerSec / Number(t.torch.train_tokens_per_s) : undefined;
+const rows: [string, string, string, string][] = [
+  ...train.map((t): [string, string, string, string] => [
+    `train tokens/s, ${t.name} (L${t.config.layers} H${t.config.heads} C${t.config.dim} T${t.config.block} B${t.config.batch} V${t.config.vocab})`,
+    t.ours.tokensPerSec.toFixed(0),
+    num(t.torch, 'train_tokens_per_s'),
+    ratioOf(t) === undefined ? '-' : `${ratioOf(t)!.toFixed(2)}x`,
+  ]),
+  ['sample tokens/s (KV cache), torch_ref model', sampleCached.tokensPerSec.toFixed(1), '-', ''],
   [
-    'train tokens/s',
-    training.tokensPerSec.toFixed(0),
-    typeof torch === 'object' ? String(torch.train_tokens_per_s) : '-',
-  ],
-  ['sample tokens/s (KV cache)', sampleCached.tokensPerSec.toFixed(1), '-'],
-  [
-    'sample tokens/s (no cache)',
+    'sample tokens/s (no cache), torch_ref model',
     sampleUncached.tokensPerSec.toFixed(1),
-    typeof torch === 'object' ? String(torch.sample_tokens_per_s_no_cache) : '-',
+    num(torchOf('torch_ref'), 'sample_tokens_per_s_no_cache'),
+    '',
   ],
-  ['512-token answer, demo model (s)', answer.seconds.toFixed(2), '-'],
+  ['512-token answer, demo model (s)', answer.seconds.toFixed(2), '-', ''],
+  ['512 new tokens, handout-size model (s)', handoutAnswer.seconds.toFixed(2), '-', ''],
 ];
 console.log(
-  `backend ${backend}, ${os.cpus().length} cpus, params ${training.params}, steps ${STEPS} after ${WARMUP} warm-up`,
+  `backend ${backend}${backend === 'native' ? ` (OpenBLAS, ${threads} threads)` : ''}, PyTorch with ${threads} threads, ` +
+    `${os.cpus().length} cpus, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end; ` +
+    `steps ${STEPS} (torch_ref) and ${HANDOUT_STEPS} (handout) after ${WARMUP} warm-up`,
 );
-console.log(['metric'.padEnd(34), 'miniglm'.padStart(10), 'pytorch'.padStart(10)].join(''));
-for (const [k, ours, theirs] of rows) console.log(k.padEnd(34) + ours.padStart(10) + theirs.padStart(10));
-const ratio = typeof torch === 'object' ? training.tokensPerSec / Number(torch.train_tokens_per_s) : undefined;
-if (ratio !== undefined) console.log(`training throughput ratio miniglm/pytorch: ${ratio.toFixed(2)}x`);
-else console.log(`pytorch: ${torch}`);
+console.log(['metric'.padEnd(72), 'miniglm'.padStart(10), 'pytorch'.padStart(10), 'ratio'.padStart(8)].join(''));
+for (const [k, ours, theirs, ratio] of rows)
+  console.log(k.padEnd(72) + ours.padStart(10) + theirs.padStart(10) + ratio.padStart(8));
+for (const t of train) if (typeof t.torch !== 'object') console.log(`pytorch (${t.name}): ${t.torch}`);
 console.log(
   JSON.stringify({
     backend,
-    trainTokensPerSec: Math.round(training.tokensPerSec),
+    threads,
+    train: train.map((t) => ({
+      name: t.name,
+      config: t.config,
+      tokensPerSec: Math.round(t.ours.tokensPerSec),
+      params: t.ours.params,
+      torch: typeof t.torch === 'object' ? t.torch : null,
+      ratio: ratioOf(t) === undefined ? null : +ratioOf(t)!.toFixed(3),
+    })),
     sampleTokensPerSecCached: +sampleCached.tokensPerSec.toFixed(1),
     sampleTokensPerSecUncached: +sampleUncached.tokensPerSec.toFixed(1),
     answer512Seconds: +answer.seconds.toFixed(2),
-    torch: typeof torch === 'object' ? torch : null,
-    ratio: ratio === undefined ? null : +ratio.toFixed(3),
+    handout512Seconds: +handoutAnswer.seconds.toFixed(2),
+    loadAverage: os.loadavg(),
   }),
 );

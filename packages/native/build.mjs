@@ -79,7 +79,7 @@ export function plan() {
     `-I${blasInclude}`,
     ...sources().filter((f) => f.endsWith('.cc')),
     '-o',
-    addonPath,
+    `${addonPath}.tmp`,
     '-lopenblas',
     '-lm',
   ];
@@ -121,6 +121,8 @@ export function buildNative({ quiet = false } = {}) {
     if (!quiet) console.error(`${r.stderr ?? ''}`);
     return { built: false, missing };
   }
+  // Renamed into place: a running process that has the old binary mapped keeps it intact.
+  fs.renameSync(`${addonPath}.tmp`, addonPath);
   fs.rmSync(unavailablePath, { force: true });
   fs.writeFileSync(stampPath, want);
   return { built: true };

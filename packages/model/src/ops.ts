@@ -108,7 +108,8 @@ export function maskedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D, we
         value: value!,
         gradFunc: (dy, [g]) => {
           if (!g) throw new Error('maskedCrossEntropy: no gradient was computed in the forward pass');
-          return tf.mul(g, dy);
+          // The loss is the last op (dy = 1) in training: no pass over [N, vocab] to scale by it.
+          return dy.dataSync()[0] === 1 ? tf.clone(g) : tf.mul(g, dy);
         },
       };
     })(logits) as tf.Scalar;

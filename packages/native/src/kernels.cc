@@ -653,11 +653,15 @@ napi_value ColSum(napi_env env, napi_callback_info info) {
     a.fail("colSum: array too small for the shape");
     return nullptr;
   }
+  // Each thread owns a band of columns and sums it over all rows in row order: the result
+  // does not depend on the thread count.
   std::vector<double> acc(static_cast<size_t>(cols), 0.0);
-  for (long r = 0; r < rows; r++) {
-    const float* xr = x + r * cols;
-    for (long c = 0; c < cols; c++) acc[c] += xr[c];
-  }
+  parallelFor(cols, std::max<long>(16, (1 << 16) / std::max<long>(rows, 1)), [&](long c0, long c1, int) {
+    for (long r = 0; r < rows; r++) {
+      const float* xr = x + r * cols;
+      for (long c = c0; c < c1; c++) acc[c] += xr[c];
+    }
+  });
   for (long c = 0; c < cols; c++) out[c] = static_cast<float>(acc[c]);
   return undefinedValue(env);
 }
@@ -744,9 +748,18 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
     size_t n = 0;
     float* g = f32Of(a, a.element(0, i), &n);
     if (!g) break;
-    double s = 0;
-    for (size_t j = 0; j < n; j++) s += static_cast<double>(g[j]) * g[j];
-    total += s;
+    // Fixed 64k-element blocks summed in order: the same total for any thread count.
+    const long blocks = (static_cast<long>(n) + 65535) / 65536;
+    std::vector<double> part(static_cast<size_t>(blocks), 0.0);
+    parallelFor(blocks, 4, [&](long b0, long b1, int) {
+      for (long b = b0; b < b1; b++) {
+        const size_t e = std::min(n, static_cast<size_t>(b + 1) * 65536);
+        double s = 0;
+        for (size_t j = static_cast<size_t>(b) * 65536; j < e; j++) s += static_cast<double>(g[j]) * g[j];
+        part[b] = s;
+      }
+    });
+    for (double s : part) total += s;
   }
   if (!a.ok) return nullptr;
   return numberValue(env, total);
@@ -781,14 +794,16 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
       return nullptr;
     }
     const float keep = decay[i] ? 1.0f - lr * wd : 1.0f;
-    for (size_t j = 0; j < np; j++) {
-      const float gj = g[j] * scale;
-      const float mj = b1 * m[j] + (1.0f - b1) * gj;
-      const float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
-      m[j] = mj;
-      v[j] = vj;
-      p[j] = p[j] * keep - lr * ((mj / c1) / (std::sqrt(vj / c2) + eps));
-    }
+    parallelFor(static_cast<long>(np), 1 << 16, [&](long b, long e, int) {
+      for (long j = b; j < e; j++) {
+        const float gj = g[j] * scale;
+        const float mj = b1 * m[j] + (1.0f - b1) * gj;
+        const float vj = b2 * v[j] + (1.0f - b2) * gj * gj;
+        m[j] = mj;
+        v[j] = vj;
+        p[j] = p[j] * keep - lr * ((mj / c1) / (std::sqrt(vj / c2) + eps));
+      }
+    });
   }
   return undefinedValue(env);
 }
