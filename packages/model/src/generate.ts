@@ -24,6 +24,8 @@ export interface SampleOptions {
   eotId: number;
   /** Use the KV cache / recurrent state (default true). */
   useCache?: boolean;
+  /** Decode with int8 weights where the backend offers it (native): faster, slightly different. */
+  int8?: boolean;
 }
 
 export interface SampleResult {
@@ -56,7 +58,7 @@ export function generate(model: LanguageModel, prompt: number[], o: SampleOption
         if (!state || start !== stateStart) {
           // First step, or the window moved on: rebuild the cache from the new window.
           if (state) model.disposeDecoding(state);
-          state = model.startDecoding(n);
+          state = model.startDecoding(n, { int8: o.int8 });
           stateStart = fed = start;
         }
         const feed = seqs.map((s) => s.slice(fed));

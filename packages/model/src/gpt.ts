@@ -134,9 +134,9 @@ export class GPT implements LanguageModel {
     return wteT ? tf.matMul(x, wteT) : tf.matMul(x, this.p('wte'), false, true);
   }
 
-  startDecoding(batch: number): KVCache | NativeKVCache {
+  startDecoding(batch: number, options?: { int8?: boolean }): KVCache | NativeKVCache {
     // Native: the whole model per token in one call over caches of plain arrays.
-    if (fused()) return startNativeDecoding(this.config, batch);
+    if (fused()) return startNativeDecoding(this.config, batch, options?.int8 ? this.params : undefined);
     const hs = this.config.dim / this.config.heads;
     const empty = () => tf.keep(tf.zeros([batch, this.config.heads, 0, hs]) as tf.Tensor4D);
     return {

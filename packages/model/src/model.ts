@@ -28,8 +28,11 @@ export interface LanguageModel {
   logits(idx: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D;
   /** Longest context the model can condition on (a GPT's block size; Infinity for an LSTM). */
   readonly contextLimit: number;
-  /** Incremental decoding: a fresh state for `batch` sequences. */
-  startDecoding(batch: number): DecodeState;
+  /**
+   * Incremental decoding: a fresh state for `batch` sequences. `int8`: weight-only int8
+   * products where the backend has them (native GPT), else ignored.
+   */
+  startDecoding(batch: number, options?: { int8?: boolean }): DecodeState;
   /** Feeds idx [B, T] after what the state has seen; returns the last position's logits [B, vocab]. */
   decode(idx: tf.Tensor2D, state: DecodeState): tf.Tensor2D;
   disposeDecoding(state: DecodeState): void;

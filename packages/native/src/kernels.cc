@@ -11,7 +11,11 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -23,8 +27,74 @@ namespace {
 // Threads for our own loops: the BLAS thread count, set together by `threads(n)`.
 int gThreads = 1;
 
-// Runs f(begin, end) over [0, n) split into one contiguous chunk per thread (fewer when a chunk
-// would be smaller than minChunk). The split depends only on n and the thread count, so any
+// A small pool of persistent workers for our own loops (starting threads per call costs tens
+// of microseconds, as much as a whole matrix-vector product while decoding). Workers spin a
+// little for the next task, then sleep on a condition variable.
+class Pool {
+ public:
+  // Runs job(t) for t in [0, count) with t = 0 on the calling thread; returns when all are done.
+  void run(int count, const std::function<void(int)>& job) {
+    ensure(count - 1);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = &job;
+      count_ = count;
+      pending_.store(count - 1);
+      generation_.fetch_add(1);
+    }
+    cv_.notify_all();
+    job(0);
+    while (pending_.load() > 0) std::this_thread::yield();
+  }
+
+ private:
+  void ensure(int workers) {
+    while (static_cast<int>(threads_.size()) < workers) {
+      const int index = static_cast<int>(threads_.size()) + 1;
+      // The generation now, read before run() starts the next one: the new worker takes that one.
+      const unsigned long start = generation_.load();
+      threads_.emplace_back([this, index, start] { loop(index, start); });
+      threads_.back().detach();
+    }
+  }
+  void loop(int index, unsigned long seen) {
+    for (;;) {
+      int spins = 0;
+      while (generation_.load() == seen && spins < 200000) spins++;
+      if (generation_.load() == seen) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return generation_.load() != seen; });
+      }
+      const std::function<void(int)>* job;
+      int count;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        seen = generation_.load();
+        job = job_;
+        count = count_;
+      }
+      if (index < count) {
+        (*job)(index);
+        pending_.fetch_sub(1);
+      }
+    }
+  }
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const std::function<void(int)>* job_ = nullptr;
+  int count_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<unsigned long> generation_{0};
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: its detached workers outlive static destruction
+  return *p;
+}
+
+// Runs f(begin, end, t) over [0, n) split into one contiguous chunk per thread t (fewer when a
+// chunk would be smaller than minChunk). The split depends only on n and the thread count, so
 // per-chunk partial sums are combined in the same order on every run.
 template <typename F>
 void parallelFor(long n, long minChunk, F f) {
@@ -34,13 +104,10 @@ void parallelFor(long n, long minChunk, F f) {
     return;
   }
   const long chunk = (n + nt - 1) / nt;
-  std::vector<std::thread> pool;
-  for (long t = 1; t < nt; t++) {
+  pool().run(static_cast<int>(nt), [&](int t) {
     const long b = t * chunk, e = std::min(n, (t + 1) * chunk);
-    if (b < e) pool.emplace_back([&f, b, e, t] { f(b, e, static_cast<int>(t)); });
-  }
-  f(0L, std::min(n, chunk), 0);
-  for (std::thread& th : pool) th.join();
+    if (b < e) f(b, e, t);
+  });
 }
 
 // While our threads each call BLAS on small products, BLAS itself must stay on one thread.
@@ -813,22 +880,100 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
 // returns the logits of each sequence's last position. Weights are read where they live;
 // with one new token every product is a matrix-vector product (memory bound, on all threads).
 
-// y[R, N] = x[R, K]·W[K, N] (+ bias)
-void linearRows(const float* x, long R, long K, const float* W, long N, const float* bias, float* y) {
-  if (R == 1)
-    cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, W, N, x, 1, 0.0f, y, 1);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, K, 1.0f, x, K, W, N, 0.0f, y, N);
-  if (bias)
-    for (long r = 0; r < R; r++)
-      for (long j = 0; j < N; j++) y[r * N + j] += bias[j];
+// A weight matrix [K, N] for decoding: float32, or int8 with one scale per output column
+// (weight-only quantisation: a quarter of the memory traffic per token).
+struct Weight {
+  const float* f = nullptr;
+  const int8_t* q = nullptr;
+  const float* scale = nullptr;
+};
+
+// acc += Σ_i x[i] · rows[i] for four int8 rows of stride `ld`: the inner loop of an int8 product
+// (kept apart so that it vectorises; four rows per pass cut the accumulator's loads and stores).
+void axpyInt8x4(float* __restrict acc, const int8_t* __restrict row, long ld, const float* x, long n) {
+  const float x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+  const int8_t* __restrict r1 = row + ld;
+  const int8_t* __restrict r2 = row + 2 * ld;
+  const int8_t* __restrict r3 = row + 3 * ld;
+  for (long c = 0; c < n; c++)
+    acc[c] += x0 * static_cast<float>(row[c]) + x1 * static_cast<float>(r1[c]) + x2 * static_cast<float>(r2[c]) +
+              x3 * static_cast<float>(r3[c]);
+}
+
+void axpyInt8(float* __restrict acc, const int8_t* __restrict row, float xk, long n) {
+  for (long c = 0; c < n; c++) acc[c] += xk * static_cast<float>(row[c]);
+}
+
+// y[R, N] = x[R, K]·W[K, N] (+ bias), the columns split into one band per thread: for float32
+// each band is one single-threaded BLAS call (the caller holds SingleThreadedBlas); for int8 the
+// band's rows of W stream through once, every input row accumulating against each.
+void linearRows(const float* x, long R, long K, Weight w, long N, const float* bias, float* y) {
+  if (w.q) {
+    parallelFor(N, 64, [&](long c0, long c1, int) {
+      const long band = c1 - c0;
+      for (long r = 0; r < R; r++)
+        for (long c = 0; c < band; c++) y[r * N + c0 + c] = 0.0f;
+      std::vector<float> xs(4);
+      long kk = 0;
+      for (; kk + 4 <= K; kk += 4) {
+        const int8_t* row = w.q + kk * N + c0;
+        for (long r = 0; r < R; r++) {
+          for (int i = 0; i < 4; i++) xs[i] = x[r * K + kk + i];
+          axpyInt8x4(y + r * N + c0, row, N, xs.data(), band);
+        }
+      }
+      for (; kk < K; kk++)
+        for (long r = 0; r < R; r++) axpyInt8(y + r * N + c0, w.q + kk * N + c0, x[r * K + kk], band);
+      for (long r = 0; r < R; r++)
+        for (long c = c0; c < c1; c++) y[r * N + c] = y[r * N + c] * w.scale[c] + (bias ? bias[c] : 0.0f);
+    });
+    return;
+  }
+  const float* W = w.f;
+  parallelFor(N, 64, [&](long c0, long c1, int) {
+    if (R == 1)
+      cblas_sgemv(CblasRowMajor, CblasTrans, K, c1 - c0, 1.0f, W + c0, N, x, 1, 0.0f, y + c0, 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, c1 - c0, K, 1.0f, x, K, W + c0, N, 0.0f, y + c0, N);
+    if (bias)
+      for (long r = 0; r < R; r++)
+        for (long j = c0; j < c1; j++) y[r * N + j] += bias[j];
+  });
+}
+
+// quantizeInt8(W, K, N, q, scale): q[k, n] = round(W[k, n] / scale[n]), scale[n] = max_k |W[k, n]| / 127.
+// With transpose, W is read as [N, K] (the tied output layer wte) and q written as [K, N].
+napi_value QuantizeInt8(napi_env env, napi_callback_info info) {
+  Args a(env, info, 6);
+  size_t nw, nq, ns;
+  float* W = a.f32(0, &nw);
+  long K = a.idx(1), N = a.idx(2);
+  int8_t* q = a.array<int8_t>(3, napi_int8_array, &nq);
+  float* scale = a.f32(4, &ns);
+  bool transpose = a.flag(5);
+  if (!a.ok) return nullptr;
+  if (nw < static_cast<size_t>(K * N) || nq < static_cast<size_t>(K * N) || ns < static_cast<size_t>(N)) {
+    a.fail("quantizeInt8: array too small for the shape");
+    return nullptr;
+  }
+  auto at = [&](long k, long n) { return transpose ? W[n * K + k] : W[k * N + n]; };
+  for (long n = 0; n < N; n++) {
+    float mx = 0;
+    for (long k = 0; k < K; k++) mx = std::max(mx, std::fabs(at(k, n)));
+    scale[n] = mx > 0 ? mx / 127.0f : 1.0f;
+  }
+  for (long k = 0; k < K; k++)
+    for (long n = 0; n < N; n++) q[k * N + n] = static_cast<int8_t>(std::lround(at(k, n) / scale[n]));
+  return undefinedValue(env);
 }
 
 // gptDecode(weights, dims: Int32Array [n, t, pos, C, H, L, V, block], kCache[], vCache[],
 //           idx: Int32Array [n·t], logits: Float32Array [n·V], eps)
 // weights: wte, wpe, then per layer ln1.g, ln1.b, wq, bq, wk, bk, wv, bv, wo, bo, ln2.g, ln2.b,
 // wfc, bfc, wproj, bproj, then lnf.g, lnf.b; absent biases are null. Caches: [n, block, C] per
-// layer; positions pos … pos + t − 1 are written.
+// layer; positions pos … pos + t − 1 are written. With `quant` (argument 7, else null): int8
+// weights for the products, [q, scale] pairs for wq, wk, wv, wo, wfc, wproj of each layer, then
+// wteᵀ for the output layer.
 napi_value GptDecode(napi_env env, napi_callback_info info) {
   Args a(env, info, 7);
   size_t nd, ni, nl;
@@ -888,6 +1033,39 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
       return nullptr;
     }
 
+  // The products' weights: float32 from the list, or the int8 copies.
+  std::vector<Weight> lin(6 * L + 1);
+  for (long l = 0; l < L; l++) {
+    const long idxs[6] = {2, 4, 6, 8, 12, 14};
+    for (int j = 0; j < 6; j++) lin[6 * l + j].f = w[2 + 16 * l + idxs[j]];
+  }
+  napi_valuetype qt = napi_undefined;
+  if (a.argc > 7) napi_typeof(env, a.argv[7], &qt);
+  const bool quantized = qt == napi_object;
+  if (quantized) {
+    if (a.length(7) != static_cast<uint32_t>(2 * (6 * L + 1))) {
+      a.fail("gptDecode: quant must hold a [q, scale] pair per product weight");
+      return nullptr;
+    }
+    for (long i = 0; i < 6 * L + 1 && a.ok; i++) {
+      napi_value qv = a.element(7, static_cast<uint32_t>(2 * i));
+      napi_value sv = a.element(7, static_cast<uint32_t>(2 * i + 1));
+      napi_typedarray_type type;
+      size_t len = 0, slen = 0;
+      void* data = nullptr;
+      bool is = false;
+      napi_is_typedarray(env, qv, &is);
+      if (is) napi_get_typedarray_info(env, qv, &type, &len, &data, nullptr, nullptr);
+      if (!is || type != napi_int8_array) {
+        a.fail("gptDecode: quantised weights must be Int8Arrays");
+        break;
+      }
+      lin[i].q = static_cast<const int8_t*>(data);
+      lin[i].scale = f32Of(a, sv, &slen);
+    }
+    if (!a.ok) return nullptr;
+  }
+  SingleThreadedBlas single;
   std::vector<float> x(R * C), h(R * C), q(R * C), k(R * C), v(R * C), y(R * C), f(R * 4 * C), g(R * 4 * C),
       o(R * C);
   for (long r = 0; r < R; r++) {
@@ -899,9 +1077,10 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
   for (long l = 0; l < L; l++) {
     float** lw = w.data() + 2 + 16 * l;
     layerNormRows(x.data(), lw[0], lw[1], h.data(), nullptr, nullptr, R, C, eps);
-    linearRows(h.data(), R, C, lw[2], C, lw[3], q.data());
-    linearRows(h.data(), R, C, lw[4], C, lw[5], k.data());
-    linearRows(h.data(), R, C, lw[6], C, lw[7], v.data());
+    Weight* lq = lin.data() + 6 * l;
+    linearRows(h.data(), R, C, lq[0], C, lw[3], q.data());
+    linearRows(h.data(), R, C, lq[1], C, lw[5], k.data());
+    linearRows(h.data(), R, C, lq[2], C, lw[7], v.data());
     for (long b = 0; b < n; b++)
       for (long i = 0; i < t; i++) {
         std::memcpy(kc[l] + (b * block + pos + i) * C, k.data() + (b * t + i) * C, sizeof(float) * C);
@@ -939,22 +1118,29 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
         }
       }
     });
-    linearRows(y.data(), R, C, lw[8], C, lw[9], o.data());
+    linearRows(y.data(), R, C, lq[3], C, lw[9], o.data());
     for (long i = 0; i < R * C; i++) x[i] += o[i];
     layerNormRows(x.data(), lw[10], lw[11], h.data(), nullptr, nullptr, R, C, eps);
-    linearRows(h.data(), R, C, lw[12], 4 * C, lw[13], f.data());
+    linearRows(h.data(), R, C, lq[4], 4 * C, lw[13], f.data());
     geluRows(f.data(), g.data(), R * 4 * C);
-    linearRows(g.data(), R, 4 * C, lw[14], C, lw[15], o.data());
+    linearRows(g.data(), R, 4 * C, lq[5], C, lw[15], o.data());
     for (long i = 0; i < R * C; i++) x[i] += o[i];
   }
   // Only each sequence's last position is read out: LayerNorm, then the tied output layer.
   std::vector<float> last(n * C);
   for (long b = 0; b < n; b++) std::memcpy(last.data() + b * C, x.data() + (b * t + t - 1) * C, sizeof(float) * C);
   layerNormRows(last.data(), w[want - 2], w[want - 1], h.data(), nullptr, nullptr, n, C, eps);
-  if (n == 1)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, V, C, 1.0f, w[0], C, h.data(), 1, 0.0f, logits, 1);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, V, C, 1.0f, h.data(), C, w[0], C, 0.0f, logits, V);
+  if (quantized) {
+    linearRows(h.data(), n, C, lin[6 * L], V, nullptr, logits);
+    return undefinedValue(env);
+  }
+  parallelFor(V, 64, [&](long v0, long v1, int) {
+    if (n == 1)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, v1 - v0, C, 1.0f, w[0] + v0 * C, C, h.data(), 1, 0.0f, logits + v0, 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, v1 - v0, C, 1.0f, h.data(), C, w[0] + v0 * C, C, 0.0f,
+                  logits + v0, V);
+  });
   return undefinedValue(env);
 }
 
@@ -969,6 +1155,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"crossEntropy", CrossEntropy}, {"binary", Binary},           {"colSum", ColSum},
       {"embedFwd", EmbedFwd},       {"embedBwd", EmbedBwd},       {"sumSquares", SumSquares},
       {"adamw", AdamW},             {"gptDecode", GptDecode},
+      {"quantizeInt8", QuantizeInt8},
   };
   for (const Fn& f : fns) {
     napi_value fn;

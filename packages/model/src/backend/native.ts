@@ -91,12 +91,33 @@ export interface NativeKVCache {
   v: Float32Array[];
   batch: number;
   length: number;
+  /** int8 copies of the product weights ([q, scale] pairs), made once per decoding. */
+  quant?: (Int8Array | Float32Array)[];
 }
 
-export function startNativeDecoding(c: GPTConfig, batch: number): NativeKVCache {
+/** A fresh native decoding state; with `int8Of`, int8 copies of those parameters' products. */
+export function startNativeDecoding(c: GPTConfig, batch: number, int8Of?: Map<string, tf.Variable>): NativeKVCache {
   const size = batch * c.blockSize * c.dim;
   const caches = () => Array.from({ length: c.layers }, () => new Float32Array(size));
-  return { kind: 'gpt-native', k: caches(), v: caches(), batch, length: 0 };
+  const state: NativeKVCache = { kind: 'gpt-native', k: caches(), v: caches(), batch, length: 0 };
+  const backend = nativeBackend();
+  if (int8Of && backend) {
+    state.quant = [];
+    const add = (name: string, k: number, n: number, transpose: boolean) => {
+      const q = new Int8Array(k * n);
+      const scale = new Float32Array(n);
+      backend.kernels.quantizeInt8(backend.f32(int8Of.get(name)!), k, n, q, scale, transpose);
+      state.quant!.push(q, scale);
+    };
+    const C = c.dim;
+    for (let i = 0; i < c.layers; i++) {
+      for (const w of ['wq', 'wk', 'wv', 'wo']) add(`h.${i}.attn.${w}`, C, C, false);
+      add(`h.${i}.mlp.wfc`, C, 4 * C, false);
+      add(`h.${i}.mlp.wproj`, 4 * C, C, false);
+    }
+    add('wte', C, c.vocabSize, true); // the tied output layer reads wteᵀ
+  }
+  return state;
 }
 
 /**
@@ -126,7 +147,7 @@ export function decodeNative(
   names.push('lnf.g', 'lnf.b');
   const logits = new Float32Array(n * c.vocabSize);
   const dims = Int32Array.of(n, t, cache.length, c.dim, c.heads, c.layers, c.vocabSize, c.blockSize);
-  backend.kernels.gptDecode(names.map(w), dims, cache.k, cache.v, backend.i32(idx), logits, 1e-5);
+  backend.kernels.gptDecode(names.map(w), dims, cache.k, cache.v, backend.i32(idx), logits, 1e-5, cache.quant ?? null);
   cache.length += t;
   return tf.tensor2d(logits, [n, c.vocabSize]);
 }
