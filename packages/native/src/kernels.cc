@@ -28,36 +28,56 @@ namespace {
 int gThreads = 1;
 
 // A small pool of persistent workers for our own loops (starting threads per call costs tens
-// of microseconds, as much as a whole matrix-vector product while decoding). Workers spin a
-// little for the next task, then sleep on a condition variable.
+// of microseconds, as much as a whole matrix-vector product while decoding). A job is split
+// into numbered chunks that whoever is free claims, the calling thread included: on a loaded
+// machine a worker that is not scheduled in time only means the caller does more chunks itself.
+// Workers spin a little for the next job, then sleep on a condition variable.
 class Pool {
  public:
-  // Runs job(t) for t in [0, count) with t = 0 on the calling thread; returns when all are done.
+  // Runs job(i) for every i in [0, count); returns when all have run.
   void run(int count, const std::function<void(int)>& job) {
     ensure(count - 1);
     {
       std::lock_guard<std::mutex> lock(mu_);
       job_ = &job;
       count_ = count;
-      pending_.store(count - 1);
-      generation_.fetch_add(1);
+      done_.store(0);
+      const unsigned long g = generation_.fetch_add(1) + 1;
+      ticket_.store(static_cast<uint64_t>(g & 0xffffffffu) << 32);
     }
     cv_.notify_all();
-    job(0);
-    while (pending_.load() > 0) std::this_thread::yield();
+    work(generation_.load(), job, count);
+    while (done_.load() < count) std::this_thread::yield();
   }
 
  private:
+  // Claims and runs chunks of generation `gen` until none is left. The ticket holds the
+  // generation next to the next chunk number, so a worker that woke late for an earlier job
+  // can never claim a chunk of the next one.
+  void work(unsigned long gen, const std::function<void(int)>& job, int count) {
+    for (;;) {
+      uint64_t t = ticket_.load();
+      int i;
+      for (;;) {
+        if ((t >> 32) != (gen & 0xffffffffu) || static_cast<int>(t & 0xffffffffu) >= count) return;
+        if (ticket_.compare_exchange_weak(t, t + 1)) {
+          i = static_cast<int>(t & 0xffffffffu);
+          break;
+        }
+      }
+      job(i);
+      done_.fetch_add(1);
+    }
+  }
   void ensure(int workers) {
     while (static_cast<int>(threads_.size()) < workers) {
-      const int index = static_cast<int>(threads_.size()) + 1;
-      // The generation now, read before run() starts the next one: the new worker takes that one.
+      // The generation now, read before run() starts the next one: the new worker joins that one.
       const unsigned long start = generation_.load();
-      threads_.emplace_back([this, index, start] { loop(index, start); });
+      threads_.emplace_back([this, start] { loop(start); });
       threads_.back().detach();
     }
   }
-  void loop(int index, unsigned long seen) {
+  void loop(unsigned long seen) {
     for (;;) {
       int spins = 0;
       while (generation_.load() == seen && spins < 200000) spins++;
@@ -73,10 +93,7 @@ class Pool {
         job = job_;
         count = count_;
       }
-      if (index < count) {
-        (*job)(index);
-        pending_.fetch_sub(1);
-      }
+      work(seen, *job, count);
     }
   }
   std::vector<std::thread> threads_;
@@ -84,7 +101,8 @@ class Pool {
   std::condition_variable cv_;
   const std::function<void(int)>* job_ = nullptr;
   int count_ = 0;
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int> done_{0};
   std::atomic<unsigned long> generation_{0};
 };
 
@@ -909,7 +927,7 @@ void axpyInt8(float* __restrict acc, const int8_t* __restrict row, float xk, lon
 // band's rows of W stream through once, every input row accumulating against each.
 void linearRows(const float* x, long R, long K, Weight w, long N, const float* bias, float* y) {
   if (w.q) {
-    parallelFor(N, 64, [&](long c0, long c1, int) {
+    parallelFor(N, std::max<long>(64, (1L << 18) / std::max<long>(R * K, 1)), [&](long c0, long c1, int) {
       const long band = c1 - c0;
       for (long r = 0; r < R; r++)
         for (long c = 0; c < band; c++) y[r * N + c0 + c] = 0.0f;
@@ -930,7 +948,8 @@ void linearRows(const float* x, long R, long K, Weight w, long N, const float* b
     return;
   }
   const float* W = w.f;
-  parallelFor(N, 64, [&](long c0, long c1, int) {
+  // Bands of at least 256k multiply-adds: below that, waking a second thread costs more than it saves.
+  parallelFor(N, std::max<long>(64, (1L << 18) / std::max<long>(R * K, 1)), [&](long c0, long c1, int) {
     if (R == 1)
       cblas_sgemv(CblasRowMajor, CblasTrans, K, c1 - c0, 1.0f, W + c0, N, x, 1, 0.0f, y + c0, 1);
     else
@@ -1086,7 +1105,7 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
         std::memcpy(kc[l] + (b * block + pos + i) * C, k.data() + (b * t + i) * C, sizeof(float) * C);
         std::memcpy(vc[l] + (b * block + pos + i) * C, v.data() + (b * t + i) * C, sizeof(float) * C);
       }
-    parallelFor(n * H, 1, [&](long i0, long i1, int) {
+    parallelFor(n * H, std::max<long>(1, (1L << 16) / std::max<long>(t * (pos + t) * hs, 1)), [&](long i0, long i1, int) {
       std::vector<float> s(static_cast<size_t>(pos + t));
       for (long bh = i0; bh < i1; bh++) {
         const long b = bh / H, hd = bh % H;
@@ -1134,7 +1153,7 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
     linearRows(h.data(), n, C, lin[6 * L], V, nullptr, logits);
     return undefinedValue(env);
   }
-  parallelFor(V, 64, [&](long v0, long v1, int) {
+  parallelFor(V, std::max<long>(64, (1L << 18) / std::max<long>(n * C, 1)), [&](long v0, long v1, int) {
     if (n == 1)
       cblas_sgemv(CblasRowMajor, CblasNoTrans, v1 - v0, C, 1.0f, w[0] + v0 * C, C, h.data(), 1, 0.0f, logits + v0, 1);
     else
