@@ -95,7 +95,7 @@ describe('a worker in this process', () => {
       outDir: out,
       baseDir: out,
       dataDir: path.join(out, 'datasets'),
-      backend: 'wasm',
+      // No backend named, as the worker names none: both take the best available one.
     });
     for (const [index, stage] of curriculum.stages.entries()) {
       const local = fs
