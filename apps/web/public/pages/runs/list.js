@@ -1,0 +1,125 @@
+// @ts-check
+/**
+ * The runs page's "All runs" card: the status and tag filters (kept in the hash), Refresh,
+ * "Compare selected" with the rows' checkboxes, and the table of runs.
+ */
+import { api } from '../../lib/api.js';
+import { h, notice, replace, section } from '../../lib/dom.js';
+import { runRow } from './row.js';
+
+const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+/**
+ * @param {{ status: string, tag: string }} filters  what the list asks for; the card changes it
+ * @param {{ navigate: (hash: string) => void, refresh: () => void }} actions  refresh: fetch the list now
+ */
+export function runsCard(filters, { navigate, refresh }) {
+  /** @type {Set<string>} */
+  const selected = new Set();
+
+  const statusSelect = /** @type {HTMLSelectElement} */ (
+    h(
+      'select',
+      { testid: 'runs-filter-status', 'aria-label': 'status' },
+      h('option', { value: '' }, 'all statuses'),
+      STATUSES.map((s) => h('option', { value: s }, s)),
+    )
+  );
+  statusSelect.value = filters.status;
+  const tagInput = /** @type {HTMLInputElement} */ (
+    h('input', { testid: 'runs-filter-tag', type: 'search', placeholder: 'tag', 'aria-label': 'tag', value: filters.tag })
+  );
+  const compareButton = /** @type {HTMLButtonElement} */ (
+    h(
+      'button',
+      {
+        type: 'button',
+        testid: 'compare-selected',
+        disabled: true,
+        onclick: () => navigate(`#/compare?runs=${[...selected].join(',')}`),
+      },
+      'Compare selected',
+    )
+  );
+  const errorBox = h('div', { testid: 'runs-error' });
+  const tbody = h('tbody');
+  const headings = ['', 'run', 'status', 'stage', 'progress', 'tokens/s', 'ETA', 'best val loss', 'tags', 'created', ''];
+  const table = h(
+    'table',
+    { class: 'table', testid: 'runs-table', 'data-count': 0 },
+    h('thead', {}, h('tr', {}, headings.map((t) => h('th', {}, t)))),
+    tbody,
+  );
+  const emptyNote = h('p', { class: 'muted', testid: 'runs-empty', hidden: true }, 'No runs match.');
+
+  const applyFilters = () => {
+    filters.status = statusSelect.value;
+    filters.tag = tagInput.value.trim();
+    const q = new URLSearchParams();
+    if (filters.status) q.set('status', filters.status);
+    if (filters.tag) q.set('tag', filters.tag);
+    // replaceState: no hashchange, so the page (and its checkboxes and form) stays.
+    history.replaceState(null, '', `#/runs${q.size ? `?${q}` : ''}`);
+    refresh();
+  };
+  statusSelect.addEventListener('change', applyFilters);
+  tagInput.addEventListener('change', applyFilters);
+
+  const updateCompareButton = () => {
+    compareButton.disabled = selected.size < 2;
+    compareButton.textContent = selected.size ? `Compare selected (${selected.size})` : 'Compare selected';
+  };
+
+  /** @param {import('../../lib/api.js').RunListItem} run */
+  const cancel = async (run) => {
+    // Cancelling cannot be undone (the checkpoints stay): ask first.
+    if (!window.confirm(`Cancel run ${run.name}? Its running stage stops at its next iteration; its checkpoints stay.`))
+      return;
+    try {
+      await api(`/v1/runs/${run.id}/cancel`, { method: 'POST' });
+      replace(errorBox);
+    } catch (error) {
+      replace(errorBox, notice('error', `Cancel ${run.name}: ${error instanceof Error ? error.message : String(error)}`));
+    }
+    refresh();
+  };
+
+  /** @param {import('../../lib/api.js').RunListItem[]} runs */
+  const update = (runs) => {
+    // Selections of runs no longer listed stay selected (a filter may hide them for a moment).
+    const rows = runs.map((run) =>
+      runRow(run, {
+        selected: selected.has(run.id),
+        onSelect: (checked) => {
+          if (checked) selected.add(run.id);
+          else selected.delete(run.id);
+          updateCompareButton();
+        },
+        onCancel: () => void cancel(run),
+      }),
+    );
+    replace(tbody, rows);
+    table.dataset.count = String(runs.length);
+    emptyNote.hidden = runs.length > 0;
+  };
+
+  const element = section(
+    'All runs',
+    { testid: 'runs-card' },
+    h(
+      'div',
+      { class: 'toolbar' },
+      statusSelect,
+      tagInput,
+      h('button', { type: 'button', testid: 'runs-refresh', onclick: () => refresh() }, 'Refresh'),
+      h('span', { class: 'spacer' }),
+      compareButton,
+    ),
+    errorBox,
+    h('div', { class: 'table-wrap' }, table),
+    emptyNote,
+  );
+  /** @param {string | null} text  null clears the error */
+  const showError = (text) => (text === null ? replace(errorBox) : replace(errorBox, notice('error', text)));
+  return { element, update, showError };
+}
