@@ -10,7 +10,7 @@
  *   sampling   64 new tokens from one start token, one sample, with and without KV cache
  *   answer     512 new tokens from the default demo model (examples/poetry-curriculum.yaml) and
  *              from the handout-size model (vocab 4096, a compact char vocabulary's size class),
- *              on native also with int8 weights
+ *              on native also with float16 and int8 weights
  *
  * Options: --steps N, --handout-steps N (0: no handout row), --no-torch, --backend NAME.
  * Prints the backend and its thread count, a table, and one JSON line.
@@ -32,6 +32,7 @@ import {
   parameterCount,
   resolveModelConfig,
   trainStage,
+  type DecodeWeights,
   type LanguageModel,
 } from '@miniglm/model';
 
@@ -125,7 +126,7 @@ function sampleRate(
   model: LanguageModel,
   newTokens: number,
   useCache: boolean,
-  int8 = false,
+  weights: DecodeWeights = 'float32',
 ): { tokensPerSec: number; seconds: number } {
   // eotId -1 never matches, so every run produces exactly newTokens tokens.
   const run = () =>
@@ -138,7 +139,7 @@ function sampleRate(
       seed: 1,
       eotId: -1,
       useCache,
-      int8,
+      weights,
     });
   run(); // warm-up: first calls compile kernels and grow the wasm heap
   const r = run();
@@ -194,7 +195,8 @@ const answer = sampleRate(demo, 512, true);
 demo.dispose();
 const handoutModel = createModel(gptOf(HANDOUT, 4096), 0);
 const handoutAnswer = sampleRate(handoutModel, 512, true);
-const handoutInt8 = backend === 'native' ? sampleRate(handoutModel, 512, true, true) : undefined;
+const handoutHalf = backend === 'native' ? sampleRate(handoutModel, 512, true, 'float16') : undefined;
+const handoutInt8 = backend === 'native' ? sampleRate(handoutModel, 512, true, 'int8') : undefined;
 handoutModel.dispose();
 
 const torchOf = (name: string) => train.find((t) => t.name === name)?.torch;
@@ -218,6 +220,7 @@ const rows: [string, string, string, string][] = [
   ],
   ['512-token answer, demo model (s)', answer.seconds.toFixed(2), '-', ''],
   ['512 new tokens, handout-size model (s)', handoutAnswer.seconds.toFixed(2), '-', ''],
+  ['512 new tokens, handout-size model, float16 weights (s)', handoutHalf?.seconds.toFixed(2) ?? '-', '-', ''],
   ['512 new tokens, handout-size model, int8 weights (s)', handoutInt8?.seconds.toFixed(2) ?? '-', '-', ''],
 ];
 console.log(
@@ -248,6 +251,7 @@ console.log(
     sampleTokensPerSecUncached: +sampleUncached.tokensPerSec.toFixed(1),
     answer512Seconds: +answer.seconds.toFixed(2),
     handout512Seconds: +handoutAnswer.seconds.toFixed(2),
+    handout512SecondsFloat16: handoutHalf ? +handoutHalf.seconds.toFixed(2) : null,
     handout512SecondsInt8: handoutInt8 ? +handoutInt8.seconds.toFixed(2) : null,
     loadAverage: os.loadavg(),
   }),

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '@miniglm/data';
-import type { DecodeState, LanguageModel } from './model.ts';
+import type { DecodeState, DecodeWeights, LanguageModel } from './model.ts';
 
 export interface SampleOptions {
   maxNewTokens: number;
@@ -24,8 +24,11 @@ export interface SampleOptions {
   eotId: number;
   /** Use the KV cache / recurrent state (default true). */
   useCache?: boolean;
-  /** Decode with int8 weights where the backend offers it (native): faster, slightly different. */
-  int8?: boolean;
+  /**
+   * Weights for the cached decoding where the backend offers it (native): float16 or int8 move
+   * half or a quarter of the bytes per token; logits differ slightly. Default float32.
+   */
+  weights?: DecodeWeights;
 }
 
 export interface SampleResult {
@@ -58,7 +61,7 @@ export function generate(model: LanguageModel, prompt: number[], o: SampleOption
         if (!state || start !== stateStart) {
           // First step, or the window moved on: rebuild the cache from the new window.
           if (state) model.disposeDecoding(state);
-          state = model.startDecoding(n, { int8: o.int8 });
+          state = model.startDecoding(n, { weights: o.weights });
           stateStart = fed = start;
         }
         const feed = seqs.map((s) => s.slice(fed));

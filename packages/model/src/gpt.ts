@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig } from './config.ts';
 import { causalAttention, causalMask, dropout, embed, fused, gelu, layerNorm, linear } from './ops.ts';
 import type { ForwardOptions, LanguageModel, DecodeState } from './model.ts';
-import { ModelInputError } from './model.ts';
+import { ModelInputError, type DecodeWeights } from './model.ts';
 import { decodeNative, startNativeDecoding, type NativeKVCache } from './backend/native.ts';
 
 /** Keys and values of the tokens seen so far, per layer: [B, heads, T, headDim]. */
@@ -134,9 +134,9 @@ export class GPT implements LanguageModel {
     return wteT ? tf.matMul(x, wteT) : tf.matMul(x, this.p('wte'), false, true);
   }
 
-  startDecoding(batch: number, options?: { int8?: boolean }): KVCache | NativeKVCache {
+  startDecoding(batch: number, options?: { weights?: DecodeWeights }): KVCache | NativeKVCache {
     // Native: the whole model per token in one call over caches of plain arrays.
-    if (fused()) return startNativeDecoding(this.config, batch, options?.int8 ? this.params : undefined);
+    if (fused()) return startNativeDecoding(this.config, batch, this.params, options?.weights);
     const hs = this.config.dim / this.config.heads;
     const empty = () => tf.keep(tf.zeros([batch, this.config.heads, 0, hs]) as tf.Tensor4D);
     return {

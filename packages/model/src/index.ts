@@ -28,6 +28,7 @@ export {
   decays,
   ModelInputError,
   type LanguageModel,
+  type DecodeWeights,
   type ForwardOptions,
 } from './model.ts';
 export { GPT } from './gpt.ts';

@@ -15,6 +15,9 @@ export interface ForwardOptions {
   seed?: number;
 }
 
+/** Precision of the weights for decoding: float32 (exact), float16 or int8 (weight-only, faster). */
+export type DecodeWeights = 'float32' | 'float16' | 'int8';
+
 /** Whatever a model carries from one decoding step to the next (KV cache, LSTM state). */
 export interface DecodeState {
   kind: string;
@@ -29,10 +32,10 @@ export interface LanguageModel {
   /** Longest context the model can condition on (a GPT's block size; Infinity for an LSTM). */
   readonly contextLimit: number;
   /**
-   * Incremental decoding: a fresh state for `batch` sequences. `int8`: weight-only int8
-   * products where the backend has them (native GPT), else ignored.
+   * Incremental decoding: a fresh state for `batch` sequences. `weights`: the products'
+   * weights in half precision or int8 where the backend has them (native GPT), else ignored.
    */
-  startDecoding(batch: number, options?: { int8?: boolean }): DecodeState;
+  startDecoding(batch: number, options?: { weights?: DecodeWeights }): DecodeState;
   /** Feeds idx [B, T] after what the state has seen; returns the last position's logits [B, vocab]. */
   decode(idx: tf.Tensor2D, state: DecodeState): tf.Tensor2D;
   disposeDecoding(state: DecodeState): void;

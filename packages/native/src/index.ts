@@ -154,8 +154,10 @@ export interface NativeKernels {
     idx: Int32Array,
     logits: Float32Array,
     eps: number,
-    quant?: (Int8Array | Float32Array)[] | null,
+    quant?: (Int8Array | Uint16Array | Float32Array)[] | null,
   ): void;
+  /** W [K, N] in IEEE half precision (read as [N, K] with transpose). */
+  toHalf(w: Float32Array, k: number, n: number, out: Uint16Array, transpose: boolean): void;
   /** Per-output-column int8 weights of W [K, N] (read as [N, K] with transpose). */
   quantizeInt8(w: Float32Array, k: number, n: number, q: Int8Array, scale: Float32Array, transpose: boolean): void;
 }

@@ -9,6 +9,9 @@
 // sum in a fixed order. Pin the thread count with `threads(n)` for a run.
 #include <node_api.h>
 #include <cblas.h>
+#if defined(__F16C__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -904,7 +907,71 @@ struct Weight {
   const float* f = nullptr;
   const int8_t* q = nullptr;
   const float* scale = nullptr;
+  const uint16_t* h = nullptr;  // IEEE half precision: half the traffic, about 3 significant digits
 };
+
+// IEEE half ↔ float without hardware help (the hardware path is used where the CPU has F16C).
+float halfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while (!(man & 0x400u)) {
+        man <<= 1;
+        exp--;
+      }
+      bits = sign | (exp << 23) | ((man & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+uint16_t floatToHalf(float f) {
+#if defined(__F16C__) && defined(__FMA__)
+  return static_cast<uint16_t>(_cvtss_sh(f, 0));  // round to nearest even
+#else
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const int exp = static_cast<int>((x >> 23) & 0xffu) - 127 + 15;
+  uint32_t man = x & 0x7fffffu;
+  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow (weights never get here)
+  if (exp <= 0) return static_cast<uint16_t>(sign);              // flush tiny values to zero
+  uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (man >> 13);
+  if ((man & 0x1fffu) > 0x1000u || ((man & 0x1fffu) == 0x1000u && (h & 1u))) h++;  // nearest even
+  return static_cast<uint16_t>(h);
+#endif
+}
+
+// acc += Σ_i x[i] · rows[i] for four half-precision rows of stride `ld`.
+void axpyHalfx4(float* __restrict acc, const uint16_t* __restrict row, long ld, const float* x, long n) {
+  long c = 0;
+#if defined(__F16C__) && defined(__FMA__)
+  const __m256 x0 = _mm256_set1_ps(x[0]), x1 = _mm256_set1_ps(x[1]), x2 = _mm256_set1_ps(x[2]),
+               x3 = _mm256_set1_ps(x[3]);
+  auto load = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
+  for (; c + 8 <= n; c += 8) {
+    __m256 a = _mm256_loadu_ps(acc + c);
+    a = _mm256_fmadd_ps(x0, load(row + c), a);
+    a = _mm256_fmadd_ps(x1, load(row + ld + c), a);
+    a = _mm256_fmadd_ps(x2, load(row + 2 * ld + c), a);
+    a = _mm256_fmadd_ps(x3, load(row + 3 * ld + c), a);
+    _mm256_storeu_ps(acc + c, a);
+  }
+#endif
+  for (; c < n; c++)
+    acc[c] += x[0] * halfToFloat(row[c]) + x[1] * halfToFloat(row[ld + c]) + x[2] * halfToFloat(row[2 * ld + c]) +
+              x[3] * halfToFloat(row[3 * ld + c]);
+}
 
 // acc += Σ_i x[i] · rows[i] for four int8 rows of stride `ld`: the inner loop of an int8 product
 // (kept apart so that it vectorises; four rows per pass cut the accumulator's loads and stores).
@@ -926,6 +993,27 @@ void axpyInt8(float* __restrict acc, const int8_t* __restrict row, float xk, lon
 // each band is one single-threaded BLAS call (the caller holds SingleThreadedBlas); for int8 the
 // band's rows of W stream through once, every input row accumulating against each.
 void linearRows(const float* x, long R, long K, Weight w, long N, const float* bias, float* y) {
+  if (w.h) {
+    parallelFor(N, std::max<long>(64, (1L << 18) / std::max<long>(R * K, 1)), [&](long c0, long c1, int) {
+      const long band = c1 - c0;
+      for (long r = 0; r < R; r++)
+        for (long c = 0; c < band; c++) y[r * N + c0 + c] = 0.0f;
+      float xs[4] = {0, 0, 0, 0};
+      long kk = 0;
+      for (; kk + 4 <= K; kk += 4)
+        for (long r = 0; r < R; r++) {
+          for (int i = 0; i < 4; i++) xs[i] = x[r * K + kk + i];
+          axpyHalfx4(y + r * N + c0, w.h + kk * N + c0, N, xs, band);
+        }
+      for (; kk < K; kk++)
+        for (long r = 0; r < R; r++)
+          for (long c = 0; c < band; c++) y[r * N + c0 + c] += x[r * K + kk] * halfToFloat(w.h[kk * N + c0 + c]);
+      if (bias)
+        for (long r = 0; r < R; r++)
+          for (long c = c0; c < c1; c++) y[r * N + c] += bias[c];
+    });
+    return;
+  }
   if (w.q) {
     parallelFor(N, std::max<long>(64, (1L << 18) / std::max<long>(R * K, 1)), [&](long c0, long c1, int) {
       const long band = c1 - c0;
@@ -983,6 +1071,24 @@ napi_value QuantizeInt8(napi_env env, napi_callback_info info) {
   }
   for (long k = 0; k < K; k++)
     for (long n = 0; n < N; n++) q[k * N + n] = static_cast<int8_t>(std::lround(at(k, n) / scale[n]));
+  return undefinedValue(env);
+}
+
+// toHalf(W, K, N, out, transpose): out[k, n] = W[k, n] in IEEE half (W read as [N, K] with transpose).
+napi_value ToHalf(napi_env env, napi_callback_info info) {
+  Args a(env, info, 5);
+  size_t nw, no;
+  float* W = a.f32(0, &nw);
+  long K = a.idx(1), N = a.idx(2);
+  uint16_t* out = a.array<uint16_t>(3, napi_uint16_array, &no);
+  bool transpose = a.flag(4);
+  if (!a.ok) return nullptr;
+  if (nw < static_cast<size_t>(K * N) || no < static_cast<size_t>(K * N)) {
+    a.fail("toHalf: array too small for the shape");
+    return nullptr;
+  }
+  for (long k = 0; k < K; k++)
+    for (long n = 0; n < N; n++) out[k * N + n] = floatToHalf(transpose ? W[n * K + k] : W[k * N + n]);
   return undefinedValue(env);
 }
 
@@ -1075,9 +1181,13 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
       bool is = false;
       napi_is_typedarray(env, qv, &is);
       if (is) napi_get_typedarray_info(env, qv, &type, &len, &data, nullptr, nullptr);
-      if (!is || type != napi_int8_array) {
-        a.fail("gptDecode: quantised weights must be Int8Arrays");
+      if (!is || (type != napi_int8_array && type != napi_uint16_array)) {
+        a.fail("gptDecode: reduced weights must be Int8Arrays (with scales) or Uint16Arrays (half)");
         break;
+      }
+      if (type == napi_uint16_array) {
+        lin[i].h = static_cast<const uint16_t*>(data);
+        continue;
       }
       lin[i].q = static_cast<const int8_t*>(data);
       lin[i].scale = f32Of(a, sv, &slen);
@@ -1175,6 +1285,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"embedFwd", EmbedFwd},       {"embedBwd", EmbedBwd},       {"sumSquares", SumSquares},
       {"adamw", AdamW},             {"gptDecode", GptDecode},
       {"quantizeInt8", QuantizeInt8},
+      {"toHalf", ToHalf},
   };
   for (const Fn& f : fns) {
     napi_value fn;

@@ -23,6 +23,7 @@ import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-co
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadNative, type NativeKernels } from '../../../native/src/index.ts';
 import type { GPTConfig } from '../config.ts';
+import type { DecodeWeights } from '../model.ts';
 
 export const NATIVE = 'native';
 
@@ -91,23 +92,35 @@ export interface NativeKVCache {
   v: Float32Array[];
   batch: number;
   length: number;
-  /** int8 copies of the product weights ([q, scale] pairs), made once per decoding. */
-  quant?: (Int8Array | Float32Array)[];
+  /** float16 or int8 copies of the product weights ([weights, scale] pairs), made once per decoding. */
+  quant?: (Int8Array | Uint16Array | Float32Array)[];
 }
 
-/** A fresh native decoding state; with `int8Of`, int8 copies of those parameters' products. */
-export function startNativeDecoding(c: GPTConfig, batch: number, int8Of?: Map<string, tf.Variable>): NativeKVCache {
+/** A fresh native decoding state; for float16 or int8, copies of the products' weights in it. */
+export function startNativeDecoding(
+  c: GPTConfig,
+  batch: number,
+  params: Map<string, tf.Variable>,
+  weights: DecodeWeights = 'float32',
+): NativeKVCache {
   const size = batch * c.blockSize * c.dim;
   const caches = () => Array.from({ length: c.layers }, () => new Float32Array(size));
   const state: NativeKVCache = { kind: 'gpt-native', k: caches(), v: caches(), batch, length: 0 };
   const backend = nativeBackend();
-  if (int8Of && backend) {
+  if (weights !== 'float32' && backend) {
     state.quant = [];
     const add = (name: string, k: number, n: number, transpose: boolean) => {
-      const q = new Int8Array(k * n);
-      const scale = new Float32Array(n);
-      backend.kernels.quantizeInt8(backend.f32(int8Of.get(name)!), k, n, q, scale, transpose);
-      state.quant!.push(q, scale);
+      const w = backend.f32(params.get(name)!);
+      if (weights === 'float16') {
+        const h = new Uint16Array(k * n);
+        backend.kernels.toHalf(w, k, n, h, transpose);
+        state.quant!.push(h, new Float32Array(0));
+      } else {
+        const q = new Int8Array(k * n);
+        const scale = new Float32Array(n);
+        backend.kernels.quantizeInt8(w, k, n, q, scale, transpose);
+        state.quant!.push(q, scale);
+      }
     };
     const C = c.dim;
     for (let i = 0; i < c.layers; i++) {
