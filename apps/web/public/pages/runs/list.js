@@ -5,30 +5,17 @@
  */
 import { api } from '../../lib/api.js';
 import { h, notice, replace, section } from '../../lib/dom.js';
+import { filterControls } from './filters.js';
 import { runRow } from './row.js';
 
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-
 /**
- * @param {{ status: string, tag: string }} filters  what the list asks for; the card changes it
+ * @param {{ status: string, tag: string }} filters  what the list asks for; its filters change it
  * @param {{ navigate: (hash: string) => void, refresh: () => void }} actions  refresh: fetch the list now
  */
 export function runsCard(filters, { navigate, refresh }) {
   /** @type {Set<string>} */
   const selected = new Set();
 
-  const statusSelect = /** @type {HTMLSelectElement} */ (
-    h(
-      'select',
-      { testid: 'runs-filter-status', 'aria-label': 'status' },
-      h('option', { value: '' }, 'all statuses'),
-      STATUSES.map((s) => h('option', { value: s }, s)),
-    )
-  );
-  statusSelect.value = filters.status;
-  const tagInput = /** @type {HTMLInputElement} */ (
-    h('input', { testid: 'runs-filter-tag', type: 'search', placeholder: 'tag', 'aria-label': 'tag', value: filters.tag })
-  );
   const compareButton = /** @type {HTMLButtonElement} */ (
     h(
       'button',
@@ -51,19 +38,6 @@ export function runsCard(filters, { navigate, refresh }) {
     tbody,
   );
   const emptyNote = h('p', { class: 'muted', testid: 'runs-empty', hidden: true }, 'No runs match.');
-
-  const applyFilters = () => {
-    filters.status = statusSelect.value;
-    filters.tag = tagInput.value.trim();
-    const q = new URLSearchParams();
-    if (filters.status) q.set('status', filters.status);
-    if (filters.tag) q.set('tag', filters.tag);
-    // replaceState: no hashchange, so the page (and its checkboxes and form) stays.
-    history.replaceState(null, '', `#/runs${q.size ? `?${q}` : ''}`);
-    refresh();
-  };
-  statusSelect.addEventListener('change', applyFilters);
-  tagInput.addEventListener('change', applyFilters);
 
   const updateCompareButton = () => {
     compareButton.disabled = selected.size < 2;
@@ -109,8 +83,7 @@ export function runsCard(filters, { navigate, refresh }) {
     h(
       'div',
       { class: 'toolbar' },
-      statusSelect,
-      tagInput,
+      ...filterControls(filters, refresh),
       h('button', { type: 'button', testid: 'runs-refresh', onclick: () => refresh() }, 'Refresh'),
       h('span', { class: 'spacer' }),
       compareButton,
