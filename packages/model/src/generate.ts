@@ -60,8 +60,8 @@ export function generate(model: LanguageModel, prompt: number[], o: SampleOption
       if (useCache) {
         if (!state || start !== stateStart) {
           // First step, or the window moved on: rebuild the cache from the new window.
-          if (state) model.disposeDecoding(state);
-          state = model.startDecoding(n, { weights: o.weights });
+          if (state) model.restartDecoding(state);
+          else state = model.startDecoding(n, { weights: o.weights });
           stateStart = fed = start;
         }
         const feed = seqs.map((s) => s.slice(fed));

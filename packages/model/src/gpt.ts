@@ -169,6 +169,18 @@ export class GPT implements LanguageModel {
     return logits;
   }
 
+  restartDecoding(state: DecodeState): void {
+    const cache = state as KVCache | NativeKVCache;
+    cache.length = 0; // the native caches are overwritten from position 0 on
+    if (cache.kind === 'gpt-native') return;
+    for (const l of cache.layers) {
+      const [batch, heads, , hs] = l.k.shape;
+      tf.dispose([l.k, l.v]);
+      l.k = tf.keep(tf.zeros([batch, heads, 0, hs]) as tf.Tensor4D);
+      l.v = tf.keep(tf.zeros([batch, heads, 0, hs]) as tf.Tensor4D);
+    }
+  }
+
   disposeDecoding(state: DecodeState): void {
     if (state.kind === 'gpt-native') return; // plain arrays: nothing to free
     const cache = state as KVCache;

@@ -94,6 +94,14 @@ export class LSTM implements LanguageModel {
     return logits;
   }
 
+  restartDecoding(decodeState: DecodeState): void {
+    const state = decodeState as LSTMState;
+    tf.dispose([...state.h, ...state.c]);
+    const { h, c } = this.zeroState(state.h[0]!.shape[0]);
+    state.h = h.map((t) => tf.keep(t));
+    state.c = c.map((t) => tf.keep(t));
+  }
+
   disposeDecoding(state: DecodeState): void {
     const s = state as LSTMState;
     tf.dispose([...s.h, ...s.c]);

@@ -38,6 +38,11 @@ export interface LanguageModel {
   startDecoding(batch: number, options?: { weights?: DecodeWeights }): DecodeState;
   /** Feeds idx [B, T] after what the state has seen; returns the last position's logits [B, vocab]. */
   decode(idx: tf.Tensor2D, state: DecodeState): tf.Tensor2D;
+  /**
+   * Forgets every token the state has seen, keeping what it prepared once (the native path's
+   * packed weights): how a sampler starts over on a new window without paying that again.
+   */
+  restartDecoding(state: DecodeState): void;
   disposeDecoding(state: DecodeState): void;
   dispose(): void;
 }

@@ -260,6 +260,43 @@ if ('kernels' in loaded) {
       });
     }
 
+    it("gives the cpu backend's logits for nine sequences at once (more rows than the packed path takes)", async () => {
+      const config = gptConfig({ vocabSize: 29, blockSize: 9, layers: 1, heads: 2, dim: 18, bias: true });
+      const rows = (t: number, shift: number) =>
+        Array.from({ length: 9 }, (_, b) => [...Array(t)].map((_, i) => (b * 3 + i + shift) % 29));
+      const run = () => {
+        const model = createModel(config, 5);
+        const state = model.startDecoding(9);
+        const out = [rows(2, 0), rows(1, 7)].map((ids) =>
+          model.decode(tf.tensor2d(ids, [9, ids[0]!.length], 'int32'), state),
+        );
+        model.disposeDecoding(state);
+        model.dispose();
+        return out;
+      };
+      const want = await on('cpu', run);
+      const got = await on('native', run);
+      for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
+    });
+
+    it.each(['float32', 'int8'] as const)('a restarted %s state gives the logits of a fresh one', async (weights) => {
+      expect(await initBackend('native')).toBe('native');
+      const model = createModel(gptConfig({ vocabSize: 31, blockSize: 8, layers: 2, heads: 2, dim: 20 }), 3);
+      const fresh = model.startDecoding(1, { weights });
+      const reused = model.startDecoding(1, { weights });
+      try {
+        const feed = (state: typeof fresh, ids: number[]) =>
+          tf.tidy(() => model.decode(tf.tensor2d([ids], [1, ids.length], 'int32'), state).dataSync());
+        feed(reused, [9, 8, 7, 6, 5, 4, 3]); // fills most of the cache with other tokens
+        model.restartDecoding(reused);
+        for (const ids of [[1, 2], [3], [4]]) expect(feed(reused, ids)).toEqual(feed(fresh, ids));
+      } finally {
+        model.disposeDecoding(fresh);
+        model.disposeDecoding(reused);
+        model.dispose();
+      }
+    });
+
     it.each([
       ['int8', 0.05],
       ['float16', 0.005],

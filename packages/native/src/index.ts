@@ -144,7 +144,9 @@ export interface NativeKernels {
   /**
    * Runs a GPT over t new tokens of n sequences after `pos` cached ones (dims: n, t, pos, C,
    * heads, layers, vocab, block), appending keys and values to the per-layer caches
-   * [n, block, C]; writes each sequence's last logits [n, vocab].
+   * [n, block, C]; writes each sequence's last logits [n, vocab]. `packed` ([weight, scale]
+   * pairs from packWeight for wq, wk, wv, wo, wfc, wproj of each layer, then wte) is what a
+   * call of a few rows reads; more rows (a prompt) use the float32 weights.
    */
   gptDecode(
     weights: (Float32Array | null)[],
@@ -154,13 +156,17 @@ export interface NativeKernels {
     idx: Int32Array,
     logits: Float32Array,
     eps: number,
-    quant?: (Int8Array | Uint16Array | Float32Array)[] | null,
+    packed: PackedWeight[] | null,
   ): void;
-  /** W [K, N] in IEEE half precision (read as [N, K] with transpose). */
-  toHalf(w: Float32Array, k: number, n: number, out: Uint16Array, transpose: boolean): void;
-  /** Per-output-column int8 weights of W [K, N] (read as [N, K] with transpose). */
-  quantizeInt8(w: Float32Array, k: number, n: number, q: Int8Array, scale: Float32Array, transpose: boolean): void;
+  /**
+   * W [K, N] (or [N, K] with outputRows) copied into out as [N, K], one row per output, in
+   * out's format: float32, IEEE half (Uint16Array) or int8 with one scale per output.
+   */
+  packWeight(w: Float32Array, k: number, n: number, out: PackedWeight, scale: Float32Array, outputRows: boolean): void;
 }
+
+/** A weight copied for decoding: float32, IEEE half bits, or int8 (with its scales beside it). */
+export type PackedWeight = Float32Array | Uint16Array | Int8Array;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const buildDir = path.join(here, '..', 'build');

@@ -898,16 +898,21 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
 
 // ---------------------------------------------------------------------------------------------
 // Decoding with a KV cache: one call runs a GPT over t new tokens for each of n sequences and
-// returns the logits of each sequence's last position. Weights are read where they live;
-// with one new token every product is a matrix-vector product (memory bound, on all threads).
+// returns the logits of each sequence's last position. Weights are read where they live.
+//
+// Two shapes of work, two paths. A prompt or a rebuilt window (many rows) is compute bound:
+// matrix products on the float32 weights through BLAS. One new token per sequence (a few
+// rows) is memory bound: every weight is read once per token, so the products stream the
+// weights at memory bandwidth from a copy laid out for it ("packed": one contiguous row of
+// K inputs per output, so each thread reads its own rows front to back), in float32, IEEE
+// half (half the bytes) or int8 with one scale per output (a quarter of the bytes).
 
-// A weight matrix [K, N] for decoding: float32, or int8 with one scale per output column
-// (weight-only quantisation: a quarter of the memory traffic per token).
-struct Weight {
+// A packed weight: N rows of K (W transposed), in one of three formats.
+struct Packed {
   const float* f = nullptr;
+  const uint16_t* h = nullptr;
   const int8_t* q = nullptr;
-  const float* scale = nullptr;
-  const uint16_t* h = nullptr;  // IEEE half precision: half the traffic, about 3 significant digits
+  const float* scale = nullptr;  // int8 only: one per output row
 };
 
 // IEEE half ↔ float without hardware help (the hardware path is used where the CPU has F16C).
@@ -952,153 +957,214 @@ uint16_t floatToHalf(float f) {
 #endif
 }
 
-// acc += Σ_i x[i] · rows[i] for four half-precision rows of stride `ld`.
-void axpyHalfx4(float* __restrict acc, const uint16_t* __restrict row, long ld, const float* x, long n) {
-  long c = 0;
-#if defined(__F16C__) && defined(__FMA__)
-  const __m256 x0 = _mm256_set1_ps(x[0]), x1 = _mm256_set1_ps(x[1]), x2 = _mm256_set1_ps(x[2]),
-               x3 = _mm256_set1_ps(x[3]);
-  auto load = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
-  for (; c + 8 <= n; c += 8) {
-    __m256 a = _mm256_loadu_ps(acc + c);
-    a = _mm256_fmadd_ps(x0, load(row + c), a);
-    a = _mm256_fmadd_ps(x1, load(row + ld + c), a);
-    a = _mm256_fmadd_ps(x2, load(row + 2 * ld + c), a);
-    a = _mm256_fmadd_ps(x3, load(row + 3 * ld + c), a);
-    _mm256_storeu_ps(acc + c, a);
-  }
+inline float toFloat(float v) { return v; }
+inline float toFloat(uint16_t h) { return halfToFloat(h); }
+inline float toFloat(int8_t q) { return static_cast<float>(q); }
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define MINIGLM_AVX2 1
+// Eight weights as floats, whatever their format.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256 load8(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+inline float horizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
 #endif
-  for (; c < n; c++)
-    acc[c] += x[0] * halfToFloat(row[c]) + x[1] * halfToFloat(row[ld + c]) + x[2] * halfToFloat(row[2 * ld + c]) +
-              x[3] * halfToFloat(row[3 * ld + c]);
-}
 
-// acc += Σ_i x[i] · rows[i] for four int8 rows of stride `ld`: the inner loop of an int8 product
-// (kept apart so that it vectorises; four rows per pass cut the accumulator's loads and stores).
-void axpyInt8x4(float* __restrict acc, const int8_t* __restrict row, long ld, const float* x, long n) {
-  const float x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
-  const int8_t* __restrict r1 = row + ld;
-  const int8_t* __restrict r2 = row + 2 * ld;
-  const int8_t* __restrict r3 = row + 3 * ld;
-  for (long c = 0; c < n; c++)
-    acc[c] += x0 * static_cast<float>(row[c]) + x1 * static_cast<float>(r1[c]) + x2 * static_cast<float>(r2[c]) +
-              x3 * static_cast<float>(r3[c]);
-}
-
-void axpyInt8(float* __restrict acc, const int8_t* __restrict row, float xk, long n) {
-  for (long c = 0; c < n; c++) acc[c] += xk * static_cast<float>(row[c]);
-}
-
-// y[R, N] = x[R, K]·W[K, N] (+ bias), the columns split into one band per thread: for float32
-// each band is one single-threaded BLAS call (the caller holds SingleThreadedBlas); for int8 the
-// band's rows of W stream through once, every input row accumulating against each.
-void linearRows(const float* x, long R, long K, Weight w, long N, const float* bias, float* y) {
-  if (w.h) {
-    parallelFor(N, std::max<long>(64, (1L << 18) / std::max<long>(R * K, 1)), [&](long c0, long c1, int) {
-      const long band = c1 - c0;
-      for (long r = 0; r < R; r++)
-        for (long c = 0; c < band; c++) y[r * N + c0 + c] = 0.0f;
-      float xs[4] = {0, 0, 0, 0};
-      long kk = 0;
-      for (; kk + 4 <= K; kk += 4)
-        for (long r = 0; r < R; r++) {
-          for (int i = 0; i < 4; i++) xs[i] = x[r * K + kk + i];
-          axpyHalfx4(y + r * N + c0, w.h + kk * N + c0, N, xs, band);
-        }
-      for (; kk < K; kk++)
-        for (long r = 0; r < R; r++)
-          for (long c = 0; c < band; c++) y[r * N + c0 + c] += x[r * K + kk] * halfToFloat(w.h[kk * N + c0 + c]);
-      if (bias)
-        for (long r = 0; r < R; r++)
-          for (long c = c0; c < c1; c++) y[r * N + c] += bias[c];
-    });
-    return;
+// out[r] = Σ_k w[k]·x[r·K + k] for R input rows: the weight row is read once for all R.
+template <int R, typename T>
+void dotRows(const T* __restrict w, const float* __restrict x, long K, float* out) {
+  long k = 0;
+  for (int r = 0; r < R; r++) out[r] = 0.0f;
+#ifdef MINIGLM_AVX2
+  __m256 acc[R][2];
+  for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (; k + 16 <= K; k += 16) {
+    const __m256 w0 = load8(w + k), w1 = load8(w + k + 8);
+    for (int r = 0; r < R; r++) {
+      acc[r][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * K + k), acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * K + k + 8), acc[r][1]);
+    }
   }
-  if (w.q) {
-    parallelFor(N, std::max<long>(64, (1L << 18) / std::max<long>(R * K, 1)), [&](long c0, long c1, int) {
-      const long band = c1 - c0;
-      for (long r = 0; r < R; r++)
-        for (long c = 0; c < band; c++) y[r * N + c0 + c] = 0.0f;
-      std::vector<float> xs(4);
-      long kk = 0;
-      for (; kk + 4 <= K; kk += 4) {
-        const int8_t* row = w.q + kk * N + c0;
-        for (long r = 0; r < R; r++) {
-          for (int i = 0; i < 4; i++) xs[i] = x[r * K + kk + i];
-          axpyInt8x4(y + r * N + c0, row, N, xs.data(), band);
+  for (int r = 0; r < R; r++) out[r] = horizontalSum(_mm256_add_ps(acc[r][0], acc[r][1]));
+#endif
+  for (; k < K; k++)
+    for (int r = 0; r < R; r++) out[r] += toFloat(w[k]) * x[r * K + k];
+}
+
+inline float dot(const float* a, const float* b, long n) {
+  float s;
+  dotRows<1>(a, b, n, &s);
+  return s;
+}
+
+// y[r, n] = Σ_k x[r, k]·P[n, k] (· scale[n]) + bias[n] for the R rows of x, the outputs split
+// between the threads; each output's packed row streams through once for all rows.
+template <typename T>
+void packedRows(const float* x, long R, long K, const T* P, const float* scale, long N, const float* bias, float* y) {
+  // At least 32k weights per thread: below that, waking the second thread costs more than it saves.
+  parallelFor(N, std::max<long>(8, (1L << 15) / std::max<long>(K, 1)), [&](long n0, long n1, int) {
+    float out[4];
+    for (long n = n0; n < n1; n++) {
+      const T* row = P + n * K;
+      const float s = scale ? scale[n] : 1.0f, b = bias ? bias[n] : 0.0f;
+      for (long r0 = 0; r0 < R; r0 += 4) {
+        const long rows = std::min<long>(4, R - r0);
+        const float* xr = x + r0 * K;
+        switch (rows) {
+          case 1: dotRows<1>(row, xr, K, out); break;
+          case 2: dotRows<2>(row, xr, K, out); break;
+          case 3: dotRows<3>(row, xr, K, out); break;
+          default: dotRows<4>(row, xr, K, out); break;
         }
+        for (long i = 0; i < rows; i++) y[(r0 + i) * N + n] = out[i] * s + b;
       }
-      for (; kk < K; kk++)
-        for (long r = 0; r < R; r++) axpyInt8(y + r * N + c0, w.q + kk * N + c0, x[r * K + kk], band);
-      for (long r = 0; r < R; r++)
-        for (long c = c0; c < c1; c++) y[r * N + c] = y[r * N + c] * w.scale[c] + (bias ? bias[c] : 0.0f);
-    });
-    return;
-  }
-  const float* W = w.f;
-  // Bands of at least 256k multiply-adds: below that, waking a second thread costs more than it saves.
-  parallelFor(N, std::max<long>(64, (1L << 18) / std::max<long>(R * K, 1)), [&](long c0, long c1, int) {
-    if (R == 1)
-      cblas_sgemv(CblasRowMajor, CblasTrans, K, c1 - c0, 1.0f, W + c0, N, x, 1, 0.0f, y + c0, 1);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, c1 - c0, K, 1.0f, x, K, W + c0, N, 0.0f, y + c0, N);
-    if (bias)
-      for (long r = 0; r < R; r++)
-        for (long j = c0; j < c1; j++) y[r * N + j] += bias[j];
+    }
   });
 }
 
-// quantizeInt8(W, K, N, q, scale): q[k, n] = round(W[k, n] / scale[n]), scale[n] = max_k |W[k, n]| / 127.
-// With transpose, W is read as [N, K] (the tied output layer wte) and q written as [K, N].
-napi_value QuantizeInt8(napi_env env, napi_callback_info info) {
+// Rows up to this many read the packed weights; more (a prompt, a rebuilt window) go to BLAS.
+constexpr long kPackedRowsMax = 8;
+
+// y[R, N] = x[R, K]·W[K, N] + bias: packed for a few rows, else one BLAS product on W.
+void linearRows(const float* x, long R, long K, const float* W, const Packed* p, long N, const float* bias, float* y) {
+  if (p && R <= kPackedRowsMax) {
+    if (p->q) packedRows(x, R, K, p->q, p->scale, N, bias, y);
+    else if (p->h) packedRows(x, R, K, p->h, nullptr, N, bias, y);
+    else packedRows(x, R, K, p->f, nullptr, N, bias, y);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, K, 1.0f, x, K, W, N, 0.0f, y, N);
+  if (bias)
+    for (long r = 0; r < R; r++)
+      for (long j = 0; j < N; j++) y[r * N + j] += bias[j];
+}
+
+// packWeight(W, K, N, out, scale, outputRows): out[n, k] = W[k, n] in out's format: a
+// Float32Array (float32), a Uint16Array (IEEE half) or an Int8Array (round(W / scale[n]) with
+// scale[n] = max_k |W[k, n]| / 127). With outputRows, W is already [N, K] (the tied output
+// layer wte) and is only converted.
+napi_value PackWeight(napi_env env, napi_callback_info info) {
   Args a(env, info, 6);
-  size_t nw, nq, ns;
+  size_t nw = 0, ns = 0, no = 0;
   float* W = a.f32(0, &nw);
   long K = a.idx(1), N = a.idx(2);
-  int8_t* q = a.array<int8_t>(3, napi_int8_array, &nq);
-  float* scale = a.f32(4, &ns);
-  bool transpose = a.flag(5);
+  bool outputRows = a.flag(5);
   if (!a.ok) return nullptr;
-  if (nw < static_cast<size_t>(K * N) || nq < static_cast<size_t>(K * N) || ns < static_cast<size_t>(N)) {
-    a.fail("quantizeInt8: array too small for the shape");
+  napi_typedarray_type type;
+  void* out = nullptr;
+  bool is = false;
+  napi_is_typedarray(env, a.argv[3], &is);
+  if (is) napi_get_typedarray_info(env, a.argv[3], &type, &no, &out, nullptr, nullptr);
+  if (!is || (type != napi_float32_array && type != napi_uint16_array && type != napi_int8_array)) {
+    a.fail("packWeight: out must be a Float32Array, Uint16Array or Int8Array");
     return nullptr;
   }
-  auto at = [&](long k, long n) { return transpose ? W[n * K + k] : W[k * N + n]; };
-  for (long n = 0; n < N; n++) {
-    float mx = 0;
-    for (long k = 0; k < K; k++) mx = std::max(mx, std::fabs(at(k, n)));
-    scale[n] = mx > 0 ? mx / 127.0f : 1.0f;
+  if (nw < static_cast<size_t>(K * N) || no < static_cast<size_t>(K * N)) {
+    a.fail("packWeight: array too small for the shape");
+    return nullptr;
   }
-  for (long k = 0; k < K; k++)
-    for (long n = 0; n < N; n++) q[k * N + n] = static_cast<int8_t>(std::lround(at(k, n) / scale[n]));
+  float* scale = nullptr;
+  if (type == napi_int8_array) {
+    scale = a.f32(4, &ns);
+    if (!a.ok) return nullptr;
+    if (ns < static_cast<size_t>(N)) {
+      a.fail("packWeight: int8 needs one scale per output");
+      return nullptr;
+    }
+  }
+  // One row per output first (a transposition in tiles: column by column would miss the
+  // cache at every element), then each row converted on its own.
+  std::vector<float> transposed;
+  const float* rows = W;
+  if (!outputRows) {
+    // float32 is transposed straight into out (the row pass below then copies nothing).
+    float* dst = type == napi_float32_array ? static_cast<float*>(out) : nullptr;
+    if (!dst) {
+      transposed.resize(static_cast<size_t>(K * N));
+      dst = transposed.data();
+    }
+    constexpr long tile = 32;
+    parallelFor((N + tile - 1) / tile, 1, [&](long t0, long t1, int) {
+      for (long n0 = t0 * tile; n0 < std::min(N, t1 * tile); n0 += tile)
+        for (long k0 = 0; k0 < K; k0 += tile)
+          for (long n = n0; n < std::min(N, n0 + tile); n++)
+            for (long k = k0; k < std::min(K, k0 + tile); k++) dst[n * K + k] = W[k * N + n];
+    });
+    rows = dst;
+  }
+  parallelFor(N, 16, [&](long n0, long n1, int) {
+    for (long n = n0; n < n1; n++) {
+      const float* row = rows + n * K;
+      if (type == napi_float32_array) {
+        if (row != static_cast<float*>(out) + n * K) std::memcpy(static_cast<float*>(out) + n * K, row, sizeof(float) * K);
+      } else if (type == napi_uint16_array) {
+        for (long k = 0; k < K; k++) static_cast<uint16_t*>(out)[n * K + k] = floatToHalf(row[k]);
+      } else {
+        float mx = 0;
+        for (long k = 0; k < K; k++) mx = std::max(mx, std::fabs(row[k]));
+        scale[n] = mx > 0 ? mx / 127.0f : 1.0f;
+        const float inv = 1.0f / scale[n];
+        for (long k = 0; k < K; k++)
+          static_cast<int8_t*>(out)[n * K + k] = static_cast<int8_t>(std::lround(row[k] * inv));
+      }
+    }
+  });
   return undefinedValue(env);
 }
 
-// toHalf(W, K, N, out, transpose): out[k, n] = W[k, n] in IEEE half (W read as [N, K] with transpose).
-napi_value ToHalf(napi_env env, napi_callback_info info) {
-  Args a(env, info, 5);
-  size_t nw, no;
-  float* W = a.f32(0, &nw);
-  long K = a.idx(1), N = a.idx(2);
-  uint16_t* out = a.array<uint16_t>(3, napi_uint16_array, &no);
-  bool transpose = a.flag(4);
-  if (!a.ok) return nullptr;
-  if (nw < static_cast<size_t>(K * N) || no < static_cast<size_t>(K * N)) {
-    a.fail("toHalf: array too small for the shape");
-    return nullptr;
-  }
-  for (long k = 0; k < K; k++)
-    for (long n = 0; n < N; n++) out[k * N + n] = floatToHalf(transpose ? W[n * K + k] : W[k * N + n]);
-  return undefinedValue(env);
+// Attention of t new positions per sequence over the cache (causal): y [R, C].
+void decodeAttention(const float* q, const float* kc, const float* vc, float* y, long n, long t, long pos, long H,
+                     long C, long block) {
+  const long hs = C / H;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  parallelFor(n * H, std::max<long>(1, (1L << 16) / std::max<long>(t * (pos + t) * hs, 1)), [&](long i0, long i1, int) {
+    std::vector<float> s(static_cast<size_t>(pos + t));
+    for (long bh = i0; bh < i1; bh++) {
+      const long b = bh / H, hd = bh % H;
+      const float* K = kc + b * block * C + hd * hs;
+      const float* V = vc + b * block * C + hd * hs;
+      for (long i = 0; i < t; i++) {
+        const float* qi = q + (b * t + i) * C + hd * hs;
+        const long keys = pos + i + 1;
+        float mx = -INFINITY;
+        for (long j = 0; j < keys; j++) {
+          s[j] = dot(qi, K + j * C, hs) * scale;
+          mx = s[j] > mx ? s[j] : mx;
+        }
+        float sum = 0;
+        for (long j = 0; j < keys; j++) {
+          s[j] = fastExp(s[j] - mx);
+          sum += s[j];
+        }
+        float* yi = y + (b * t + i) * C + hd * hs;
+        for (long c = 0; c < hs; c++) yi[c] = 0;
+        const float inv = 1.0f / sum;
+        for (long j = 0; j < keys; j++) {
+          const float pj = s[j] * inv;
+          const float* vj = V + j * C;
+          for (long c = 0; c < hs; c++) yi[c] += pj * vj[c];
+        }
+      }
+    }
+  });
 }
 
 // gptDecode(weights, dims: Int32Array [n, t, pos, C, H, L, V, block], kCache[], vCache[],
-//           idx: Int32Array [n·t], logits: Float32Array [n·V], eps)
+//           idx: Int32Array [n·t], logits: Float32Array [n·V], eps, packed)
 // weights: wte, wpe, then per layer ln1.g, ln1.b, wq, bq, wk, bk, wv, bv, wo, bo, ln2.g, ln2.b,
 // wfc, bfc, wproj, bproj, then lnf.g, lnf.b; absent biases are null. Caches: [n, block, C] per
-// layer; positions pos … pos + t − 1 are written. With `quant` (argument 7, else null): int8
-// weights for the products, [q, scale] pairs for wq, wk, wv, wo, wfc, wproj of each layer, then
-// wteᵀ for the output layer.
+// layer; positions pos … pos + t − 1 are written. packed (or null): [weight, scale] pairs from
+// packWeight for wq, wk, wv, wo, wfc, wproj of each layer, then the output layer (wte); the
+// scale is an empty Float32Array except for int8.
 napi_value GptDecode(napi_env env, napi_callback_info info) {
   Args a(env, info, 7);
   size_t nd, ni, nl;
@@ -1113,8 +1179,8 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
   }
   const long n = dims[0], t = dims[1], pos = dims[2], C = dims[3], H = dims[4], L = dims[5], V = dims[6],
              block = dims[7];
-  const long hs = C / H, R = n * t;
-  if (n < 1 || t < 1 || pos < 0 || pos + t > block || ni < static_cast<size_t>(R) ||
+  const long R = n * t;
+  if (n < 1 || t < 1 || pos < 0 || pos + t > block || H < 1 || C % H != 0 || ni < static_cast<size_t>(R) ||
       nl < static_cast<size_t>(n * V)) {
     a.fail("gptDecode: bad dimensions");
     return nullptr;
@@ -1158,43 +1224,46 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
       return nullptr;
     }
 
-  // The products' weights: float32 from the list, or the int8 copies.
-  std::vector<Weight> lin(6 * L + 1);
-  for (long l = 0; l < L; l++) {
-    const long idxs[6] = {2, 4, 6, 8, 12, 14};
-    for (int j = 0; j < 6; j++) lin[6 * l + j].f = w[2 + 16 * l + idxs[j]];
-  }
-  napi_valuetype qt = napi_undefined;
-  if (a.argc > 7) napi_typeof(env, a.argv[7], &qt);
-  const bool quantized = qt == napi_object;
-  if (quantized) {
-    if (a.length(7) != static_cast<uint32_t>(2 * (6 * L + 1))) {
-      a.fail("gptDecode: quant must hold a [q, scale] pair per product weight");
+  // The packed copies, checked against the sizes of the weights they stand for.
+  std::vector<Packed> packed;
+  napi_valuetype pt = napi_undefined;
+  if (a.argc > 7) napi_typeof(env, a.argv[7], &pt);
+  if (pt == napi_object) {
+    const long count = 6 * L + 1;
+    if (a.length(7) != static_cast<uint32_t>(2 * count)) {
+      a.fail("gptDecode: packed must hold a [weight, scale] pair per product weight");
       return nullptr;
     }
-    for (long i = 0; i < 6 * L + 1 && a.ok; i++) {
-      napi_value qv = a.element(7, static_cast<uint32_t>(2 * i));
-      napi_value sv = a.element(7, static_cast<uint32_t>(2 * i + 1));
+    packed.resize(count);
+    for (long i = 0; i < count && a.ok; i++) {
+      const long j = i % 6;
+      const long size = i == count - 1 ? V * C : (j < 4 ? C * C : 4 * C * C);
+      napi_value pv = a.element(7, static_cast<uint32_t>(2 * i));
       napi_typedarray_type type;
       size_t len = 0, slen = 0;
       void* data = nullptr;
       bool is = false;
-      napi_is_typedarray(env, qv, &is);
-      if (is) napi_get_typedarray_info(env, qv, &type, &len, &data, nullptr, nullptr);
-      if (!is || (type != napi_int8_array && type != napi_uint16_array)) {
-        a.fail("gptDecode: reduced weights must be Int8Arrays (with scales) or Uint16Arrays (half)");
+      napi_is_typedarray(env, pv, &is);
+      if (is) napi_get_typedarray_info(env, pv, &type, &len, &data, nullptr, nullptr);
+      if (!is || len != static_cast<size_t>(size)) {
+        a.fail("gptDecode: packed weight " + std::to_string(i) + " is missing or has the wrong size");
         break;
       }
-      if (type == napi_uint16_array) {
-        lin[i].h = static_cast<const uint16_t*>(data);
-        continue;
+      if (type == napi_float32_array) packed[i].f = static_cast<const float*>(data);
+      else if (type == napi_uint16_array) packed[i].h = static_cast<const uint16_t*>(data);
+      else if (type == napi_int8_array) {
+        packed[i].q = static_cast<const int8_t*>(data);
+        packed[i].scale = f32Of(a, a.element(7, static_cast<uint32_t>(2 * i + 1)), &slen);
+        const long outputs = i == count - 1 ? V : (j == 4 ? 4 * C : C);
+        if (a.ok && slen != static_cast<size_t>(outputs)) a.fail("gptDecode: int8 weight without one scale per output");
+      } else {
+        a.fail("gptDecode: packed weights must be Float32Array, Uint16Array or Int8Array");
       }
-      lin[i].q = static_cast<const int8_t*>(data);
-      lin[i].scale = f32Of(a, sv, &slen);
     }
     if (!a.ok) return nullptr;
   }
-  SingleThreadedBlas single;
+  const Packed* pk = packed.empty() ? nullptr : packed.data();
+
   std::vector<float> x(R * C), h(R * C), q(R * C), k(R * C), v(R * C), y(R * C), f(R * 4 * C), g(R * 4 * C),
       o(R * C);
   for (long r = 0; r < R; r++) {
@@ -1202,74 +1271,43 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
     const float* pe = w[1] + (pos + r % t) * C;
     for (long c = 0; c < C; c++) x[r * C + c] = e[c] + pe[c];
   }
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   for (long l = 0; l < L; l++) {
     float** lw = w.data() + 2 + 16 * l;
+    const Packed* lp = pk ? pk + 6 * l : nullptr;
+    auto product = [&](int j) { return lp ? lp + j : nullptr; };
     layerNormRows(x.data(), lw[0], lw[1], h.data(), nullptr, nullptr, R, C, eps);
-    Weight* lq = lin.data() + 6 * l;
-    linearRows(h.data(), R, C, lq[0], C, lw[3], q.data());
-    linearRows(h.data(), R, C, lq[1], C, lw[5], k.data());
-    linearRows(h.data(), R, C, lq[2], C, lw[7], v.data());
+    linearRows(h.data(), R, C, lw[2], product(0), C, lw[3], q.data());
+    linearRows(h.data(), R, C, lw[4], product(1), C, lw[5], k.data());
+    linearRows(h.data(), R, C, lw[6], product(2), C, lw[7], v.data());
     for (long b = 0; b < n; b++)
       for (long i = 0; i < t; i++) {
         std::memcpy(kc[l] + (b * block + pos + i) * C, k.data() + (b * t + i) * C, sizeof(float) * C);
         std::memcpy(vc[l] + (b * block + pos + i) * C, v.data() + (b * t + i) * C, sizeof(float) * C);
       }
-    parallelFor(n * H, std::max<long>(1, (1L << 16) / std::max<long>(t * (pos + t) * hs, 1)), [&](long i0, long i1, int) {
-      std::vector<float> s(static_cast<size_t>(pos + t));
-      for (long bh = i0; bh < i1; bh++) {
-        const long b = bh / H, hd = bh % H;
-        const float* K = kc[l] + b * block * C + hd * hs;
-        const float* Vv = vc[l] + b * block * C + hd * hs;
-        for (long i = 0; i < t; i++) {
-          const float* qi = q.data() + (b * t + i) * C + hd * hs;
-          const long keys = pos + i + 1;
-          float mx = -INFINITY;
-          for (long j = 0; j < keys; j++) {
-            const float* kj = K + j * C;
-            float dot = 0;
-            for (long c = 0; c < hs; c++) dot += qi[c] * kj[c];
-            s[j] = dot * scale;
-            mx = s[j] > mx ? s[j] : mx;
-          }
-          float sum = 0;
-          for (long j = 0; j < keys; j++) {
-            s[j] = fastExp(s[j] - mx);
-            sum += s[j];
-          }
-          float* yi = y.data() + (b * t + i) * C + hd * hs;
-          for (long c = 0; c < hs; c++) yi[c] = 0;
-          for (long j = 0; j < keys; j++) {
-            const float pj = s[j] / sum;
-            const float* vj = Vv + j * C;
-            for (long c = 0; c < hs; c++) yi[c] += pj * vj[c];
-          }
-        }
-      }
-    });
-    linearRows(y.data(), R, C, lq[3], C, lw[9], o.data());
+    decodeAttention(q.data(), kc[l], vc[l], y.data(), n, t, pos, H, C, block);
+    linearRows(y.data(), R, C, lw[8], product(3), C, lw[9], o.data());
     for (long i = 0; i < R * C; i++) x[i] += o[i];
     layerNormRows(x.data(), lw[10], lw[11], h.data(), nullptr, nullptr, R, C, eps);
-    linearRows(h.data(), R, C, lq[4], 4 * C, lw[13], f.data());
+    linearRows(h.data(), R, C, lw[12], product(4), 4 * C, lw[13], f.data());
     geluRows(f.data(), g.data(), R * 4 * C);
-    linearRows(g.data(), R, 4 * C, lq[5], C, lw[15], o.data());
+    linearRows(g.data(), R, 4 * C, lw[14], product(5), C, lw[15], o.data());
     for (long i = 0; i < R * C; i++) x[i] += o[i];
   }
-  // Only each sequence's last position is read out: LayerNorm, then the tied output layer.
+  // Only each sequence's last position is read out: LayerNorm, then the tied output layer
+  // (logits = h·wteᵀ: wte [V, C] is already one row per output).
   std::vector<float> last(n * C);
   for (long b = 0; b < n; b++) std::memcpy(last.data() + b * C, x.data() + (b * t + t - 1) * C, sizeof(float) * C);
   layerNormRows(last.data(), w[want - 2], w[want - 1], h.data(), nullptr, nullptr, n, C, eps);
-  if (quantized) {
-    linearRows(h.data(), n, C, lin[6 * L], V, nullptr, logits);
-    return undefinedValue(env);
+  Packed head;
+  head.f = w[0];
+  const Packed& out = pk ? pk[6 * L] : head;
+  if (n <= kPackedRowsMax) {
+    if (out.q) packedRows(h.data(), n, C, out.q, out.scale, V, nullptr, logits);
+    else if (out.h) packedRows(h.data(), n, C, out.h, nullptr, V, nullptr, logits);
+    else packedRows(h.data(), n, C, out.f, nullptr, V, nullptr, logits);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, V, C, 1.0f, h.data(), C, w[0], C, 0.0f, logits, V);
   }
-  parallelFor(V, std::max<long>(64, (1L << 18) / std::max<long>(n * C, 1)), [&](long v0, long v1, int) {
-    if (n == 1)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, v1 - v0, C, 1.0f, w[0] + v0 * C, C, h.data(), 1, 0.0f, logits + v0, 1);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, v1 - v0, C, 1.0f, h.data(), C, w[0] + v0 * C, C, 0.0f,
-                  logits + v0, V);
-  });
   return undefinedValue(env);
 }
 
@@ -1283,9 +1321,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"geluBwd", GeluBwd},         {"attnFwd", AttnFwd},         {"attnBwd", AttnBwd},
       {"crossEntropy", CrossEntropy}, {"binary", Binary},           {"colSum", ColSum},
       {"embedFwd", EmbedFwd},       {"embedBwd", EmbedBwd},       {"sumSquares", SumSquares},
-      {"adamw", AdamW},             {"gptDecode", GptDecode},
-      {"quantizeInt8", QuantizeInt8},
-      {"toHalf", ToHalf},
+      {"adamw", AdamW},             {"gptDecode", GptDecode},     {"packWeight", PackWeight},
   };
   for (const Fn& f : fns) {
     napi_value fn;

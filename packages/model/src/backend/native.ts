@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { loadNative, type NativeKernels } from '../../../native/src/index.ts';
+import { loadNative, type NativeKernels, type PackedWeight } from '../../../native/src/index.ts';
 import type { GPTConfig } from '../config.ts';
 import type { DecodeWeights } from '../model.ts';
 
@@ -92,45 +92,49 @@ export interface NativeKVCache {
   v: Float32Array[];
   batch: number;
   length: number;
-  /** float16 or int8 copies of the product weights ([weights, scale] pairs), made once per decoding. */
-  quant?: (Int8Array | Uint16Array | Float32Array)[];
+  /**
+   * The products' weights copied once per decoding, one row per output ([weight, scale]
+   * pairs, see packWeight): what each new token streams through at memory bandwidth.
+   */
+  packed: PackedWeight[];
 }
 
-/** A fresh native decoding state; for float16 or int8, copies of the products' weights in it. */
+/**
+ * A fresh native decoding state, with the products' weights packed for one-token steps: as
+ * they are (float32), or in half the bytes (float16) or a quarter (int8, one scale per output).
+ */
 export function startNativeDecoding(
   c: GPTConfig,
   batch: number,
   params: Map<string, tf.Variable>,
   weights: DecodeWeights = 'float32',
 ): NativeKVCache {
+  const backend = nativeBackend();
+  if (!backend) throw new Error('native decoding needs the native backend');
   const size = batch * c.blockSize * c.dim;
   const caches = () => Array.from({ length: c.layers }, () => new Float32Array(size));
-  const state: NativeKVCache = { kind: 'gpt-native', k: caches(), v: caches(), batch, length: 0 };
-  const backend = nativeBackend();
-  if (weights !== 'float32' && backend) {
-    state.quant = [];
-    const add = (name: string, k: number, n: number, transpose: boolean) => {
-      const w = backend.f32(params.get(name)!);
-      if (weights === 'float16') {
-        const h = new Uint16Array(k * n);
-        backend.kernels.toHalf(w, k, n, h, transpose);
-        state.quant!.push(h, new Float32Array(0));
-      } else {
-        const q = new Int8Array(k * n);
-        const scale = new Float32Array(n);
-        backend.kernels.quantizeInt8(w, k, n, q, scale, transpose);
-        state.quant!.push(q, scale);
-      }
-    };
-    const C = c.dim;
-    for (let i = 0; i < c.layers; i++) {
-      for (const w of ['wq', 'wk', 'wv', 'wo']) add(`h.${i}.attn.${w}`, C, C, false);
-      add(`h.${i}.mlp.wfc`, C, 4 * C, false);
-      add(`h.${i}.mlp.wproj`, 4 * C, C, false);
-    }
-    add('wte', C, c.vocabSize, true); // the tied output layer reads wteᵀ
+  const packed: PackedWeight[] = [];
+  const pack = (name: string, k: number, n: number, outputRows: boolean) => {
+    const out =
+      weights === 'int8'
+        ? new Int8Array(k * n)
+        : weights === 'float16'
+          ? new Uint16Array(k * n)
+          : new Float32Array(k * n);
+    const scale = new Float32Array(weights === 'int8' ? n : 0);
+    backend.kernels.packWeight(backend.f32(params.get(name)!), k, n, out, scale, outputRows);
+    packed.push(out, scale);
+  };
+  const C = c.dim;
+  for (let i = 0; i < c.layers; i++) {
+    for (const w of ['wq', 'wk', 'wv', 'wo']) pack(`h.${i}.attn.${w}`, C, C, false);
+    pack(`h.${i}.mlp.wfc`, C, 4 * C, false);
+    pack(`h.${i}.mlp.wproj`, 4 * C, C, false);
   }
-  return state;
+  if (weights === 'float32')
+    packed.push(backend.f32(params.get('wte')!), new Float32Array(0)); // already [V, C]
+  else pack('wte', C, c.vocabSize, true);
+  return { kind: 'gpt-native', k: caches(), v: caches(), batch, length: 0, packed };
 }
 
 /**
@@ -160,7 +164,7 @@ export function decodeNative(
   names.push('lnf.g', 'lnf.b');
   const logits = new Float32Array(n * c.vocabSize);
   const dims = Int32Array.of(n, t, cache.length, c.dim, c.heads, c.layers, c.vocabSize, c.blockSize);
-  backend.kernels.gptDecode(names.map(w), dims, cache.k, cache.v, backend.i32(idx), logits, 1e-5, cache.quant ?? null);
+  backend.kernels.gptDecode(names.map(w), dims, cache.k, cache.v, backend.i32(idx), logits, 1e-5, cache.packed);
   cache.length += t;
   return tf.tensor2d(logits, [n, c.vocabSize]);
 }
