@@ -10,7 +10,8 @@
  *   sampling   64 new tokens from one start token, one sample, with and without KV cache
  *   answer     512 new tokens from the default demo model (examples/poetry-curriculum.yaml) and
  *              from the handout-size model (vocab 4096, a compact char vocabulary's size class),
- *              on native also with float16 and int8 weights
+ *              on native also with float16 and int8 weights, next to the floor that the
+ *              measured memory read bandwidth sets (every weight read once per token)
  *
  * Options: --steps N, --handout-steps N (0: no handout row), --no-torch, --backend NAME.
  * Prints the backend and its thread count, a table, and one JSON line.
@@ -35,6 +36,7 @@ import {
   type DecodeWeights,
   type LanguageModel,
 } from '@miniglm/model';
+import { loadNative } from '../packages/native/src/index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -199,6 +201,16 @@ const handoutHalf = backend === 'native' ? sampleRate(handoutModel, 512, true, '
 const handoutInt8 = backend === 'native' ? sampleRate(handoutModel, 512, true, 'int8') : undefined;
 handoutModel.dispose();
 
+/**
+ * What memory allows: a one-token step reads every weight of the products and the output
+ * layer once, so 512 tokens cannot take less than 512 × those bytes / the read bandwidth.
+ */
+const native = loadNative();
+const bandwidth = 'kernels' in native ? native.kernels.readBandwidth(256) : undefined;
+const handoutWeights = 12 * HANDOUT.layers * HANDOUT.dim ** 2 + 4096 * HANDOUT.dim;
+const floorSeconds = (bytesPerWeight: number) =>
+  bandwidth ? ((512 * handoutWeights * bytesPerWeight) / (bandwidth * 1e9)).toFixed(2) : '-';
+
 const torchOf = (name: string) => train.find((t) => t.name === name)?.torch;
 const num = (t: Record<string, number | string> | string | undefined, key: string) =>
   typeof t === 'object' ? String(t[key]) : '-';
@@ -222,6 +234,13 @@ const rows: [string, string, string, string][] = [
   ['512 new tokens, handout-size model (s)', handoutAnswer.seconds.toFixed(2), '-', ''],
   ['512 new tokens, handout-size model, float16 weights (s)', handoutHalf?.seconds.toFixed(2) ?? '-', '-', ''],
   ['512 new tokens, handout-size model, int8 weights (s)', handoutInt8?.seconds.toFixed(2) ?? '-', '-', ''],
+  [`memory read bandwidth, ${threads} threads (GB/s)`, bandwidth?.toFixed(1) ?? '-', '-', ''],
+  [
+    '512 new tokens, handout-size model: floor at that bandwidth, float32 / float16 / int8 (s)',
+    `${floorSeconds(4)} / ${floorSeconds(2)} / ${floorSeconds(1)}`,
+    '-',
+    '',
+  ],
 ];
 console.log(
   `backend ${backend}${backend === 'native' ? ` (OpenBLAS, ${threads} threads)` : ''}, PyTorch with ${threads} threads, ` +
@@ -231,9 +250,9 @@ console.log(
       .join(' ')} at the end; ` +
     `steps ${STEPS} (torch_ref) and ${HANDOUT_STEPS} (handout) after ${WARMUP} warm-up`,
 );
-console.log(['metric'.padEnd(72), 'miniglm'.padStart(10), 'pytorch'.padStart(10), 'ratio'.padStart(8)].join(''));
+console.log(['metric'.padEnd(90), 'miniglm'.padStart(20), 'pytorch'.padStart(10), 'ratio'.padStart(8)].join(''));
 for (const [k, ours, theirs, ratio] of rows)
-  console.log(k.padEnd(72) + ours.padStart(10) + theirs.padStart(10) + ratio.padStart(8));
+  console.log(k.padEnd(90) + ours.padStart(20) + theirs.padStart(10) + ratio.padStart(8));
 for (const t of train) if (typeof t.torch !== 'object') console.log(`pytorch (${t.name}): ${t.torch}`);
 console.log(
   JSON.stringify({
@@ -253,6 +272,7 @@ console.log(
     handout512Seconds: +handoutAnswer.seconds.toFixed(2),
     handout512SecondsFloat16: handoutHalf ? +handoutHalf.seconds.toFixed(2) : null,
     handout512SecondsInt8: handoutInt8 ? +handoutInt8.seconds.toFixed(2) : null,
+    readBandwidthGBps: bandwidth ? +bandwidth.toFixed(2) : null,
     loadAverage: os.loadavg(),
   }),
 );

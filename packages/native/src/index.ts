@@ -162,6 +162,8 @@ export interface NativeKernels {
    * W [K, N] (or [N, K] with outputRows) copied into out as [N, K], one row per output, in
    * out's format: float32, IEEE half (Uint16Array) or int8 with one scale per output.
    */
+  /** How fast all threads read memory, in GB/s (best of five passes over that many megabytes). */
+  readBandwidth(megabytes: number): number;
   packWeight(w: Float32Array, k: number, n: number, out: PackedWeight, scale: Float32Array, outputRows: boolean): void;
 }
 

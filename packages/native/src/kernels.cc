@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <functional>
@@ -1121,6 +1122,35 @@ napi_value PackWeight(napi_env env, napi_callback_info info) {
   return undefinedValue(env);
 }
 
+// readBandwidth(megabytes): how fast both threads read memory (GB/s, best of five passes over
+// a buffer of that size): the bound of a one-token decoding step, which reads every weight.
+napi_value ReadBandwidth(napi_env env, napi_callback_info info) {
+  Args a(env, info, 1);
+  const long mb = a.idx(0);
+  if (!a.ok) return nullptr;
+  if (mb < 1 || mb > 4096) {
+    a.fail("readBandwidth: megabytes must be 1 to 4096");
+    return nullptr;
+  }
+  const long n = mb * (1L << 18);  // floats
+  std::vector<float> buffer(static_cast<size_t>(n), 1.0f);
+  std::vector<float> sums(static_cast<size_t>(gThreads), 0.0f);
+  double best = 0;
+  for (int pass = 0; pass < 5; pass++) {
+    const auto start = std::chrono::steady_clock::now();
+    parallelFor(n / 4096, 1, [&](long b0, long b1, int t) {
+      const float* p = buffer.data() + b0 * 4096;
+      float out;
+      dotRows<1>(p, p, (b1 - b0) * 4096, &out);  // reads each float once (as both operands)
+      sums[t] += out;
+    });
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, static_cast<double>(n) * sizeof(float) / seconds / 1e9);
+  }
+  if (sums[0] < 0) best = 0;  // keeps the sums alive
+  return numberValue(env, best);
+}
+
 // Attention of t new positions per sequence over the cache (causal): y [R, C].
 void decodeAttention(const float* q, const float* kc, const float* vc, float* y, long n, long t, long pos, long H,
                      long C, long block) {
@@ -1322,6 +1352,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"crossEntropy", CrossEntropy}, {"binary", Binary},           {"colSum", ColSum},
       {"embedFwd", EmbedFwd},       {"embedBwd", EmbedBwd},       {"sumSquares", SumSquares},
       {"adamw", AdamW},             {"gptDecode", GptDecode},     {"packWeight", PackWeight},
+      {"readBandwidth", ReadBandwidth},
   };
   for (const Fn& f : fns) {
     napi_value fn;
