@@ -1,7 +1,8 @@
 /**
  * The artifact store on a Postgres server and on PGlite: multi-chunk round trips from bytes
- * and streams, one copy per content, verification that catches corrupt or missing chunks,
- * and the local cache.
+ * and streams, one copy per content, verification that catches corrupt or missing chunks
+ * (each chunk before it is handed on; chunks stored without a hash by verifying the whole),
+ * deleting unreferenced artifacts, and the local cache.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -124,11 +125,95 @@ describe.each<TestBackend>(['postgres', 'pglite'])('artifacts on %s', (backend) 
       data: { bytes: new Uint8Array(flipped) },
     });
     await expect(store.get(sha256)).rejects.toThrow(ArtifactIntegrityError);
-    await expect(store.get(sha256)).rejects.toThrow(`artifact ${sha256} is corrupt`);
+    await expect(store.get(sha256)).rejects.toThrow(`artifact ${sha256} is corrupt: chunk 1 of 3`);
     await expect(collect((await store.stream(sha256))!)).rejects.toThrow(ArtifactIntegrityError);
 
+    await prisma.artifactChunk.update({
+      where: { sha256_index: { sha256, index: 1 } },
+      data: { bytes: new Uint8Array(bytes.subarray(CHUNK, 2 * CHUNK)) },
+    });
     await prisma.artifactChunk.delete({ where: { sha256_index: { sha256, index: 2 } } });
     await expect(store.get(sha256)).rejects.toThrow(`artifact ${sha256} is missing chunk 2 of 3`);
+  });
+
+  it('checks each chunk before handing it on: a stream ends at the corrupt chunk, never passing its bytes', async () => {
+    const bytes = randomBytes(3 * CHUNK + 10);
+    const { sha256 } = await store.put(bytes, 'checkpoint');
+    const hashes = await prisma.artifactChunk.findMany({ where: { sha256 }, orderBy: { index: 'asc' } });
+    expect(hashes.map((c) => c.chunkSha256)).toEqual(hashes.map((c) => sha(c.bytes)));
+    // One byte of chunk 2 changed in the database, as `UPDATE ... set_byte(...)` would.
+    await t.db.sql.query(
+      `UPDATE "ArtifactChunk" SET "bytes" = set_byte("bytes", 7, 255 - get_byte("bytes", 7)) WHERE "sha256" = $1 AND "index" = 2`,
+      [sha256],
+    );
+    const received: Buffer[] = [];
+    const failure = await (async () => {
+      for await (const part of (await store.stream(sha256))!) received.push(Buffer.from(part as Uint8Array));
+    })().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ArtifactIntegrityError);
+    expect(failure).toMatchObject({ sha256, chunk: 2 });
+    expect((failure as Error).message).toMatch(`artifact ${sha256} is corrupt: chunk 2 of 4 has sha256 `);
+    expect(Buffer.concat(received).equals(bytes.subarray(0, 2 * CHUNK))).toBe(true); // the intact chunks only
+
+    // A chunk whose stored hash was altered along with its bytes still fails the whole-artifact
+    // check, before the last chunk is handed on.
+    const other = randomBytes(2 * CHUNK);
+    const put = await store.put(other, 'checkpoint');
+    await t.db.sql.query(
+      `UPDATE "ArtifactChunk" SET "bytes" = set_byte("bytes", 0, 255 - get_byte("bytes", 0)) WHERE "sha256" = $1 AND "index" = 1`,
+      [put.sha256],
+    );
+    await t.db.sql.query(
+      `UPDATE "ArtifactChunk" SET "chunkSha256" = encode(sha256("bytes"), 'hex') WHERE "sha256" = $1 AND "index" = 1`,
+      [put.sha256],
+    );
+    const parts: Buffer[] = [];
+    await expect(
+      (async () => {
+        for await (const part of (await store.stream(put.sha256))!) parts.push(Buffer.from(part as Uint8Array));
+      })(),
+    ).rejects.toThrow(`artifact ${put.sha256} is corrupt: its ${2 * CHUNK} bytes have sha256 `);
+    expect(Buffer.concat(parts).length).toBe(CHUNK);
+  });
+
+  it('verifies chunks stored before chunk hashes existed as a whole first, then stores their hashes', async () => {
+    const bytes = randomBytes(2 * CHUNK + 3);
+    const { sha256 } = await store.put(bytes, 'checkpoint');
+    const unhash = () =>
+      prisma.artifactChunk.updateMany({ where: { sha256, index: { in: [0, 2] } }, data: { chunkSha256: null } });
+    await unhash();
+    expect(Buffer.from((await store.get(sha256))!).equals(bytes)).toBe(true);
+    const rows = await prisma.artifactChunk.findMany({ where: { sha256 }, orderBy: { index: 'asc' } });
+    expect(rows.map((c) => c.chunkSha256)).toEqual(rows.map((c) => sha(c.bytes))); // filled in
+
+    // Corrupt and without hashes: refused before the first chunk, since no chunk can be trusted alone.
+    await unhash();
+    await t.db.sql.query(
+      `UPDATE "ArtifactChunk" SET "bytes" = set_byte("bytes", 0, 255 - get_byte("bytes", 0)) WHERE "sha256" = $1 AND "index" = 2`,
+      [sha256],
+    );
+    const parts: Buffer[] = [];
+    await expect(
+      (async () => {
+        for await (const part of (await store.stream(sha256))!) parts.push(Buffer.from(part as Uint8Array));
+      })(),
+    ).rejects.toThrow('(its chunks were stored without their own hashes)');
+    expect(parts).toEqual([]);
+    expect(await prisma.artifactChunk.count({ where: { sha256, chunkSha256: null } })).toBe(2); // nothing trusted
+  });
+
+  it('deletes an artifact no row refers to, and keeps one that is referenced', async () => {
+    const loose = await store.put(randomBytes(CHUNK + 1), 'other');
+    expect(await store.deleteIfUnreferenced(loose.sha256)).toBe(true);
+    expect(await store.has(loose.sha256)).toBe(false);
+    expect(await chunkRows(loose.sha256)).toBe(0);
+
+    const named = await store.put(randomBytes(10), 'other');
+    await prisma.datasetFile.create({
+      data: { name: 'x.txt', format: 'txt', size: 10n, records: 1, artifactSha256: named.sha256 },
+    });
+    expect(await store.deleteIfUnreferenced(named.sha256)).toBe(false);
+    expect(await store.has(named.sha256)).toBe(true);
   });
 
   it('serves reads from a verified local cache, and replaces a corrupt cache file from the database', async () => {

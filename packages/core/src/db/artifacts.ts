@@ -12,8 +12,14 @@
  *   `completedAt`: until then the artifact does not exist for readers. Every insert is
  *   "on conflict do nothing", so concurrent or interrupted uploads of the same content
  *   simply finish each other's work — no long transaction holding hundreds of megabytes.
- * - Every read is verified against the sha256 (and size); a mismatch is an
- *   ArtifactIntegrityError, never silently wrong bytes.
+ * - Every read is verified, chunk by chunk before each is handed on (its length, and its
+ *   bytes against the sha256 the writer stored with them, ArtifactChunk.chunkSha256), and
+ *   the whole against its address before the last chunk is handed on. A mismatch is an
+ *   ArtifactIntegrityError naming the artifact and the chunk, never silently wrong bytes: a
+ *   reader that passes chunks on as they come (the API's downloads) never passes on a byte
+ *   of a corrupt chunk, nor the end of a corrupt artifact.
+ * - Chunks written before chunk hashes existed have none: the first read of their artifact
+ *   verifies it whole first (one extra pass) and then stores their hashes.
  * - With `cacheDir`, reads are kept on local disk (<cacheDir>/<sha[0..2]>/<sha>) and served
  *   from there next time, after the same verification; a corrupt cache file is replaced
  *   from the database.
@@ -63,7 +69,25 @@ export interface PutResult {
  * Stored bytes that do not match their address (or are missing chunks). A user error: the
  * database holds these bytes, so reading them again gives the same mismatch.
  */
-export class ArtifactIntegrityError extends UserError {}
+export class ArtifactIntegrityError extends UserError {
+  /** The artifact at fault, when known. */
+  readonly sha256: string | undefined;
+  /** The index of the chunk at fault, when one chunk is. */
+  readonly chunk: number | undefined;
+  constructor(message: string, options: { cause?: unknown; sha256?: string; chunk?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.sha256 = options.sha256;
+    this.chunk = options.chunk;
+  }
+}
+
+/** What one stored chunk row holds; chunkSha256 is null for chunks written before it existed. */
+interface StoredChunk {
+  bytes: Buffer;
+  chunkSha256: string | null;
+}
+
+const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -92,7 +116,7 @@ export class ArtifactStore {
    */
   async put(data: Uint8Array | AsyncIterable<Uint8Array>, kind: ArtifactKind): Promise<PutResult> {
     if (data instanceof Uint8Array) {
-      const sha256 = createHash('sha256').update(data).digest('hex');
+      const sha256 = sha256Of(data);
       const created = await this.upload(sha256, data.byteLength, kind, async (offset, length) =>
         data.subarray(offset, offset + length),
       );
@@ -209,6 +233,26 @@ export class ArtifactStore {
     return this.cachePath(sha256);
   }
 
+  /**
+   * Removes an artifact (and its chunks) that no row refers to: what a writer calls when the
+   * row that was to name bytes it just stored could not be written. False, and nothing
+   * removed, while a checkpoint, dataset or file refers to it: their foreign keys restrict.
+   */
+  async deleteIfUnreferenced(sha256: string): Promise<boolean> {
+    if (!SHA256.test(sha256)) return false;
+    try {
+      const deleted = await this.sql.query<{ sha256: string }>(
+        `DELETE FROM "Artifact" WHERE "sha256" = $1 RETURNING "sha256"`,
+        [sha256],
+      );
+      return deleted.length > 0;
+    } catch (error) {
+      // restrict_violation or foreign_key_violation: a row refers to it.
+      if (['23001', '23503'].includes(String((error as { code?: unknown }).code))) return false;
+      throw error;
+    }
+  }
+
   /** Writes what is missing of an artifact; returns false when it was complete already. */
   private async upload(
     sha256: string,
@@ -240,8 +284,13 @@ export class ArtifactStore {
       const offset = index * row.chunkSize;
       const bytes = await read(offset, Math.min(row.chunkSize, size - offset));
       await this.sql.query(
-        `INSERT INTO "ArtifactChunk" ("sha256", "index", "bytes") VALUES ($1, $2, decode($3, 'base64')) ON CONFLICT DO NOTHING`,
-        [sha256, index, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')],
+        `INSERT INTO "ArtifactChunk" ("sha256", "index", "bytes", "chunkSha256") VALUES ($1, $2, decode($3, 'base64'), $4) ON CONFLICT DO NOTHING`,
+        [
+          sha256,
+          index,
+          Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
+          sha256Of(bytes),
+        ],
       );
     }
     const marked = await this.prisma.artifact.updateMany({
@@ -251,27 +300,89 @@ export class ArtifactStore {
     return marked.count === 1;
   }
 
-  /** Yields the chunks in order, one query each, checking count, size and sha256. */
+  /**
+   * Yields the chunks in order, one query each. A chunk is yielded only after its length and
+   * its own sha256 are checked, and the last one only after the whole artifact's sha256 is:
+   * whoever forwards the chunks as they come has sent nothing wrong when the error comes.
+   */
   private async *readChunks(info: ArtifactInfo): AsyncGenerator<Uint8Array> {
-    const hash = createHash('sha256');
-    let size = 0;
+    if (await this.hasUnhashedChunks(info.sha256)) await this.hashUnhashedChunks(info);
+    const whole = createHash('sha256');
     for (let index = 0; index < info.chunkCount; index++) {
-      const [row] = await this.sql.query<{ b64: string }>(
-        `SELECT encode("bytes", 'base64') AS b64 FROM "ArtifactChunk" WHERE "sha256" = $1 AND "index" = $2`,
-        [info.sha256, index],
-      );
-      if (!row)
-        throw new ArtifactIntegrityError(`artifact ${info.sha256} is missing chunk ${index} of ${info.chunkCount}`);
-      const bytes = Buffer.from(row.b64, 'base64'); // skips the line breaks encode() adds
-      hash.update(bytes);
-      size += bytes.byteLength;
-      if (size > info.size) break;
+      const { bytes, chunkSha256 } = await this.readChunk(info, index);
+      const actual = sha256Of(bytes);
+      if (actual !== chunkSha256) {
+        throw new ArtifactIntegrityError(
+          chunkSha256 === null
+            ? `artifact ${info.sha256} chunk ${index} of ${info.chunkCount} has no stored sha256 (an older writer stored it while it was being read); read it again`
+            : `artifact ${info.sha256} is corrupt: chunk ${index} of ${info.chunkCount} has sha256 ${actual}, but ${chunkSha256} was stored with it`,
+          { sha256: info.sha256, chunk: index },
+        );
+      }
+      whole.update(bytes);
+      if (index === info.chunkCount - 1) this.checkWhole(info, whole.digest('hex'), index);
       yield bytes;
     }
-    const actual = hash.digest('hex');
-    if (size !== info.size || actual !== info.sha256) {
+  }
+
+  /** One chunk row, checked to exist and to have the length its position calls for. */
+  private async readChunk(info: ArtifactInfo, index: number): Promise<StoredChunk> {
+    const [row] = await this.sql.query<{ b64: string; chunkSha256: string | null }>(
+      `SELECT encode("bytes", 'base64') AS b64, "chunkSha256" FROM "ArtifactChunk" WHERE "sha256" = $1 AND "index" = $2`,
+      [info.sha256, index],
+    );
+    if (!row)
+      throw new ArtifactIntegrityError(`artifact ${info.sha256} is missing chunk ${index} of ${info.chunkCount}`, {
+        sha256: info.sha256,
+        chunk: index,
+      });
+    const bytes = Buffer.from(row.b64, 'base64'); // skips the line breaks encode() adds
+    const last = index === info.chunkCount - 1;
+    const expected = last ? info.size - index * info.chunkSize : info.chunkSize;
+    if (bytes.byteLength !== expected) {
       throw new ArtifactIntegrityError(
-        `artifact ${info.sha256} is corrupt: read ${size} bytes with sha256 ${actual}, expected ${info.size} bytes`,
+        `artifact ${info.sha256} is corrupt: chunk ${index} of ${info.chunkCount} holds ${bytes.byteLength} bytes, expected ${expected}`,
+        { sha256: info.sha256, chunk: index },
+      );
+    }
+    return { bytes, chunkSha256: row.chunkSha256 };
+  }
+
+  private checkWhole(info: ArtifactInfo, actual: string, chunk?: number): void {
+    if (actual === info.sha256) return;
+    throw new ArtifactIntegrityError(
+      `artifact ${info.sha256} is corrupt: its ${info.size} bytes have sha256 ${actual}` +
+        (chunk === undefined ? ' (its chunks were stored without their own hashes)' : ''),
+      { sha256: info.sha256, chunk },
+    );
+  }
+
+  /** True when some chunk of the artifact was written before chunk hashes existed (no bytes are read). */
+  private async hasUnhashedChunks(sha256: string): Promise<boolean> {
+    const rows = await this.sql.query<{ one: number }>(
+      `SELECT 1 AS one FROM "ArtifactChunk" WHERE "sha256" = $1 AND "chunkSha256" IS NULL LIMIT 1`,
+      [sha256],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Verifies a whole artifact whose chunks (some or all) have no stored hash, then stores
+   * their hashes: a hash is only ever recorded for bytes known to match the address.
+   */
+  private async hashUnhashedChunks(info: ArtifactInfo): Promise<void> {
+    const whole = createHash('sha256');
+    const missing: { index: number; sha256: string }[] = [];
+    for (let index = 0; index < info.chunkCount; index++) {
+      const { bytes, chunkSha256 } = await this.readChunk(info, index);
+      whole.update(bytes);
+      if (chunkSha256 === null) missing.push({ index, sha256: sha256Of(bytes) });
+    }
+    this.checkWhole(info, whole.digest('hex'));
+    for (const { index, sha256 } of missing) {
+      await this.sql.query(
+        `UPDATE "ArtifactChunk" SET "chunkSha256" = $3 WHERE "sha256" = $1 AND "index" = $2 AND "chunkSha256" IS NULL`,
+        [info.sha256, index, sha256],
       );
     }
   }

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "ArtifactChunk" ADD COLUMN     "chunkSha256" TEXT;
+
