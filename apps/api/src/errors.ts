@@ -7,6 +7,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
+import { ArtifactIntegrityError } from '@miniglm/core/db';
 import type { ServiceResult } from '@miniglm/core/service';
 import type { ErrorBody as ErrorBodySchema } from './responses.ts';
 
@@ -69,6 +70,10 @@ export function describeError(
     return { status: 413, message: 'the request body is larger than this route accepts' };
   if (e.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')
     return { status: 400, message: 'the content-length header does not match the body' };
+  // Stored bytes that fail their hash (a download, before any byte was sent): the server's
+  // data is at fault, and the client is told which artifact and chunk, not "internal error".
+  if (error instanceof ArtifactIntegrityError)
+    return { status: 500, message: `${error.message}; the download was refused before any byte was sent` };
   if (isRedisDown(error))
     return { status: 503, message: `Redis is not reachable (${error.message}); try again when it is back` };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)
