@@ -5,7 +5,7 @@
  * too large, validation) into that shape, so a client never has to parse two formats.
  */
 import { STATUS_CODES } from 'node:http';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import { ArtifactIntegrityError } from '@miniglm/core/db';
 import type { ServiceResult } from '@miniglm/core/service';
@@ -79,6 +79,15 @@ export function describeError(
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)
     return { status: e.statusCode, message: error.message };
   return { status: 500, message: 'internal error; the server log has the details' };
+}
+
+/**
+ * For Fastify's `frameworkErrors` option: errors raised before routing, such as a URL whose
+ * percent-encoding is not UTF-8 (FST_ERR_BAD_URL), answered in the same shape as the rest.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, message } = describeError(error, request.headers['content-type']);
+  void reply.status(status).type('application/json').send(errorBody(status, message));
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

@@ -19,7 +19,8 @@ import type { Db } from '@miniglm/core/db';
 import { DEFAULT_PREFIX } from '@miniglm/core/service';
 import { vendorFiles, webRoot } from '@miniglm/web';
 import { createContext } from './context.ts';
-import { installErrorHandlers } from './errors.ts';
+import { answerFrameworkError, installErrorHandlers } from './errors.ts';
+import { installInputChecks } from './input-checks.ts';
 import { createMetrics } from './metrics.ts';
 import { checkpointRoutes } from './routes/checkpoints.ts';
 import { compareRoutes } from './routes/compare.ts';
@@ -49,12 +50,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     // Ids are uuids and aliases are short: a long URL is a mistake, not a request.
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: answerFrameworkError,
   });
   app.setValidatorCompiler(typeboxValidatorCompiler);
   installErrorHandlers(app);
   // JSON is the only body the API takes outside POST /v1/files, which sets its own parsers:
   // text/plain sent to a JSON route is a 415, not a string the schema then complains about.
   app.removeContentTypeParser('text/plain');
+  // NUL, lone surrogates, deep nesting, absurd numbers: a 400 naming the field, for every route.
+  installInputChecks(app);
 
   const ctx = createContext({
     db: options.db,

@@ -22,6 +22,7 @@ import type { Api, ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
 import { FileList, FileView, errors } from '../responses.ts';
 import { IdParams, ListFilesQuery, UploadBody, UploadQuery } from '../schemas.ts';
+import { stringProblem } from '../input-checks.ts';
 import { validateAllButBody } from '../validation.ts';
 
 export const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
@@ -112,6 +113,11 @@ async function inspect(
     throw badRequest(`${name} is not a valid ${format} file: ${message}`);
   }
   if (records === 0) throw badRequest(`${name} holds no records: an empty corpus cannot train anything`);
+  // Field names are stored as text: one Postgres cannot hold is refused here, before any write.
+  for (const field of fields) {
+    const problem = stringProblem(field);
+    if (problem) throw badRequest(`${name}: the first record's field name ${JSON.stringify(field)} ${problem}`);
+  }
   return { records, fields };
 }
 
@@ -169,9 +175,14 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
         if (upload.size === 0) throw badRequest(`${name} is empty: send the file's bytes as the request body`);
         const { records, fields } = await inspect(upload, name, format);
         const stored = await ctx.artifacts.put(fs.createReadStream(upload.file), 'other');
-        const row = await prisma.datasetFile.create({
-          data: { name, format, size: BigInt(stored.size), records, fields, artifactSha256: stored.sha256 },
-        });
+        const row = await prisma.datasetFile
+          .create({ data: { name, format, size: BigInt(stored.size), records, fields, artifactSha256: stored.sha256 } })
+          .catch(async (error: unknown) => {
+            // Everything was checked before the bytes were stored, so this is the database
+            // failing: take back the bytes that no row will name (unless another row does).
+            if (stored.created) await ctx.artifacts.deleteIfUnreferenced(stored.sha256).catch(() => false);
+            throw error;
+          });
         return reply.status(201).header('location', `/v1/files/${row.id}`).send(fileView(row));
       },
     );
