@@ -1,6 +1,7 @@
 /** Small helpers over node:util parseArgs, so every command reports bad flags the same way. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './errors.ts';
+import type { DecodeWeights } from '@miniglm/model';
 
 export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options']>>(
   command: string,
@@ -37,4 +38,11 @@ export function numberFlag(
 export function requireFlag<T>(name: string, value: T | undefined): T {
   if (value === undefined || value === '') throw new UsageError(`missing --${name}`);
   return value;
+}
+
+/** --weights: the decoding weights, or undefined for the batched forward pass. */
+export function weightsFlag(value: string | undefined): DecodeWeights | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'float32' || value === 'float16' || value === 'int8') return value;
+  throw new UsageError(`--weights must be float32, float16 or int8 (got "${value}")`);
 }

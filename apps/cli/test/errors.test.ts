@@ -251,6 +251,11 @@ describe('miniglm: bad input gives one line and a non-zero status', () => {
     const r = await runCli(['sample', '--checkpoint', CHECKPOINT, '--prompt', 'the', '--max-new-tokens', 'abc'], tmp());
     expectOneLineError(r, /--max-new-tokens must be a number, got "abc"/);
   });
+
+  it('--weights int4', async () => {
+    const r = await runCli(['sample', '--checkpoint', CHECKPOINT, '--prompt', 'the', '--weights', 'int4'], tmp());
+    expectOneLineError(r, /--weights must be float32, float16 or int8 \(got "int4"\)/);
+  });
 });
 
 describe('a loss that becomes NaN', () => {

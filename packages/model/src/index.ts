@@ -55,5 +55,5 @@ export {
   type CheckpointHeader,
 } from './checkpoint.ts';
 export { generate, pick, type SampleOptions, type SampleResult } from './generate.ts';
-export { perplexity, evaluateQa, qaPrompt, type QaItem } from './evaluate.ts';
+export { perplexity, decodedPerplexity, evaluateQa, qaPrompt, type QaItem } from './evaluate.ts';
 export { rougeL, rougeTokens, lcsLength, meanRouge, type RougeScore } from './rouge.ts';

@@ -14,12 +14,14 @@ import {
   AdamW,
   clipByGlobalNorm,
   createModel,
+  decodedPerplexity,
   estimateTrainingMemory,
   initBackend,
   layerNorm,
   gelu,
   generate,
   maskedCrossEntropy,
+  perplexity,
   trainStage,
   type StepMetrics,
 } from '../src/index.ts';
@@ -277,6 +279,31 @@ if ('kernels' in loaded) {
       const want = await on('cpu', run);
       const got = await on('native', run);
       for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
+    });
+
+    it('held-out loss through the decoder: float32 equals the batched forward pass, int8 is close', async () => {
+      expect(await initBackend('native')).toBe('native');
+      const config = gptConfig({ vocabSize: 41, blockSize: 12, layers: 2, heads: 2, dim: 24, bias: true });
+      const model = createModel(config, 9);
+      const ids = (n: number, seed: number) => Int32Array.from({ length: n }, (_, i) => (i * 7 + seed * 13) % 41);
+      // 10 rows: one group of eight and one of two; the second batch masks its first half.
+      const batches = [0, 1].map((k) => ({
+        batchSize: 10,
+        blockSize: 12,
+        x: ids(120, k),
+        y: ids(120, k + 5),
+        mask: k === 1 ? Float32Array.from({ length: 120 }, (_, i) => (i % 12 < 6 ? 0 : 1)) : undefined,
+      }));
+      try {
+        const forward = perplexity(model, batches).loss;
+        const fp32 = decodedPerplexity(model, batches, 'float32').loss;
+        const int8 = decodedPerplexity(model, batches, 'int8').loss;
+        expect(Math.abs(fp32 - forward)).toBeLessThan(1e-4 * forward);
+        expect(int8).not.toBe(fp32);
+        expect(Math.abs(int8 - fp32)).toBeLessThan(0.02 * fp32);
+      } finally {
+        model.dispose();
+      }
     });
 
     it.each(['float32', 'int8'] as const)('a restarted %s state gives the logits of a fresh one', async (weights) => {

@@ -11,8 +11,8 @@ import {
   toQaSource,
   type QaPair,
 } from '@miniglm/data';
-import { evaluateQa, initBackend, perplexity, readCheckpoint, restoreModel } from '@miniglm/model';
-import { numberFlag, parseCommandArgs, requireFlag } from '../args.ts';
+import { decodedPerplexity, evaluateQa, initBackend, perplexity, readCheckpoint, restoreModel } from '@miniglm/model';
+import { numberFlag, parseCommandArgs, requireFlag, weightsFlag } from '../args.ts';
 import { UsageError } from '../errors.ts';
 
 const HELP = `usage: miniglm eval --checkpoint FILE [--dataset DIR] [--qa SOURCE] [options]
@@ -25,7 +25,10 @@ const HELP = `usage: miniglm eval --checkpoint FILE [--dataset DIR] [--qa SOURCE
   --batch-size      rows per batch (default 16)
   --pairs           at most this many Q&A pairs (default 50)
   --max-new-tokens  answer length limit (default 64)
-  --backend         wasm | cpu | tensorflow | tensorflow-gpu
+  --weights         float32 | float16 | int8: score through the sampler's decoder (KV cache, one
+                    token at a time) with these weights, as sampling uses them (native backend;
+                    elsewhere float32); default: the batched forward pass
+  --backend         native | wasm | cpu | tensorflow | tensorflow-gpu (default: best available)
   --json            print one JSON object`;
 
 export async function evaluate(argv: string[]): Promise<void> {
@@ -40,12 +43,14 @@ export async function evaluate(argv: string[]): Promise<void> {
       'batch-size': { type: 'string' },
       pairs: { type: 'string' },
       'max-new-tokens': { type: 'string' },
+      weights: { type: 'string' },
       backend: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
     HELP,
   );
   const file = requireFlag('checkpoint', f.checkpoint);
+  const weights = weightsFlag(f.weights);
   if (!f.dataset && !f.qa) throw new UsageError('give --dataset DIR and/or --qa SOURCE to evaluate on');
   const batches = numberFlag('batches', f.batches, 20, { integer: true, min: 1, max: 100_000 });
   const batchSize = numberFlag('batch-size', f['batch-size'], 16, { integer: true, min: 1, max: 4096 });
@@ -61,10 +66,9 @@ export async function evaluate(argv: string[]): Promise<void> {
     const dataset = await openDataset(f.dataset);
     if (JSON.stringify(dataset.manifest.tokenizer) !== JSON.stringify(ckpt.header.tokenizer))
       throw new UsageError(`${f.dataset} was tokenized with a different tokenizer or vocabulary than ${file}`);
-    result.perplexity = perplexity(
-      model,
-      evalBatches(dataset, 'val', { batches, batchSize, blockSize: model.config.blockSize }),
-    );
+    const val = evalBatches(dataset, 'val', { batches, batchSize, blockSize: model.config.blockSize });
+    result.perplexity = weights ? decodedPerplexity(model, val, weights) : perplexity(model, val);
+    if (weights) result.weights = weights;
     if (dataset.manifest.kind === 'sft') pairs = await loadHeldOutQa(f.dataset);
   }
   if (f.qa) {
@@ -72,7 +76,10 @@ export async function evaluate(argv: string[]): Promise<void> {
     for await (const p of readQaPairs(toQaSource({ source: f.qa, limit: maxPairs }))) pairs.push(p);
   }
   if (pairs.length > 0) {
-    const qa = evaluateQa(model, createTokenizer(ckpt.header.tokenizer), pairs.slice(0, maxPairs), { maxNewTokens });
+    const qa = evaluateQa(model, createTokenizer(ckpt.header.tokenizer), pairs.slice(0, maxPairs), {
+      maxNewTokens,
+      weights,
+    });
     result.rouge = { pairs: qa.items.length, ...qa.mean };
     result.examples = qa.items.slice(0, 5);
   }
@@ -82,7 +89,8 @@ export async function evaluate(argv: string[]): Promise<void> {
     return;
   }
   const ppl = result.perplexity as { loss: number; perplexity: number } | undefined;
-  if (ppl) console.log(`held-out loss ${ppl.loss.toFixed(4)}, perplexity ${ppl.perplexity.toFixed(3)}`);
+  const through = weights ? ` (decoded one token at a time, ${weights} weights)` : '';
+  if (ppl) console.log(`held-out loss ${ppl.loss.toFixed(4)}, perplexity ${ppl.perplexity.toFixed(3)}${through}`);
   const rouge = result.rouge as { pairs: number; precision: number; recall: number; f: number } | undefined;
   if (rouge)
     console.log(

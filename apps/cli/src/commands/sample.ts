@@ -4,7 +4,7 @@
  */
 import { createTokenizer } from '@miniglm/data';
 import { generate, initBackend, qaPrompt, readCheckpoint, restoreModel } from '@miniglm/model';
-import { numberFlag, parseCommandArgs, requireFlag } from '../args.ts';
+import { numberFlag, parseCommandArgs, requireFlag, weightsFlag } from '../args.ts';
 import { UsageError } from '../errors.ts';
 
 const HELP = `usage: miniglm sample --checkpoint FILE (--prompt TEXT | --question TEXT) [options]
@@ -19,7 +19,9 @@ const HELP = `usage: miniglm sample --checkpoint FILE (--prompt TEXT | --questio
   --top-p           nucleus sampling threshold (default 1)
   --seed            random seed (default 1337)
   --no-cache        recompute the whole context for every token (slow; for checking)
-  --backend         wasm | cpu | tensorflow | tensorflow-gpu (default: best available)
+  --weights         float32 | float16 | int8: the decoding weights (native backend: half or a
+                    quarter of the bytes per token, slightly different logits; default float32)
+  --backend         native | wasm | cpu | tensorflow | tensorflow-gpu (default: best available)
   --json            print one JSON object`;
 
 export async function sample(argv: string[]): Promise<void> {
@@ -37,6 +39,7 @@ export async function sample(argv: string[]): Promise<void> {
       'top-p': { type: 'string' },
       seed: { type: 'string' },
       'no-cache': { type: 'boolean', default: false },
+      weights: { type: 'string' },
       backend: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -51,6 +54,7 @@ export async function sample(argv: string[]): Promise<void> {
     topK: numberFlag('top-k', f['top-k'], 0, { integer: true, min: 0 }),
     topP: numberFlag('top-p', f['top-p'], 1, { min: 1e-6, max: 1 }),
     seed: numberFlag('seed', f.seed, 1337, { integer: true, min: 0 }),
+    weights: weightsFlag(f.weights),
   };
   const backend = await initBackend(f.backend);
   const ckpt = await readCheckpoint(file);
