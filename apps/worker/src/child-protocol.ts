@@ -35,15 +35,22 @@ export interface EvaluateTask {
 
 export type ChildTask = TrainTask | EvaluateTask;
 
-/** Parent → child. */
-export type ParentMessage = { type: 'task'; task: ChildTask } | { type: 'stop' };
+/**
+ * Parent → child. `stored` answers a checkpoint message once the parent has recorded it (or
+ * refused it): the child does not train on until then, so checkpoints can never pile up
+ * faster than the parent stores them, and a cancel never finds a backlog still being written.
+ */
+export type ParentMessage = { type: 'task'; task: ChildTask } | { type: 'stop' } | { type: 'stored'; seq: number };
 
 /** Child → parent. */
 export type ChildMessage =
   | { type: 'started'; fromStep: number; backend: string; params: number }
   | { type: 'metrics'; metrics: StepMetrics }
-  /** `file` is a hard link to the checkpoint as written at `step`; the parent removes it. */
-  | { type: 'checkpoint'; step: number; file: string }
+  /**
+   * `file` is a hard link to the checkpoint as written at `step`; the parent removes it and
+   * answers `stored` with the same `seq`.
+   */
+  | { type: 'checkpoint'; seq: number; step: number; file: string }
   | { type: 'trained'; outcome: StageOutcome }
   | { type: 'evaluated'; evaluation: Evaluation }
   | { type: 'failed'; message: string; userError: boolean };

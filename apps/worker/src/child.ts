@@ -33,7 +33,13 @@ export function startTaskChild(task: ChildTask, onMessage: (m: ChildMessage) => 
     let last: Extract<ChildMessage, { type: 'trained' | 'evaluated' | 'failed' }> | undefined;
     child.on('message', (m: ChildMessage) => {
       if (m.type === 'trained' || m.type === 'evaluated' || m.type === 'failed') last = m;
-      queue = queue.then(() => onMessage(m));
+      queue = queue.then(async () => {
+        await onMessage(m);
+        // The child waits for this before it trains on (see ParentMessage).
+        if (m.type === 'checkpoint' && child.connected) child.send({ type: 'stored', seq: m.seq });
+      });
+      // A failed message (a refused write) is reported by `done` when the child exits.
+      queue.catch(() => {});
     });
     child.on('error', reject);
     child.on('exit', (code, signal) => {

@@ -12,6 +12,17 @@ export class StageLostError extends Error {
   override name = 'StageLostError';
 }
 
+/** The run of this attempt's stage was cancelled or failed: the write fence refuses its writes. */
+export class RunEndedError extends Error {
+  override name = 'RunEndedError';
+  constructor(
+    readonly runId: string,
+    readonly runStatus: 'cancelled' | 'failed',
+  ) {
+    super(`run ${runId} is ${runStatus}`);
+  }
+}
+
 /**
  * Ends a run as failed with a message a user can act on; stages that never ran are
  * cancelled. Returns the error to throw so that BullMQ does not retry it and the flow ends.

@@ -21,6 +21,8 @@ import type { ChildMessage, EvaluateTask, ParentMessage, TrainTask } from './chi
 
 let stopRequested = false;
 let checkpoints = 0;
+/** Checkpoints sent and not yet answered by the parent, by their sequence number. */
+const awaitingStored = new Map<number, () => void>();
 const send = (message: ChildMessage) => process.send?.(message);
 /** Sends the last message and exits once it is on its way (an exit could drop it). */
 const finish = (message: ChildMessage) => process.send?.(message, () => process.exit(0));
@@ -33,6 +35,7 @@ process.on('disconnect', () => process.exit(70));
 
 process.on('message', (message: ParentMessage) => {
   if (message.type === 'stop') stopRequested = true;
+  else if (message.type === 'stored') awaitingStored.get(message.seq)?.();
   else void run(message.task);
 });
 
@@ -79,10 +82,15 @@ async function train(task: TrainTask): Promise<ChildMessage> {
     onCheckpoint: (step, file) => {
       // The file is replaced at the next checkpoint: give the parent a link that stays until
       // it has stored the bytes. Named uniquely: a stop right after a periodic checkpoint
-      // writes the same step again, and the parent may still be reading the first link.
-      const link = `${file}.${step}.${++checkpoints}`;
+      // writes the same step again.
+      const seq = ++checkpoints;
+      const link = `${file}.${step}.${seq}`;
       fs.linkSync(file, link);
-      send({ type: 'checkpoint', step, file: link });
+      // Backpressure: train on only once the parent has stored it (a parent that refuses it,
+      // because the run was cancelled, kills us instead of answering).
+      const stored = new Promise<void>((resolve) => awaitingStored.set(seq, resolve));
+      send({ type: 'checkpoint', seq, step, file: link });
+      return stored.finally(() => awaitingStored.delete(seq));
     },
     shouldStop: () => stopRequested,
   });

@@ -9,7 +9,9 @@
  * stage interrupted any number of times ends with one point per step, like an undisturbed one.
  * Every write of an attempt is fenced by its attempt number; and because training is
  * deterministic, the one write a just-superseded attempt may still land (a checkpoint or a
- * metric point of a step) holds the same values the new attempt writes for that step.
+ * metric point of a step) holds the same values the new attempt writes for that step. The
+ * fence also refuses every write once the run is cancelled (or failed): a cancel ends the
+ * child at once, and nothing of the run lands after the cancel is recorded.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,7 +24,8 @@ import {
   cancelStageOfEndedRun,
   claimStage,
   markRunRunning,
-  updateHeldStage,
+  moveHeldStage,
+  writeHeldStage,
   type HeldStage,
   type TrainStageJob,
 } from '@miniglm/core/service';
@@ -31,7 +34,7 @@ import { startTaskChild, type TaskChild } from './child.ts';
 import type { ChildMessage } from './child-protocol.ts';
 import type { WorkerContext } from './context.ts';
 import { checkpointFile, datasetDir } from './materialize.ts';
-import { failRun, moveStage, runIsOver, StageLostError } from './run-state.ts';
+import { failRun, moveStage, runIsOver, RunEndedError, StageLostError } from './run-state.ts';
 
 export interface TrainStageResult {
   stageId: string;
@@ -67,11 +70,13 @@ interface StageInputs {
   parentCheckpoint?: { id: string; file: string };
 }
 
-/** The training child's last report, and why it was asked to stop, if it was. */
-interface TrainingEnd {
-  last: Awaited<TaskChild['done']>;
-  stopReason?: StopReason;
-}
+/**
+ * How training ended: the training child's last report and why it was asked to stop, if it
+ * was; or the run ended under it (cancelled or failed), with the last step the fence let
+ * through.
+ */
+type TrainingEnd =
+  { last: Awaited<TaskChild['done']>; stopReason?: StopReason } | { runEnded: 'cancelled' | 'failed'; step: number };
 
 export async function processTrainStage(
   ctx: WorkerContext,
@@ -163,9 +168,10 @@ async function materializeInputs(ctx: WorkerContext, claimed: ClaimedStage): Pro
 }
 
 /**
- * Trains in a child process and records what it reports, until it exits. A cancel or a
- * shutdown asks it to stop after its iteration, with a checkpoint; a lost stage or a failed
- * write kills it at once. The attempt's folder is removed however training ends.
+ * Trains in a child process and records what it reports, until it exits. A shutdown asks it
+ * to stop after its iteration, with a checkpoint; a cancel, a lost stage or a failed write
+ * kills it at once (after a cancel the fence would refuse that checkpoint anyway). The
+ * attempt's folder is removed however training ends.
  */
 async function superviseTraining(
   ctx: WorkerContext,
@@ -175,7 +181,7 @@ async function superviseTraining(
 ): Promise<TrainingEnd> {
   const { runId, curriculum, stageIndex, tokenizer } = claimed;
   const resumed = (claimed.resumeFrom?.metrics ?? {}) as Partial<StepMetrics>;
-  const recorder = new StageRecorder(ctx, runId, claimed.held, resumed);
+  const recorder = new StageRecorder(ctx, runId, claimed.held, resumed, claimed.resumeFrom?.step ?? 0);
   let stopReason: StopReason | undefined;
   let child: TaskChild | undefined;
   const onMessage = (m: ChildMessage) =>
@@ -187,7 +193,8 @@ async function superviseTraining(
   child = startTaskChild({ ...task, ...inputs }, onMessage);
   const stop = (reason: StopReason) => {
     stopReason ??= reason;
-    child.stop();
+    if (reason === 'cancel') child.kill();
+    else child.stop();
   };
   const unregister = active.add({ runId, stop });
   const flusher = flushEverySecond(ctx, runId, recorder, stop, () => child.kill());
@@ -199,7 +206,11 @@ async function superviseTraining(
     return { last, stopReason };
   } catch (error) {
     child.kill();
-    throw flusher.error() ?? error;
+    const reason = flusher.error() ?? error;
+    // Killed by a cancel, or refused by the fence: the run has ended, the stage ends with it.
+    const over = reason instanceof RunEndedError ? reason.runStatus : (await runIsOver(ctx, runId))?.status;
+    if (over === 'cancelled' || over === 'failed') return { runEnded: over, step: recorder.writtenStep };
+    throw reason;
   } finally {
     flusher.stop();
     unregister();
@@ -244,8 +255,17 @@ async function settleStage(
   job: Job<TrainStageJob>,
   token: string | undefined,
   { runId, name, held }: ClaimedStage,
-  { last, stopReason }: TrainingEnd,
+  end: TrainingEnd,
 ): Promise<TrainStageResult> {
+  if ('runEnded' in end) {
+    // The stage stops where its last accepted write left it. Not moved when markRunFailed has
+    // already closed it.
+    const message = end.runEnded === 'cancelled' ? 'cancelled by request' : 'the run failed';
+    const event = { type: 'cancelled' as const, workerId: ctx.workerId, step: end.step, message };
+    await moveHeldStage(ctx.db.prisma, held, 'cancel', event, { finishedAt: new Date(), step: end.step });
+    throw new UnrecoverableError(`run ${runId} was ${end.runEnded}`);
+  }
+  const { last, stopReason } = end;
   if (last.type === 'failed') {
     if (last.userError) throw await failRun(ctx, runId, `stage ${name}: ${last.message}`);
     throw new Error(`stage ${name}: ${last.message}`);
@@ -279,12 +299,17 @@ async function finishedResult(ctx: WorkerContext, stageId: string): Promise<Trai
   return { stageId, step: ckpt.step, checkpointId: ckpt.id, trainLoss: m.trainLoss, valLoss: m.valLoss };
 }
 
-/** Writes what the training child reports, in order, fenced by the attempt. */
+/**
+ * Writes what the training child reports, in order, through the write fence: nothing once
+ * another attempt holds the stage (StageLostError) or the run has ended (RunEndedError).
+ */
 class StageRecorder {
   private points: { key: string; step: number; value: number }[] = [];
   private latest: Partial<StepMetrics>;
   private lastValLoss: number | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** The step of the last progress the fence let through (where a cancelled stage stopped). */
+  writtenStep: number;
 
   constructor(
     private readonly ctx: WorkerContext,
@@ -292,13 +317,14 @@ class StageRecorder {
     private readonly stage: HeldStage,
     /** The metrics of the checkpoint it resumes from, until training reports newer ones. */
     resumedMetrics: Partial<StepMetrics>,
+    resumeStep: number,
   ) {
     this.latest = resumedMetrics;
     this.lastValLoss = resumedMetrics.valLoss;
+    this.writtenStep = resumeStep;
   }
 
   async handle(m: ChildMessage): Promise<void> {
-    const prisma = this.ctx.db.prisma;
     if (m.type === 'started') {
       await this.fenced({ backend: m.backend });
     } else if (m.type === 'metrics') {
@@ -310,8 +336,8 @@ class StageRecorder {
         if (typeof value === 'number' && Number.isFinite(value)) this.points.push({ key, step: metrics.step, value });
       }
     } else if (m.type === 'checkpoint') {
-      await this.flush();
       try {
+        await this.flush(); // fenced too: a run that has ended stores no more bytes
         const { sha256 } = await this.ctx.store.put(fs.createReadStream(m.file), 'checkpoint');
         const metrics = {
           trainLoss: this.latest.trainLoss,
@@ -320,14 +346,16 @@ class StageRecorder {
           tokensPerSec: this.latest.tokensPerSec,
           backend: this.latest.backend,
         };
-        await this.fenced({ step: m.step });
-        await prisma.checkpoint.upsert({
-          where: { stageId_step: { stageId: this.stage.id, step: m.step } },
-          create: { stageId: this.stage.id, step: m.step, artifactSha256: sha256, metrics },
-          update: { artifactSha256: sha256, metrics },
-        });
-        await prisma.stageEvent.create({
-          data: { stageId: this.stage.id, type: 'checkpointed', workerId: this.ctx.workerId, step: m.step },
+        const { id: stageId } = this.stage;
+        await this.fenced({ step: m.step }, async (tx) => {
+          await tx.checkpoint.upsert({
+            where: { stageId_step: { stageId, step: m.step } },
+            create: { stageId, step: m.step, artifactSha256: sha256, metrics },
+            update: { artifactSha256: sha256, metrics },
+          });
+          await tx.stageEvent.create({
+            data: { stageId, type: 'checkpointed', workerId: this.ctx.workerId, step: m.step },
+          });
         });
       } finally {
         fs.rmSync(m.file, { force: true });
@@ -341,20 +369,25 @@ class StageRecorder {
       if (this.points.length === 0) return;
       const points = this.points;
       this.points = [];
-      // Fence first: an attempt that has lost the stage writes nothing more.
-      await this.fenced({ step: this.latest.step, tokensPerSec: this.latest.tokensPerSec });
-      await this.ctx.db.prisma.metricPoint.createMany({
-        data: points.map((p) => ({ runId: this.runId, stageId: this.stage.id, ...p })),
-        skipDuplicates: true,
-      });
+      const data = points.map((p) => ({ runId: this.runId, stageId: this.stage.id, ...p }));
+      await this.fenced({ step: this.latest.step, tokensPerSec: this.latest.tokensPerSec }, (tx) =>
+        tx.metricPoint.createMany({ data, skipDuplicates: true }),
+      );
     });
     return this.flushing;
   }
 
-  private async fenced(progress: { step?: number; tokensPerSec?: number; backend?: string }): Promise<void> {
-    if (!(await updateHeldStage(this.ctx.db.prisma, this.stage, progress)))
-      throw new StageLostError(
-        `stage ${this.stage.id} is no longer held by this worker (attempt ${this.stage.attempt})`,
-      );
+  /** Writes progress and then `write` in one transaction, only while the fence lets this attempt write. */
+  private async fenced(
+    progress: { step?: number; tokensPerSec?: number; backend?: string },
+    write: (tx: DbModels.Prisma.TransactionClient) => Promise<unknown> = async () => {},
+  ): Promise<void> {
+    const written = await writeHeldStage(this.ctx.db.prisma, this.stage, progress, write);
+    if (written.ok) {
+      if (progress.step !== undefined) this.writtenStep = progress.step;
+      return;
+    }
+    if (written.refused === 'run-ended') throw new RunEndedError(this.runId, written.runStatus);
+    throw new StageLostError(`stage ${this.stage.id} is no longer held by this worker (attempt ${this.stage.attempt})`);
   }
 }

@@ -62,4 +62,39 @@ describe('the training child', () => {
     expect(reports.filter((m) => m.type === 'metrics').length).toBe(stoppedAt);
     expect(reports[0]).toMatchObject({ type: 'started', fromStep: 0, backend: 'wasm' });
   });
+
+  it('trains on only once the worker has stored its checkpoint (backpressure)', async () => {
+    const full = tinyCurriculum('child-backpressure');
+    const curriculum: Curriculum = { ...full, stages: [{ ...full.stages[0]!, iterations: 12, checkpointEvery: 1 }] };
+    const { tokenizer, datasets } = await prepareDatasets(curriculum, {
+      dataDir: path.join(dir, 'data-bp'),
+      baseDir: dir,
+    });
+    // A worker slower at storing checkpoints than the child is at training a step.
+    let stored = 0;
+    const aheadBy: number[] = [];
+    const child = startTaskChild(
+      {
+        kind: 'train',
+        curriculum,
+        stageIndex: 0,
+        datasetDir: datasets[0]!.dir,
+        tokenizer,
+        dir: path.join(dir, 'stage-bp'),
+        backend: 'wasm',
+      },
+      async (m) => {
+        if (m.type === 'metrics') aheadBy.push(m.metrics.step - stored);
+        if (m.type !== 'checkpoint') return;
+        await new Promise((r) => setTimeout(r, 150));
+        fs.rmSync(m.file);
+        stored = m.step;
+      },
+    );
+    const last = await child.done;
+    expect(last.type).toBe('trained');
+    // Each step's metrics come after the previous step's checkpoint was stored: never further ahead.
+    expect(aheadBy).toHaveLength(12);
+    expect(Math.max(...aheadBy)).toBe(1);
+  });
 });

@@ -146,7 +146,7 @@ describe('workers as processes', () => {
     expect(events.find((e) => e.type === 'retried')?.step).toBe(handedBack.step);
   });
 
-  it('cancel stops a training stage at its next iteration; the run reads cancelled and keeps its checkpoints', async () => {
+  it('cancel stops a training stage at once; the run reads cancelled and keeps the checkpoints written before', async () => {
     await stopAll();
     const w = start('worker-cancel');
     const runId = await submit(longRun('cancelled', 2000));
@@ -156,6 +156,8 @@ describe('workers as processes', () => {
       runId,
     );
     expect(cancelled.ok).toBe(true);
+    const stageId = (await stageOf(runId)).id;
+    const checkpointsAtCancel = await t.db.prisma.checkpoint.findMany({ where: { stageId }, select: { id: true } });
     const asked = Date.now();
     const stage = await waitFor(
       'the stage to be cancelled',
@@ -170,8 +172,11 @@ describe('workers as processes', () => {
     expect(stage.step).toBeLessThan(2000);
     const run = await t.db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
     expect(run.status).toBe('cancelled');
-    const last = await t.db.prisma.checkpoint.findFirst({ where: { stageId: stage.id }, orderBy: { step: 'desc' } });
-    expect(last?.step).toBe(stage.step);
+    // Nothing is written after the cancel: the checkpoints are those it had, the last one at
+    // or before where the stage stopped.
+    const kept = await t.db.prisma.checkpoint.findMany({ where: { stageId }, orderBy: { step: 'asc' } });
+    expect(kept.map((c) => c.id).sort()).toEqual(checkpointsAtCancel.map((c) => c.id).sort());
+    expect(kept.at(-1)!.step).toBeLessThanOrEqual(stage.step);
     const events = await t.db.prisma.stageEvent.findMany({ where: { stageId: stage.id } });
     expect(
       events.some((e) => e.type === 'cancelled' && e.step === stage.step),

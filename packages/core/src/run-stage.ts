@@ -47,7 +47,8 @@ export interface StageRunInput {
   /** Called once training is about to start, with the step it starts from. */
   onStart?: (fromStep: number) => void;
   onMetrics?: (m: StepMetrics) => void;
-  onCheckpoint?: (step: number, file: string) => void;
+  /** Training waits for it to resolve (see TrainStageInput.onCheckpoint). */
+  onCheckpoint?: (step: number, file: string) => void | Promise<void>;
   shouldStop?: () => boolean;
 }
 

@@ -15,6 +15,7 @@ import {
   markRunSucceeded,
   moveHeldStage,
   updateHeldStage,
+  writeHeldStage,
 } from '../src/service/status.ts';
 
 let t: TestDb;
@@ -131,5 +132,54 @@ describe('stage status', () => {
     expect((await eventsOf(id)).map((e) => e.type)).toEqual(['cancelled']);
     const claim = { workerId: 'w', parentCheckpointId: null, resumeStep: 0 };
     expect(await claimStage(prisma, stages[0]!, claim)).toBeUndefined();
+  });
+});
+
+describe('the write fence of a held stage', () => {
+  const claim = { workerId: 'w', parentCheckpointId: null, resumeStep: 0 };
+  const checkpointed = (stageId: string, step: number) => () =>
+    prisma.stageEvent.create({ data: { stageId, type: 'checkpointed', workerId: 'w', step } });
+
+  it('writes while the attempt holds the stage; refuses a superseded attempt and a cancelled run', async () => {
+    const { runId, stages } = await makeRun();
+    const held = (await claimStage(prisma, stages[0]!, claim))!;
+    expect(await writeHeldStage(prisma, held, { step: 1 }, checkpointed(held.id, 1))).toMatchObject({ ok: true });
+    const stale = { ...held, attempt: held.attempt - 1 };
+    expect(await writeHeldStage(prisma, stale, { step: 2 }, checkpointed(held.id, 2))).toEqual({
+      ok: false,
+      refused: 'lost',
+    });
+    expect(await markRunCancelled(prisma, runId)).toBe(true);
+    expect(await writeHeldStage(prisma, held, { step: 3 }, checkpointed(held.id, 3))).toEqual({
+      ok: false,
+      refused: 'run-ended',
+      runStatus: 'cancelled',
+    });
+    // Neither refused write left anything: not the event, not the progress.
+    expect((await eventsOf(held.id)).map((e) => e.type)).toEqual(['started', 'checkpointed']);
+    expect((await prisma.stage.findUniqueOrThrow({ where: { id: held.id } })).step).toBe(1);
+  });
+
+  it('a cancel waits for a write already past the fence, and every later write is refused', async () => {
+    const { runId, stages } = await makeRun();
+    const held = (await claimStage(prisma, stages[0]!, claim))!;
+    let release!: () => void;
+    const holding = new Promise<void>((resolve) => (release = resolve));
+    const order: string[] = [];
+    const write = writeHeldStage(prisma, held, { step: 1 }, async (tx) => {
+      await holding; // the transaction is open and past the fence
+      await tx.stageEvent.create({ data: { stageId: held.id, type: 'checkpointed', workerId: 'w', step: 1 } });
+      order.push('written');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const cancel = markRunCancelled(prisma, runId).then((moved) => order.push(`cancelled ${moved}`));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(order).toEqual([]); // the cancel is waiting for the write's transaction
+    release();
+    await Promise.all([write, cancel]);
+    expect(order).toEqual(['written', 'cancelled true']);
+    expect(await writeHeldStage(prisma, held, { step: 2 }, checkpointed(held.id, 2))).toMatchObject({
+      refused: 'run-ended',
+    });
   });
 });

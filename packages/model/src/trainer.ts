@@ -64,7 +64,12 @@ export interface TrainStageInput {
   /** Extra context stored in every checkpoint (stage name, parent, ...). */
   checkpointMeta?: Record<string, unknown>;
   onMetrics?: (m: StepMetrics) => void;
-  onCheckpoint?: (step: number, file: string) => void;
+  /**
+   * Called after each checkpoint is written; training goes on once it resolves, so a caller
+   * that stores checkpoints slower than they are made slows training down instead of
+   * falling behind (backpressure).
+   */
+  onCheckpoint?: (step: number, file: string) => void | Promise<void>;
   /** Polled between iterations: true stops the stage after a checkpoint (cancel, SIGTERM). */
   shouldStop?: () => boolean;
 }
@@ -129,7 +134,7 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
     });
     lastCheckpoint = input.checkpointPath;
     lastCheckpointStep = step;
-    input.onCheckpoint?.(step, input.checkpointPath);
+    await input.onCheckpoint?.(step, input.checkpointPath);
   };
 
   const diverged = (what: string): StageOutcome => ({

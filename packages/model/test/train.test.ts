@@ -56,7 +56,9 @@ async function learnCycle(config: ModelConfig, iterations: number, lr: number) {
     }),
     checkpointPath: path.join(tmp(), `${config.kind}.ckpt`),
     onMetrics: (m) => metrics.push(m),
-    onCheckpoint: (step) => checkpoints.push(step),
+    onCheckpoint: (step) => {
+      checkpoints.push(step);
+    },
   });
   const seconds = (performance.now() - started) / 1000;
   model.dispose();

@@ -10,7 +10,13 @@
  * because its `attempts` no longer matches the row's.
  */
 import type { DbModels, Prisma, PrismaClient } from '../db/index.ts';
-import { RUN_TRANSITIONS, STAGE_TRANSITIONS, type RunTransition, type StageTransition } from './states.ts';
+import {
+  RUN_TRANSITIONS,
+  STAGE_TRANSITIONS,
+  type RunStatus,
+  type RunTransition,
+  type StageTransition,
+} from './states.ts';
 
 /** A stage held by one attempt of one worker: it is running, and its `attempts` is `attempt`. */
 export interface HeldStage {
@@ -190,6 +196,40 @@ export async function updateHeldStage(
     data: progress,
   });
   return r.count > 0;
+}
+
+/** Why a held stage's write was refused: another attempt has the stage, or its run has ended. */
+export type FenceRefusal = { refused: 'lost' } | { refused: 'run-ended'; runStatus: 'cancelled' | 'failed' };
+
+/**
+ * The write fence of a training attempt: writes its progress and then `write` (checkpoint
+ * rows, metric points) in one transaction, only while this attempt holds the stage and the
+ * run is neither cancelled nor failed.
+ *
+ * The run's row is read FOR SHARE, so a cancel (an UPDATE of that row) waits for a write
+ * already past the fence to commit, and every write that starts after the cancel has
+ * committed sees it and is refused: no checkpoint or metric lands after a cancel is recorded.
+ */
+export async function writeHeldStage<T>(
+  prisma: PrismaClient,
+  stage: HeldStage,
+  progress: { step?: number; tokensPerSec?: number; backend?: string },
+  write: (tx: Prisma.TransactionClient) => Promise<T>,
+): Promise<{ ok: true; value: T } | ({ ok: false } & FenceRefusal)> {
+  return prisma.$transaction(async (tx) => {
+    const [run] = await tx.$queryRaw<{ status: RunStatus }[]>`
+      SELECT r.status::text AS status FROM "Run" r JOIN "Stage" s ON s."runId" = r.id
+      WHERE s.id = ${stage.id} FOR SHARE OF r`;
+    if (!run) return { ok: false, refused: 'lost' } as const;
+    if (run.status === 'cancelled' || run.status === 'failed')
+      return { ok: false, refused: 'run-ended', runStatus: run.status } as const;
+    const held = await tx.stage.updateMany({
+      where: { id: stage.id, attempts: stage.attempt, status: 'running' },
+      data: progress,
+    });
+    if (held.count === 0) return { ok: false, refused: 'lost' } as const;
+    return { ok: true, value: await write(tx) } as const;
+  });
 }
 
 /**
