@@ -190,6 +190,15 @@ describe('a valid run', () => {
     const after = (await h.app.inject({ url: `/v1/runs/${run.id}` })).json();
     expect(after.status).toBe('cancelled');
     expect(after.stages.map((s: { status: string }) => s.status)).toEqual(['cancelled', 'cancelled']);
+    // No worker held a job of it: the whole flow is gone from Redis, nothing will start it.
+    const flowQueues = [QUEUE.prepare, QUEUE.train, QUEUE.evaluate].map((q) => new Queue(q, connection));
+    try {
+      const ids = [jobId.prepare(run.id), jobId.stage(run.id, 0), jobId.stage(run.id, 1), jobId.evaluate(run.id)];
+      const left = await Promise.all(flowQueues.flatMap((q) => ids.map((id) => q.getJob(id))));
+      expect(left.filter(Boolean)).toEqual([]);
+    } finally {
+      await Promise.all(flowQueues.map((q) => q.close()));
+    }
     expectError(
       await h.app.inject({ method: 'POST', url: `/v1/runs/${run.id}/cancel` }),
       409,

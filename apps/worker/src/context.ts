@@ -18,6 +18,10 @@ export interface WorkerSettings {
   generateCacheSize: number;
   /** Most bytes the local artifact cache may hold (default 8 GiB); least recently used go first. */
   cacheBytes: number;
+  /** How often runs whose jobs Redis has lost are looked for and queued again (default 30 s; reconcile.ts). */
+  reconcileIntervalMs: number;
+  /** Runs younger than this are not reconciled: their submission may still be queueing them (default 60 s). */
+  reconcileGraceMs: number;
 }
 
 export interface WorkerContext {

@@ -12,7 +12,9 @@ import { ActiveTasks } from './active.ts';
 import { createContext, defaultWorkerId, type WorkerContext, type WorkerSettings } from './context.ts';
 import { processEvaluate } from './evaluate.ts';
 import { Generator, processGenerate } from './generate.ts';
+import { isPrismaError, plainError, plainMessage } from './plain-error.ts';
 import { processPrepare } from './prepare.ts';
+import { startReconciler, type ReconcileReport } from './reconcile.ts';
 import { failRun } from './run-state.ts';
 import { processTrainStage } from './train.ts';
 
@@ -30,6 +32,8 @@ export interface WorkerOptions {
 export interface RunningWorker {
   workerId: string;
   context: WorkerContext;
+  /** One reconciling round now (see reconcile.ts); undefined when another round holds the lock. */
+  reconcile(): Promise<ReconcileReport | undefined>;
   /** Stops taking jobs, stops running stages at a checkpoint and hands them back, then closes. */
   close(): Promise<void>;
 }
@@ -41,6 +45,8 @@ export const DEFAULT_SETTINGS: WorkerSettings = {
   stalledIntervalMs: 30_000,
   generateCacheSize: 3,
   cacheBytes: 8 * 1024 ** 3,
+  reconcileIntervalMs: 30_000,
+  reconcileGraceMs: 60_000,
 };
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
@@ -105,14 +111,18 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     if (active.cancelRun(runId) > 0) ctx.log(`run ${runId}: cancelling`);
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  // Runs whose jobs Redis has lost are queued again: now, and every reconcileIntervalMs.
+  const reconciler = startReconciler(ctx);
   ctx.log(`ready (queues under "${prefix}", work folder ${ctx.workDir})`);
 
   let closing: Promise<void> | undefined;
   return {
     workerId: ctx.workerId,
     context: ctx,
+    reconcile: () => reconciler.reconcile(),
     close: () =>
       (closing ??= (async () => {
+        await reconciler.close();
         active.shutdown();
         await Promise.all(workers.map((w) => w.close()));
         await Promise.all(failing);
@@ -127,12 +137,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
  * A user error thrown in the worker itself (a corrupt checkpoint artifact, ...) fails its job
  * at once: another attempt would read the same bytes. onFailed then fails the run with the
  * message. (The training child's errors arrive already classified, as its `userError`.)
+ * Anything else is infrastructure (a lost connection, a database that refused a write): it is
+ * retried with backoff (queues.ts), under a plain message, never a library's source code.
  */
 async function failFast<T>(job: Job, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (error) {
     if (isUserError(error)) throw new UnrecoverableError(`${job.name}: ${error.message}`);
+    if (isPrismaError(error)) throw new Error(`${job.name}: ${plainError(error)}`, { cause: error });
     throw error;
   }
 }
@@ -158,5 +171,5 @@ function plainReason(job: Job, error: Error): string {
   if (/stalled more than allowable limit/.test(error.message))
     return `the worker running ${job.name} stopped answering ${MAX_STALLED + 1} times in a row (killed or out of memory?)`;
   if (/^child .* failed$/.test(error.message)) return `${job.name} was not run: an earlier job of the run failed`;
-  return error.message;
+  return plainMessage(error.message);
 }

@@ -17,6 +17,9 @@ const HELP = `usage: miniglm worker [options]
   --cache-gb    most GiB the local artifact cache keeps (default 8)
 
 The database is DATABASE_URL, or an embedded PGlite in .miniglm/pglite (one process only).
+Every MINIGLM_RECONCILE_INTERVAL_MS (default 30000) the worker queues again the runs that
+Postgres says are queued or running and whose jobs Redis has lost (a restart without
+persistence, say).
 SIGTERM or Ctrl-C: running stages finish their iteration, checkpoint and go back to the
 queue; then the worker exits 0.`;
 
@@ -42,6 +45,7 @@ export async function worker(argv: string[]): Promise<void> {
       : numberFlag('cache-gb', f['cache-gb'], 8, { min: 0.01, max: 1e6 }) * 1024 ** 3;
   const lockDurationMs = envMs('MINIGLM_LOCK_DURATION_MS');
   const stalledIntervalMs = envMs('MINIGLM_STALLED_INTERVAL_MS');
+  const reconcileIntervalMs = envMs('MINIGLM_RECONCILE_INTERVAL_MS');
   const db = await openServiceDb();
   const running = await startWorker({
     db,
@@ -53,6 +57,7 @@ export async function worker(argv: string[]): Promise<void> {
       backend: f.backend ?? process.env.MINIGLM_BACKEND,
       lockDurationMs,
       stalledIntervalMs,
+      reconcileIntervalMs,
       cacheBytes,
     },
   }).catch(async (error: Error) => {

@@ -103,13 +103,14 @@ export async function markRunFailed(
   ]);
 }
 
-/** A run just written whose flow could not be queued: no worker has seen it. */
-export async function markRunNotQueued(prisma: PrismaClient, runId: string, message: string): Promise<void> {
-  const now = new Date();
-  await prisma.$transaction([
-    moveRuns(prisma, { id: runId }, 'fail', { error: message, finishedAt: now }),
-    moveStages(prisma, { runId }, 'cancel', { error: 'not run: the run could not be queued', finishedAt: now }),
-  ]);
+/**
+ * Takes back a run just written whose flow Redis did not take: its rows are deleted (stages,
+ * events with them), so nothing of a refused submission survives. Only while it is still
+ * queued: false when a worker has started it, which means the flow did reach Redis after all.
+ */
+export async function withdrawUnqueuedRun(prisma: PrismaClient, runId: string): Promise<boolean> {
+  const removed = await prisma.run.deleteMany({ where: { id: runId, status: 'queued' } });
+  return removed.count > 0;
 }
 
 /**

@@ -11,7 +11,7 @@ import { isUuid } from './ids.ts';
 import { runFlow } from './queues.ts';
 import { checkSources } from './sources.ts';
 import { isFinal } from './states.ts';
-import { markRunCancelled, markRunNotQueued } from './status.ts';
+import { markRunCancelled, withdrawUnqueuedRun } from './status.ts';
 
 /** An error a client can act on, with the HTTP status that says whose fault it is. */
 export interface ServiceError {
@@ -100,6 +100,8 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
     }),
     deps.prisma.stageEvent.createMany({ data: stages.map((s) => ({ stageId: s.id, type: 'queued' as const })) }),
   ]);
+  // Written first, so that a worker never finds a job whose rows are missing; taken back
+  // when Redis does not take the flow, so that a refused submission leaves nothing behind.
   try {
     await deps.flows.add(
       runFlow(
@@ -108,9 +110,10 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
       ),
     );
   } catch (error) {
-    const message = `could not queue the run: ${error instanceof Error ? error.message : String(error)}`;
-    await markRunNotQueued(deps.prisma, runId, message);
-    return fail(503, message);
+    const reason = error instanceof Error ? error.message : String(error);
+    if (await withdrawUnqueuedRun(deps.prisma, runId))
+      return fail(503, `Redis did not take the run (${reason}); nothing was kept: submit it again once Redis answers`);
+    // A worker has started it: the flow reached Redis after all, and the run is accepted.
   }
   return {
     ok: true,
@@ -144,12 +147,26 @@ async function storedInitFromMismatch(
   );
 }
 
+export interface CancelDeps {
+  prisma: PrismaClient;
+  /** Tells every worker through Redis (the cancel channel). */
+  publish: (runId: string) => Promise<unknown>;
+  /** Removes the run's jobs that no worker holds yet, if any (best effort). */
+  removeJobs?: (runId: string) => Promise<unknown>;
+  /** How long the answer waits for Redis (default 1 s). */
+  redisTimeoutMs?: number;
+}
+
 /**
- * Cancels a run: queued stages are cancelled at once; a running stage is told through the
- * cancel channel and stops after its current iteration, with a checkpoint.
+ * Cancels a run. Postgres is the truth: the run and its queued stages are cancelled there,
+ * and from that moment the write fence refuses every checkpoint and metric of the run. Redis
+ * only makes the rest faster (the cancel message kills a training child at once, removed jobs
+ * are never started), so it is told best effort, for at most `redisTimeoutMs`: a worker that
+ * misses the message stops within a second anyway (it looks at the run), and a job left in
+ * the queue ends at once when it starts. A Redis that hangs cannot hold the answer back.
  */
 export async function cancelRun(
-  deps: { prisma: PrismaClient; publish: (runId: string) => Promise<unknown> },
+  deps: CancelDeps,
   runId: string,
 ): Promise<ServiceResult<{ id: string; status: 'cancelled' }>> {
   const run = isUuid(runId) ? await deps.prisma.run.findUnique({ where: { id: runId } }) : null;
@@ -158,6 +175,17 @@ export async function cancelRun(
     return fail(409, `run ${runId} has already ${run.status === 'cancelled' ? 'been cancelled' : run.status}`);
   // A run that finished since we read it keeps its result (and the caller hears 409).
   if (!(await markRunCancelled(deps.prisma, runId))) return fail(409, `run ${runId} has already finished`);
-  await deps.publish(runId);
+  const tellRedis = Promise.allSettled([deps.publish(runId), deps.removeJobs?.(runId)]);
+  await settledWithin(tellRedis, deps.redisTimeoutMs ?? 1000);
   return { ok: true, value: { id: runId, status: 'cancelled' } };
+}
+
+/** Waits for `promise` at most `ms` (the timer does not hold the process open). */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  await Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
