@@ -50,6 +50,19 @@ export function errors<const Codes extends readonly number[]>(...codes: Codes) {
   ) as { [K in Codes[number]]: typeof ErrorBody };
 }
 
+/** The cursor of the next page of a list (pagination.ts); null on the last page. */
+const NextCursor = Nullable(
+  Type.String({ description: 'pass it as ?cursor= for the next page; null when this page is the last' }),
+);
+
+/** What a downsampled history answer says about itself (views/metric-history.ts). */
+const Downsampling = {
+  maxPoints: Type.Integer({ description: 'the most points per history that this answer was allowed' }),
+  downsampled: Type.Boolean({
+    description: 'some history had more points: it holds the lowest and highest point of each step bucket',
+  }),
+};
+
 // ---------------------------------------------------------------------------- runs
 
 export const SubmittedRunView = Type.Object(
@@ -93,7 +106,10 @@ export const RunListItem = Type.Object({
   bestValLoss: Nullable(Type.Number()),
 });
 
-export const RunList = Type.Object({ runs: Type.Array(RunListItem) }, { description: 'Runs, newest first' });
+export const RunList = Type.Object(
+  { runs: Type.Array(RunListItem), nextCursor: NextCursor },
+  { description: 'Runs, newest first' },
+);
 
 const LatestMetrics = Type.Object(
   {
@@ -178,7 +194,10 @@ export const RunEvent = Type.Object({
   message: Nullable(Type.String()),
 });
 
-export const RunEvents = Type.Object({ events: Type.Array(RunEvent) }, { description: 'In time order' });
+export const RunEvents = Type.Object(
+  { events: Type.Array(RunEvent), nextCursor: NextCursor },
+  { description: 'In time order' },
+);
 
 export const RunMetrics = Type.Object(
   {
@@ -198,6 +217,7 @@ export const RunMetrics = Type.Object(
         Type.Array(Type.Tuple([Type.Integer(), Type.Number()], { description: '[step, value]' })),
       ),
     ),
+    ...Downsampling,
   },
   { description: 'Metric histories by key and stage' },
 );
@@ -268,6 +288,7 @@ export const CompareView = Type.Object(
         }),
       ),
     ),
+    ...Downsampling,
   },
   { description: 'Results, the settings that differ, and loss histories aligned by global step' },
 );
@@ -286,7 +307,7 @@ export const CheckpointView = Type.Object({
 });
 
 export const CheckpointList = Type.Object(
-  { checkpoints: Type.Array(CheckpointView) },
+  { checkpoints: Type.Array(CheckpointView), nextCursor: NextCursor },
   { description: 'Checkpoints, newest first' },
 );
 
@@ -305,7 +326,10 @@ export const AliasView = Type.Object({
   updatedAt: Timestamp,
 });
 
-export const AliasList = Type.Object({ aliases: Type.Array(AliasView) }, { description: 'Aliases by name' });
+export const AliasList = Type.Object(
+  { aliases: Type.Array(AliasView), nextCursor: NextCursor },
+  { description: 'Aliases by name' },
+);
 
 export const AliasSet = Type.Object(
   { name: Type.String(), checkpointId: Uuid },
@@ -329,7 +353,10 @@ export const FileView = Type.Object({
   createdAt: Timestamp,
 });
 
-export const FileList = Type.Object({ files: Type.Array(FileView) }, { description: 'Files, newest first' });
+export const FileList = Type.Object(
+  { files: Type.Array(FileView), nextCursor: NextCursor },
+  { description: 'Files, newest first' },
+);
 
 // ---------------------------------------------------------------------------- generate
 

@@ -15,6 +15,35 @@ const strict = { additionalProperties: false } as const;
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
+/**
+ * `?limit=&cursor=` of a list route: at most `limit` items (default and maximum per list,
+ * written here), and the page after the one whose `nextCursor` is given (pagination.ts).
+ */
+const pageQuery = (defaultLimit: number, maxLimit: number) => ({
+  limit: Type.Integer({
+    minimum: 1,
+    maximum: maxLimit,
+    default: defaultLimit,
+    description: `items per page (default ${defaultLimit}, at most ${maxLimit})`,
+  }),
+  cursor: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 500,
+      description: 'the nextCursor of the previous page; leave it out for the first page',
+    }),
+  ),
+});
+
+/**
+ * `?maxPoints=` of the metric histories: the most points one history answers. Longer ones
+ * are downsampled in SQL (views/metric-history.ts), so the answer stays bounded however
+ * long the run; the default applies when the parameter is absent.
+ */
+export const DEFAULT_MAX_POINTS = 1000;
+const maxPoints = (description: string) =>
+  Type.Integer({ minimum: 100, maximum: 10_000, default: DEFAULT_MAX_POINTS, description });
+
 export const IdParams = Type.Object({ id: Type.String({ description: 'a uuid' }) }, strict);
 export type IdParams = Static<typeof IdParams>;
 
@@ -22,7 +51,7 @@ export const ListRunsQuery = Type.Object(
   {
     status: Type.Optional(Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)))),
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    ...pageQuery(50, 500),
   },
   strict,
 );
@@ -33,8 +62,11 @@ export const MetricsQuery = Type.Object(
     keys: Type.String({
       default: 'trainLoss,valLoss',
       pattern: '^[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*$',
-      description: 'comma-separated metric keys (trainLoss, valLoss, lr, gradNorm, tokensPerSec, ...)',
+      description: 'comma-separated metric keys (trainLoss, valLoss, lr, gradNorm, tokensPerSec, ...), at most 20',
     }),
+    maxPoints: maxPoints(
+      'the most points per key and stage; a longer history is cut into steps buckets and each keeps its lowest and highest point, plus the first and last point',
+    ),
   },
   strict,
 );
@@ -43,7 +75,7 @@ export type MetricsQuery = Static<typeof MetricsQuery>;
 export const ListCheckpointsQuery = Type.Object(
   {
     run: Type.Optional(Type.String({ minLength: 1, description: 'only the checkpoints of this run' })),
-    limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+    ...pageQuery(100, 500),
   },
   strict,
 );
@@ -91,8 +123,14 @@ export const UploadBody = Type.String({
   description: "the file's bytes, sent as they are (no multipart)",
 });
 
-export const ListFilesQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }, strict);
+export const ListFilesQuery = Type.Object(pageQuery(100, 500), strict);
 export type ListFilesQuery = Static<typeof ListFilesQuery>;
+
+export const ListEventsQuery = Type.Object(pageQuery(500, 500), strict);
+export type ListEventsQuery = Static<typeof ListEventsQuery>;
+
+export const ListAliasesQuery = Type.Object(pageQuery(100, 500), strict);
+export type ListAliasesQuery = Static<typeof ListAliasesQuery>;
 
 export const GenerateBody = Type.Object(
   {
@@ -123,7 +161,12 @@ export const GenerateBody = Type.Object(
 export type GenerateBody = Static<typeof GenerateBody>;
 
 export const CompareQuery = Type.Object(
-  { runs: Type.String({ minLength: 1, description: 'comma-separated run ids, 2 to 20' }) },
+  {
+    runs: Type.String({ minLength: 1, description: 'comma-separated run ids, 2 to 20' }),
+    maxPoints: maxPoints(
+      'the most rows per history; each run gets an equal share (at least 10 points), downsampled as GET /v1/runs/:id/metrics does',
+    ),
+  },
   strict,
 );
 export type CompareQuery = Static<typeof CompareQuery>;

@@ -14,7 +14,8 @@ import {
   NoContent,
   errors,
 } from '../responses.ts';
-import { AliasParams, IdParams, ListCheckpointsQuery, PutAliasBody } from '../schemas.ts';
+import { decodeCursor, toPage } from '../pagination.ts';
+import { AliasParams, IdParams, ListAliasesQuery, ListCheckpointsQuery, PutAliasBody } from '../schemas.ts';
 
 const checkpointInclude = {
   stage: { select: { id: true, name: true, index: true, kind: true, run: { select: { id: true, name: true } } } },
@@ -58,22 +59,40 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
     {
       schema: {
         tags: ['checkpoints'],
-        summary: 'Checkpoints, newest first (optionally of one run)',
+        summary:
+          'Checkpoints, newest first (optionally of one run), a page at a time (?limit=, ?cursor= from nextCursor)',
         querystring: ListCheckpointsQuery,
         response: { 200: CheckpointList, ...errors(400, 404) },
       },
     },
     async (request) => {
-      const { run, limit } = request.query;
+      const { run, limit, cursor } = request.query;
+      const list = '/v1/checkpoints';
+      // Keyset on (createdAt, step, id) descending: the newest first, a stage's later step
+      // first within one millisecond, the id to break what is left of a tie.
+      const after = cursor ? decodeCursor(cursor, list, ['date', 'int', 'uuid']) : undefined;
       if (run !== undefined && !(isUuid(run) && (await prisma.run.count({ where: { id: run } }))))
         throw notFound(`query string /run: no run with id "${run}" (GET /v1/runs lists them)`);
+      const [at, step, id] = (after ?? []) as [Date, number, string];
       const rows = await prisma.checkpoint.findMany({
-        where: run ? { stage: { runId: run } } : {},
-        orderBy: [{ createdAt: 'desc' }, { step: 'desc' }],
-        take: limit,
+        where: {
+          ...(run ? { stage: { runId: run } } : {}),
+          ...(after
+            ? {
+                OR: [
+                  { createdAt: { lt: at } },
+                  { createdAt: at, step: { lt: step } },
+                  { createdAt: at, step, id: { lt: id } },
+                ],
+              }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { step: 'desc' }, { id: 'desc' }],
+        take: limit + 1,
         include: checkpointInclude,
       });
-      return { checkpoints: rows.map(checkpointView) };
+      const page = toPage(rows, limit, list, (c) => [c.createdAt, c.step, c.id]);
+      return { checkpoints: page.items.map(checkpointView), nextCursor: page.nextCursor };
     },
   );
 
@@ -126,8 +145,28 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
 
   app.get(
     '/v1/aliases',
-    { schema: { tags: ['aliases'], summary: 'All aliases', response: { 200: AliasList } } },
-    async () => ({ aliases: await prisma.alias.findMany({ orderBy: { name: 'asc' }, select: aliasSelect }) }),
+    {
+      schema: {
+        tags: ['aliases'],
+        summary: 'Aliases by name, a page at a time (?limit=, ?cursor= from nextCursor)',
+        querystring: ListAliasesQuery,
+        response: { 200: AliasList, ...errors(400) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const list = '/v1/aliases';
+      // The name is the key: the next page starts after the last name sent.
+      const after = cursor ? (decodeCursor(cursor, list, ['string'])[0] as string) : undefined;
+      const rows = await prisma.alias.findMany({
+        where: after === undefined ? {} : { name: { gt: after } },
+        orderBy: { name: 'asc' },
+        take: limit + 1,
+        select: aliasSelect,
+      });
+      const page = toPage(rows, limit, list, (a) => [a.name]);
+      return { aliases: page.items, nextCursor: page.nextCursor };
+    },
   );
 
   app.get(

@@ -10,11 +10,12 @@ export function compareRoutes(app: Api, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
-        summary: 'Compare 2 to 20 runs: results, differing settings, aligned loss histories',
+        summary:
+          'Compare 2 to 20 runs: results, differing settings, aligned loss histories (downsampled to ?maxPoints=, default 1000 rows)',
         querystring: CompareQuery,
         response: { 200: CompareView, ...errors(400, 404) },
       },
     },
-    async (request) => compareRuns(ctx.prisma, parseRunList(request.query.runs)),
+    async (request) => compareRuns(ctx.prisma, ctx.db.sql, parseRunList(request.query.runs), request.query.maxPoints),
   );
 }

@@ -21,6 +21,7 @@ import type { DbModels } from '@miniglm/core/db';
 import type { Api, ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
 import { FileList, FileView, errors } from '../responses.ts';
+import { decodeCursor, olderThan, toPage } from '../pagination.ts';
 import { IdParams, ListFilesQuery, UploadBody, UploadQuery } from '../schemas.ts';
 import { stringProblem } from '../input-checks.ts';
 import { validateAllButBody } from '../validation.ts';
@@ -193,19 +194,23 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
     {
       schema: {
         tags: ['files'],
-        summary: 'Uploaded files, newest first',
+        summary: 'Uploaded files, newest first, a page at a time (?limit=, ?cursor= from nextCursor)',
         querystring: ListFilesQuery,
         response: { 200: FileList, ...errors(400) },
       },
     },
-    async (request) => ({
-      files: (
-        await prisma.datasetFile.findMany({
-          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-          take: request.query.limit,
-        })
-      ).map(fileView),
-    }),
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const list = '/v1/files';
+      const after = cursor ? decodeCursor(cursor, list, ['date', 'uuid']) : undefined;
+      const rows = await prisma.datasetFile.findMany({
+        where: after ? olderThan(after[0] as Date, after[1] as string) : {},
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: limit + 1,
+      });
+      const page = toPage(rows, limit, list, (f) => [f.createdAt, f.id]);
+      return { files: page.items.map(fileView), nextCursor: page.nextCursor };
+    },
   );
 
   app.get(

@@ -3,7 +3,7 @@ import type { FlowJob, FlowProducer } from 'bullmq';
 import { Curriculum } from '@miniglm/core';
 import { QUEUE, cancelChannel, cancelRun, jobId, submitRun } from '@miniglm/core/service';
 import { REDIS_DEADLINE_MS, deadline, requireRedis, type Api, type ApiContext } from '../context.ts';
-import { fromService } from '../errors.ts';
+import { badRequest, fromService } from '../errors.ts';
 import {
   CancelledRun,
   Lineage,
@@ -14,10 +14,13 @@ import {
   SubmittedRunView,
   errors,
 } from '../responses.ts';
-import { IdParams, ListRunsQuery, MetricsQuery } from '../schemas.ts';
+import { IdParams, ListEventsQuery, ListRunsQuery, MetricsQuery } from '../schemas.ts';
 import { documentationOnly } from '../validation.ts';
 import { runLineage } from '../views/lineage.ts';
 import { getRun, listRuns, runEvents, runMetrics } from '../views/runs.ts';
+
+/** Keys one metrics request may name: the answer's size is keys × stages × maxPoints. */
+const MAX_METRIC_KEYS = 20;
 
 export function runRoutes(app: Api, ctx: ApiContext): void {
   const { prisma } = ctx;
@@ -55,12 +58,12 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
-        summary: 'Runs, newest first',
+        summary: 'Runs, newest first, a page at a time (?limit=, ?cursor= from nextCursor)',
         querystring: ListRunsQuery,
         response: { 200: RunList, ...errors(400) },
       },
     },
-    async (request) => ({ runs: await listRuns(prisma, request.query) }),
+    async (request) => listRuns(prisma, request.query),
   );
 
   app.get(
@@ -81,12 +84,13 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
-        summary: "The run's stage events in time order",
+        summary: "The run's stage events in time order, a page at a time (?limit=, ?cursor= from nextCursor)",
         params: IdParams,
-        response: { 200: RunEvents, ...errors(404) },
+        querystring: ListEventsQuery,
+        response: { 200: RunEvents, ...errors(400, 404) },
       },
     },
-    async (request) => ({ events: await runEvents(prisma, request.params.id) }),
+    async (request) => runEvents(prisma, request.params.id, request.query),
   );
 
   app.get(
@@ -94,13 +98,18 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
     {
       schema: {
         tags: ['runs'],
-        summary: 'Metric histories by key and stage, with stage offsets',
+        summary: 'Metric histories by key and stage, with stage offsets, downsampled to ?maxPoints= (default 1000)',
         params: IdParams,
         querystring: MetricsQuery,
         response: { 200: RunMetrics, ...errors(400, 404) },
       },
     },
-    async (request) => runMetrics(prisma, request.params.id, [...new Set(request.query.keys.split(','))]),
+    async (request) => {
+      const keys = [...new Set(request.query.keys.split(','))];
+      if (keys.length > MAX_METRIC_KEYS)
+        throw badRequest(`query string /keys: name at most ${MAX_METRIC_KEYS} metric keys, not ${keys.length}`);
+      return runMetrics(prisma, ctx.db.sql, request.params.id, keys, request.query.maxPoints);
+    },
   );
 
   app.get(

@@ -4,15 +4,18 @@
  * GET /v1/runs/:id/metrics).
  */
 import { curriculumOf, type Curriculum } from '@miniglm/core';
-import type { PrismaClient } from '@miniglm/core/db';
+import type { PrismaClient, SqlExecutor } from '@miniglm/core/db';
 import { isUuid } from '@miniglm/core/service';
 import type { Static } from '@sinclair/typebox';
 import { badRequest, notFound } from '../errors.ts';
 import type { CompareView } from '../responses.ts';
+import { metricHistories } from './metric-history.ts';
 
 export const COMPARE_KEYS = ['trainLoss', 'valLoss'] as const;
 export const MIN_COMPARE = 2;
 export const MAX_COMPARE = 20;
+/** Each run's share of a history's points is never below this, however many runs are compared. */
+export const MIN_POINTS_PER_RUN = 10;
 
 /** "a, b,,c" → ["a","b","c"], checked for count and duplicates. */
 export function parseRunList(raw: string): string[] {
@@ -44,7 +47,12 @@ export function flatten(value: unknown, prefix = '', out = new Map<string, unkno
   return out;
 }
 
-export async function compareRuns(prisma: PrismaClient, ids: string[]): Promise<Static<typeof CompareView>> {
+export async function compareRuns(
+  prisma: PrismaClient,
+  sql: SqlExecutor,
+  ids: string[],
+  maxPoints: number,
+): Promise<Static<typeof CompareView>> {
   const runs = await prisma.run.findMany({
     where: { id: { in: ids.filter(isUuid) } },
     include: {
@@ -57,26 +65,34 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]): Promise<
   if (missing) throw notFound(`query string /runs: no run with id "${missing}" (GET /v1/runs lists them)`);
   const ordered = ids.map((id) => byId.get(id)!);
 
-  const points = await prisma.metricPoint.findMany({
-    where: { runId: { in: ids }, key: { in: [...COMPARE_KEYS] } },
-    orderBy: { step: 'asc' },
-    select: { runId: true, stageId: true, key: true, step: true, value: true },
-  });
-
   // Global step of a point = its stage's offset (sum of earlier stages' iterations) + step.
-  const stageOffset = new Map<string, number>();
+  const stages: { id: string; offset: number; owner: string }[] = [];
   for (const run of ordered) {
     let offset = 0;
     for (const s of run.stages) {
-      stageOffset.set(s.id, offset);
+      stages.push({ id: s.id, offset, owner: run.id });
       offset += s.iterations;
     }
   }
+  // Each run's history of a key on the global step axis, downsampled in SQL to its share of
+  // maxPoints, on one bucket grid per key so that the runs' buckets line up.
+  const [{ histories: byRun, downsampled }, lastValLoss] = await Promise.all([
+    metricHistories(sql, {
+      keys: [...COMPARE_KEYS],
+      stages,
+      maxPoints: Math.max(MIN_POINTS_PER_RUN, Math.floor(maxPoints / ids.length)),
+      sharedGrid: true,
+    }),
+    latestValLoss(
+      sql,
+      ordered.flatMap((run) => (run.stages.length ? [run.stages.at(-1)!.id] : [])),
+    ),
+  ]);
 
   const now = Date.now();
   const summaries = ordered.map((run) => {
     const last = run.stages.at(-1);
-    const lastVal = points.filter((p) => p.key === 'valLoss' && p.stageId === last?.id).at(-1);
+    const lastVal = last ? lastValLoss.get(last.id) : undefined;
     const evaluation = run.evaluations[0];
     const rougeF = (evaluation?.rouge as { mean?: { f?: unknown } } | null)?.mean?.f;
     const timed = run.stages.filter((s) => s.tokensPerSec !== null && s.iterations > 0);
@@ -86,7 +102,7 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]): Promise<
       id: run.id,
       name: run.name,
       status: run.status,
-      finalValLoss: lastVal?.value ?? null,
+      finalValLoss: lastVal ?? null,
       perplexity: evaluation?.perplexity ?? null,
       rouge: typeof rougeF === 'number' ? rougeF : null,
       params: run.params,
@@ -125,18 +141,29 @@ export async function compareRuns(prisma: PrismaClient, ids: string[]): Promise<
   const histories = Object.fromEntries(
     COMPARE_KEYS.map((key) => {
       const rows = new Map<number, Record<string, number | null>>();
-      for (const p of points) {
-        if (p.key !== key) continue;
-        const step = (stageOffset.get(p.stageId) ?? 0) + p.step;
-        let row = rows.get(step);
-        if (!row) rows.set(step, (row = Object.fromEntries(ids.map((id) => [id, null]))));
-        row[p.runId] = p.value;
+      for (const [runId, points] of byRun.get(key)!) {
+        for (const [step, value] of points) {
+          let row = rows.get(step);
+          if (!row) rows.set(step, (row = Object.fromEntries(ids.map((id) => [id, null]))));
+          row[runId] = value;
+        }
       }
       return [key, [...rows.entries()].sort((a, b) => a[0] - b[0]).map(([step, values]) => ({ step, values }))];
     }),
   );
 
-  return { runs: summaries, differences, histories };
+  return { runs: summaries, differences, histories, maxPoints, downsampled };
+}
+
+/** The latest valLoss of each of these stages (by step), read by one DISTINCT ON query. */
+async function latestValLoss(sql: SqlExecutor, stageIds: string[]): Promise<Map<string, number>> {
+  if (stageIds.length === 0) return new Map();
+  const rows = await sql.query<{ stageId: string; value: number }>(
+    `SELECT DISTINCT ON ("stageId") "stageId", "value" FROM "MetricPoint"
+      WHERE "stageId" = ANY($1::text[]) AND "key" = 'valLoss' ORDER BY "stageId", "step" DESC`,
+    [stageIds],
+  );
+  return new Map(rows.map((r) => [r.stageId, Number(r.value)]));
 }
 
 /**

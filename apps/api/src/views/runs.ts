@@ -8,7 +8,9 @@ import type { DbModels, PrismaClient, SqlExecutor } from '@miniglm/core/db';
 import { isUuid, stageProgress } from '@miniglm/core/service';
 import type { Static } from '@sinclair/typebox';
 import { notFound } from '../errors.ts';
+import { decodeCursor, olderThan, toPage } from '../pagination.ts';
 import type { RunEvent, RunListItem, RunMetrics, RunView } from '../responses.ts';
+import { metricHistories } from './metric-history.ts';
 
 type StageRow = DbModels.Stage;
 type RunRow = DbModels.Run;
@@ -47,49 +49,58 @@ export function runEtaSeconds(run: RunRow, stages: StageRow[]): number | null {
   return seconds;
 }
 
+/** A page of runs, newest first: keyset on (createdAt, id) descending (pagination.ts). */
 export async function listRuns(
   prisma: PrismaClient,
-  query: { status?: DbModels.RunStatus; tag?: string; limit: number },
-): Promise<Static<typeof RunListItem>[]> {
-  const runs = await prisma.run.findMany({
-    where: { status: query.status, ...(query.tag ? { tags: { has: query.tag } } : {}) },
+  query: { status?: DbModels.RunStatus; tag?: string; limit: number; cursor?: string },
+): Promise<{ runs: Static<typeof RunListItem>[]; nextCursor: string | null }> {
+  const after = query.cursor ? decodeCursor(query.cursor, '/v1/runs', ['date', 'uuid']) : undefined;
+  const rows = await prisma.run.findMany({
+    where: {
+      status: query.status,
+      ...(query.tag ? { tags: { has: query.tag } } : {}),
+      ...(after ? olderThan(after[0] as Date, after[1] as string) : {}),
+    },
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-    take: query.limit,
+    take: query.limit + 1,
     include: { stages: { orderBy: { index: 'asc' } } },
   });
+  const { items: runs, nextCursor } = toPage(rows, query.limit, '/v1/runs', (r) => [r.createdAt, r.id]);
   const best = await prisma.metricPoint.groupBy({
     by: ['runId'],
     where: { runId: { in: runs.map((r) => r.id) }, key: 'valLoss' },
     _min: { value: true },
   });
   const bestByRun = new Map(best.map((b) => [b.runId, b._min.value]));
-  return runs.map((run) => {
-    const curriculum = curriculumOf(run);
-    const stage = currentStage(run.stages);
-    return {
-      id: run.id,
-      name: run.name,
-      status: run.status,
-      tags: run.tags,
-      createdAt: run.createdAt,
-      startedAt: run.startedAt,
-      finishedAt: run.finishedAt,
-      error: run.error,
-      stage: stage
-        ? {
-            index: stage.index,
-            name: stage.name,
-            status: stage.status,
-            step: stage.step,
-            iterations: stage.iterations,
-            progress: stageProgressOf(stage, curriculum).progress,
-          }
-        : null,
-      tokensPerSec: stage?.tokensPerSec ?? null,
-      etaSeconds: runEtaSeconds(run, run.stages),
-      bestValLoss: bestByRun.get(run.id) ?? null,
-    };
-  });
+  return { runs: runs.map((run) => listItem(run, bestByRun.get(run.id) ?? null)), nextCursor };
+}
+
+function listItem(run: RunRow & { stages: StageRow[] }, bestValLoss: number | null): Static<typeof RunListItem> {
+  const curriculum = curriculumOf(run);
+  const stage = currentStage(run.stages);
+  return {
+    id: run.id,
+    name: run.name,
+    status: run.status,
+    tags: run.tags,
+    createdAt: run.createdAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    error: run.error,
+    stage: stage
+      ? {
+          index: stage.index,
+          name: stage.name,
+          status: stage.status,
+          step: stage.step,
+          iterations: stage.iterations,
+          progress: stageProgressOf(stage, curriculum).progress,
+        }
+      : null,
+    tokensPerSec: stage?.tokensPerSec ?? null,
+    etaSeconds: runEtaSeconds(run, run.stages),
+    bestValLoss,
+  };
 }
 
 /** The latest value of each metric key, per stage (one DISTINCT ON query for the whole run). */
@@ -213,14 +224,32 @@ async function requireRun(prisma: PrismaClient, id: string) {
   if (!run) throw notFound(`no run with id "${id}" (GET /v1/runs lists them)`);
 }
 
-export async function runEvents(prisma: PrismaClient, id: string): Promise<Static<typeof RunEvent>[]> {
+/** A page of the run's events in time order: keyset on (at, id) ascending. */
+export async function runEvents(
+  prisma: PrismaClient,
+  id: string,
+  query: { limit: number; cursor?: string },
+): Promise<{ events: Static<typeof RunEvent>[]; nextCursor: string | null }> {
+  const list = '/v1/runs/:id/events';
+  const after = query.cursor ? decodeCursor(query.cursor, list, ['date', 'int']) : undefined;
   await requireRun(prisma, id);
-  const events = await prisma.stageEvent.findMany({
-    where: { stage: { runId: id } },
+  const rows = await prisma.stageEvent.findMany({
+    where: {
+      stage: { runId: id },
+      ...(after
+        ? { OR: [{ at: { gt: after[0] as Date } }, { at: after[0] as Date, id: { gt: after[1] as number } }] }
+        : {}),
+    },
     orderBy: [{ at: 'asc' }, { id: 'asc' }],
+    take: query.limit + 1,
     include: { stage: { select: { name: true, index: true } } },
   });
-  return events.map((e) => ({
+  const { items, nextCursor } = toPage(rows, query.limit, list, (e) => [e.at, e.id]);
+  return { events: items.map((e) => eventView(e)), nextCursor };
+}
+
+function eventView(e: DbModels.StageEvent & { stage: { name: string; index: number } }): Static<typeof RunEvent> {
+  return {
     id: e.id,
     at: e.at,
     type: e.type,
@@ -230,14 +259,21 @@ export async function runEvents(prisma: PrismaClient, id: string): Promise<Stati
     workerId: e.workerId,
     step: e.step,
     message: e.message,
-  }));
+  };
 }
 
 /**
- * Metric histories by key and stage. `offset` of a stage is the sum of the earlier stages'
- * iterations, so a chart can draw every stage on one x axis (global step = offset + step).
+ * Metric histories by key and stage, each at most `maxPoints` long (metric-history.ts).
+ * `offset` of a stage is the sum of the earlier stages' iterations, so a chart can draw
+ * every stage on one x axis (global step = offset + step).
  */
-export async function runMetrics(prisma: PrismaClient, id: string, keys: string[]): Promise<Static<typeof RunMetrics>> {
+export async function runMetrics(
+  prisma: PrismaClient,
+  sql: SqlExecutor,
+  id: string,
+  keys: string[],
+  maxPoints: number,
+): Promise<Static<typeof RunMetrics>> {
   await requireRun(prisma, id);
   const stages = await prisma.stage.findMany({
     where: { runId: id },
@@ -251,15 +287,20 @@ export async function runMetrics(prisma: PrismaClient, id: string, keys: string[
     return view;
   });
   const nameOf = new Map(stages.map((s) => [s.id, s.name]));
-  const points = await prisma.metricPoint.findMany({
-    where: { runId: id, key: { in: keys } },
-    orderBy: [{ key: 'asc' }, { step: 'asc' }],
-    select: { stageId: true, key: true, step: true, value: true },
+  const { histories, downsampled } = await metricHistories(sql, {
+    keys,
+    stages: stages.map((s) => ({ id: s.id, offset: 0, owner: s.id })),
+    maxPoints,
   });
-  const series: Record<string, Record<string, [number, number][]>> = Object.fromEntries(keys.map((k) => [k, {}]));
-  for (const p of points) {
-    const stage = nameOf.get(p.stageId)!;
-    (series[p.key]![stage] ??= []).push([p.step, p.value]);
-  }
-  return { stages: withOffsets, series };
+  // Stages in curriculum order within each key, as before.
+  const series: Record<string, Record<string, [number, number][]>> = Object.fromEntries(
+    keys.map((key) => {
+      const byStage = histories.get(key)!;
+      return [
+        key,
+        Object.fromEntries(stages.flatMap((s) => (byStage.has(s.id) ? [[nameOf.get(s.id)!, byStage.get(s.id)!]] : []))),
+      ];
+    }),
+  );
+  return { stages: withOffsets, series, maxPoints, downsampled };
 }

@@ -3,7 +3,11 @@ import { api, apiUrl, type RunListItem } from '../api-client.ts';
 import { parseCommandArgs } from '../args.ts';
 import { duration, num, table } from '../table.ts';
 
-const HELP = `usage: miniglm runs [--status S] [--tag T] [--limit N] [--api URL] [--json]`;
+const HELP = `usage: miniglm runs [--status S] [--tag T] [--limit N] [--cursor C | --all] [--api URL] [--json]
+
+  --limit    runs per page (the API's default 50, at most 500)
+  --cursor   the page after the one that printed this cursor
+  --all      every page, following the API's cursors`;
 
 export async function runs(argv: string[]): Promise<void> {
   const f = parseCommandArgs(
@@ -13,6 +17,8 @@ export async function runs(argv: string[]): Promise<void> {
       status: { type: 'string' },
       tag: { type: 'string' },
       limit: { type: 'string' },
+      cursor: { type: 'string' },
+      all: { type: 'boolean', default: false },
       api: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -22,12 +28,20 @@ export async function runs(argv: string[]): Promise<void> {
   if (f.status) query.set('status', f.status);
   if (f.tag) query.set('tag', f.tag);
   if (f.limit) query.set('limit', f.limit);
-  const body = await api<RunListItem[] | { runs: RunListItem[] }>(
-    apiUrl(f.api),
-    'GET',
-    `/v1/runs${query.size ? `?${query}` : ''}`,
-  );
-  const list = Array.isArray(body) ? body : body.runs;
+  if (f.cursor) query.set('cursor', f.cursor);
+  const list: RunListItem[] = [];
+  let next: string | null = null;
+  do {
+    if (next) query.set('cursor', next);
+    const body = await api<RunListItem[] | { runs: RunListItem[]; nextCursor?: string | null }>(
+      apiUrl(f.api),
+      'GET',
+      `/v1/runs${query.size ? `?${query}` : ''}`,
+    );
+    // An API from before pagination answered a bare array, then { runs } without a cursor.
+    list.push(...(Array.isArray(body) ? body : body.runs));
+    next = Array.isArray(body) ? null : (body.nextCursor ?? null);
+  } while (f.all && next);
   if (f.json) return console.log(JSON.stringify(list, null, 2));
   if (list.length === 0) return console.log('no runs');
   console.log(
@@ -46,4 +60,6 @@ export async function runs(argv: string[]): Promise<void> {
       ]),
     ),
   );
+  // On stderr, so that the table stays what stdout holds.
+  if (next) console.error(`more runs: the same command with --cursor ${next} (or --all for every page)`);
 }

@@ -37,11 +37,11 @@ export function render(root, ctx) {
   const lr = lrCard();
   const evaluation = evaluationCard();
   const checkpoints = checkpointsCard({ refresh });
-  const events = eventsCard();
+  const events = eventsCard(id);
   replace(root, pageError, ...[header, timeline, loss, lr, evaluation, checkpoints, events].map((c) => c.element));
 
   const tick = async () => {
-    /** @type {[RunView, RunMetrics, { events: RunEvent[] }]} */
+    /** @type {[RunView, RunMetrics, { events: RunEvent[], nextCursor: string | null }]} */
     let answers;
     try {
       answers = await Promise.all([
@@ -63,7 +63,7 @@ export function render(root, ctx) {
     loss.update(metrics);
     lr.update(metrics);
     evaluation.update(view);
-    events.update(list.events);
+    events.update(list.events, list.nextCursor);
     checkpoints.update(view);
     root.dataset.state = 'ready';
     root.dataset.runStatus = view.status;

@@ -3,8 +3,10 @@
  * #/runs: the live list of runs (GET /v1/runs?status=&tag=), refreshed every 2 s while
  * one of them is queued or running (every 10 s otherwise, to notice new runs), with a
  * cancel button per active run, checkboxes to compare runs, and the "New run" form
- * (POST /v1/runs). Filters live in the hash (#/runs?status=running&tag=demo). The cards are
- * one module each, in runs/.
+ * (POST /v1/runs). Filters live in the hash (#/runs?status=running&tag=demo). The list
+ * shows the newest page of 100; "More runs" adds the next page (following the API's
+ * nextCursor), and every refresh reads as many pages as are shown. The cards are one module
+ * each, in runs/.
  */
 import { api, poll, POLL_MS } from '../lib/api.js';
 import { h, isActive, replace } from '../lib/dom.js';
@@ -14,6 +16,7 @@ import { newRunCard } from './runs/new-run.js';
 export { EXAMPLE_CURRICULUM } from './runs/new-run.js';
 
 const IDLE_POLL_MS = 10_000;
+const PAGE_SIZE = 100;
 
 /** @typedef {import('../lib/api.js').RunListItem} RunRow */
 
@@ -27,27 +30,47 @@ export function render(root, ctx) {
   let runs = [];
   let lastFetch = 0;
   let forced = true;
+  let pages = 1;
+  let more = false;
 
   const refreshNow = () => {
     forced = true;
     poller.kick();
   };
-  const list = runsCard(filters, { navigate: ctx.navigate, refresh: refreshNow });
+  const list = runsCard(filters, {
+    navigate: ctx.navigate,
+    refresh: refreshNow,
+    more: () => {
+      pages++;
+      refreshNow();
+    },
+  });
   const newRun = newRunCard({ refresh: refreshNow });
 
   const refresh = async () => {
-    const q = new URLSearchParams({ limit: '100' });
+    const q = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (filters.status) q.set('status', filters.status);
     if (filters.tag) q.set('tag', filters.tag);
     try {
-      runs = (await api(`/v1/runs?${q}`)).runs;
+      /** @type {RunRow[]} */
+      const read = [];
+      let cursor = null;
+      for (let page = 0; page < pages; page++) {
+        if (cursor) q.set('cursor', cursor);
+        const body = /** @type {{ runs: RunRow[], nextCursor: string | null }} */ (await api(`/v1/runs?${q}`));
+        read.push(...body.runs);
+        cursor = body.nextCursor;
+        if (!cursor) break;
+      }
+      runs = read;
+      more = cursor !== null;
       list.showError(null);
     } catch (error) {
       list.showError(error instanceof Error ? error.message : String(error));
       if (root.dataset.state === 'loading') root.dataset.state = 'error';
       throw error;
     }
-    list.update(runs);
+    list.update(runs, more);
     root.dataset.state = 'ready';
   };
 

@@ -28,7 +28,7 @@ export function modelCatalog() {
    */
   const load = async (model, query) => {
     const [{ aliases }, list] = /** @type {[{ aliases: AliasView[] }, { checkpoints: CheckpointView[] }]} */ (
-      await Promise.all([api('/v1/aliases'), api('/v1/checkpoints?limit=500')])
+      await Promise.all([api('/v1/aliases?limit=500'), api('/v1/checkpoints?limit=500')])
     );
     for (const c of list.checkpoints) checkpoints.set(c.id, c);
     for (const a of aliases) aliasTarget.set(a.name, a.checkpointId);

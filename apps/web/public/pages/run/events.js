@@ -1,21 +1,38 @@
 // @ts-check
 /**
  * The run page's events card: the stage event log (starts, checkpoints, retries, resumes,
- * the workers that took each attempt) in time order.
+ * the workers that took each attempt) in time order: the API's first page of them (500), and
+ * where there are more, a link to the next page.
  */
 import { h, replace, section, time } from '../../lib/dom.js';
 
-export function eventsCard() {
+/** @param {string} runId */
+export function eventsCard(runId) {
   const box = h('div');
   const element = section('Events', { testid: 'events-card' }, box);
 
-  /** @param {import('../../lib/api.js').RunEvent[]} events */
-  const update = (events) => {
+  /**
+   * @param {import('../../lib/api.js').RunEvent[]} events
+   * @param {string | null} nextCursor  the API's cursor of the next page, null when these are all
+   */
+  const update = (events, nextCursor) => {
     if (!events.length) {
       replace(box, h('p', { class: 'muted', testid: 'events-empty' }, 'No events yet.'));
       return;
     }
-    replace(box, h('div', { class: 'table-wrap' }, eventsTable(events)));
+    const next = `/v1/runs/${encodeURIComponent(runId)}/events?cursor=${encodeURIComponent(nextCursor ?? '')}`;
+    replace(
+      box,
+      h('div', { class: 'table-wrap' }, eventsTable(events)),
+      nextCursor
+        ? h(
+            'p',
+            { class: 'muted small', testid: 'events-more' },
+            `The first ${events.length} events. `,
+            h('a', { href: next, target: '_blank' }, 'The next ones (JSON)'),
+          )
+        : null,
+    );
   };
 
   return { element, update };

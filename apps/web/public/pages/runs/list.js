@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The runs page's "All runs" card: the status and tag filters (kept in the hash), Refresh,
- * "Compare selected" with the rows' checkboxes, and the table of runs.
+ * "Compare selected" with the rows' checkboxes, the table of runs, and "More runs" while the
+ * API has more pages.
  */
 import { api } from '../../lib/api.js';
 import { h, notice, replace, section } from '../../lib/dom.js';
@@ -10,9 +11,10 @@ import { runRow } from './row.js';
 
 /**
  * @param {{ status: string, tag: string }} filters  what the list asks for; its filters change it
- * @param {{ navigate: (hash: string) => void, refresh: () => void }} actions  refresh: fetch the list now
+ * @param {{ navigate: (hash: string) => void, refresh: () => void, more: () => void }} actions  refresh: fetch
+ *   the list now; more: show the next page too
  */
-export function runsCard(filters, { navigate, refresh }) {
+export function runsCard(filters, { navigate, refresh, more }) {
   /** @type {Set<string>} */
   const selected = new Set();
 
@@ -38,6 +40,7 @@ export function runsCard(filters, { navigate, refresh }) {
     tbody,
   );
   const emptyNote = h('p', { class: 'muted', testid: 'runs-empty', hidden: true }, 'No runs match.');
+  const moreButton = h('button', { type: 'button', testid: 'runs-more', hidden: true, onclick: () => more() }, 'More runs');
 
   const updateCompareButton = () => {
     compareButton.disabled = selected.size < 2;
@@ -58,8 +61,11 @@ export function runsCard(filters, { navigate, refresh }) {
     refresh();
   };
 
-  /** @param {import('../../lib/api.js').RunListItem[]} runs */
-  const update = (runs) => {
+  /**
+   * @param {import('../../lib/api.js').RunListItem[]} runs
+   * @param {boolean} hasMore  the API has another page
+   */
+  const update = (runs, hasMore) => {
     // Selections of runs no longer listed stay selected (a filter may hide them for a moment).
     const rows = runs.map((run) =>
       runRow(run, {
@@ -75,6 +81,7 @@ export function runsCard(filters, { navigate, refresh }) {
     replace(tbody, rows);
     table.dataset.count = String(runs.length);
     emptyNote.hidden = runs.length > 0;
+    moreButton.hidden = !hasMore;
   };
 
   const element = section(
@@ -91,6 +98,7 @@ export function runsCard(filters, { navigate, refresh }) {
     errorBox,
     h('div', { class: 'table-wrap' }, table),
     emptyNote,
+    moreButton,
   );
   /** @param {string | null} text  null clears the error */
   const showError = (text) => (text === null ? replace(errorBox) : replace(errorBox, notice('error', text)));
