@@ -19,7 +19,8 @@ import { openStageData } from './stage-data.ts';
 
 export interface Evaluation {
   perplexity: { stage: string; loss: number; perplexity: number }[];
-  rouge?: { stage: string; pairs: number; mean: RougeScore; items: QaItem[] };
+  /** ROUGE-L of the answers to held-out questions; `exact`: how many were answered word for word. */
+  rouge?: { stage: string; pairs: number; mean: RougeScore; items: QaItem[]; exact: number };
   samples: { prompt: string; mode: 'completion' | 'answer'; outputs: string[]; tokensPerSec: number }[];
 }
 

@@ -89,7 +89,7 @@ export function evaluateQa(
   tokenizer: Tokenizer,
   pairs: Iterable<{ question: string; answer: string }>,
   options: { maxNewTokens: number; weights?: DecodeWeights },
-): { mean: RougeScore; items: QaItem[] } {
+): { mean: RougeScore; items: QaItem[]; exact: number } {
   const items: QaItem[] = [];
   for (const { question, answer } of pairs) {
     const { tokens } = generate(model, qaPrompt(tokenizer, question, model.config.blockSize), {
@@ -105,5 +105,7 @@ export function evaluateQa(
     const generated = tokenizer.decode(tokens[0]!);
     items.push({ question, reference: answer, generated, rouge: rougeL(generated, answer) });
   }
-  return { mean: meanRouge(items.map((i) => i.rouge)), items };
+  // Exact answers: the whole reference and nothing else, up to surrounding white space.
+  const exact = items.filter((i) => i.generated.trim() === i.reference.trim()).length;
+  return { mean: meanRouge(items.map((i) => i.rouge)), items, exact };
 }

@@ -158,4 +158,20 @@ describe('question answering evaluation', () => {
     expect(mean.f).toBeCloseTo((items[0]!.rouge.f + items[1]!.rouge.f) / 2, 12);
     model.dispose();
   });
+
+  it('counts the answers that are the whole reference and nothing else', () => {
+    const model = createModel(gptConfig({ vocabSize: VOCAB, blockSize: 8, layers: 1, dim: 16, heads: 2 }), 9);
+    const question = 'abc';
+    const answer = evaluateQa(model, tokenizer, [{ question, answer: 'x' }], { maxNewTokens: 3 }).items[0]!.generated;
+    // The model's own greedy answer as the reference (padded: white space does not count), a
+    // longer one, and a wrong one.
+    const pairs = [
+      { question, answer: ` ${answer} ` },
+      { question, answer: `${answer}z` },
+      { question, answer: 'q' },
+    ];
+    const { exact } = evaluateQa(model, tokenizer, pairs, { maxNewTokens: 3 });
+    expect(exact).toBe(answer === 'q' ? 2 : 1);
+    model.dispose();
+  });
 });

@@ -150,11 +150,18 @@ async function runDemo(base: string, curriculum: Curriculum): Promise<boolean> {
 }
 
 async function printSamples(base: string, runId: string): Promise<void> {
-  const run = await api<{ evaluation?: { samples?: { prompt: string; outputs: string[] }[] } | null }>(
-    base,
-    'GET',
-    `/v1/runs/${runId}`,
-  );
+  const run = await api<{
+    evaluation?: {
+      samples?: { prompt: string; outputs: string[] }[];
+      rouge?: { stage?: string; pairs?: number; mean?: { f?: number }; exact?: number } | null;
+    } | null;
+  }>(base, 'GET', `/v1/runs/${runId}`);
+  const rouge = run.evaluation?.rouge;
+  if (rouge?.mean?.f !== undefined)
+    console.log(
+      `\n${rouge.stage ?? 'Q&A'}: ROUGE-L F ${rouge.mean.f.toFixed(3)} on ${rouge.pairs} held-out questions` +
+        (rouge.exact === undefined ? '' : `, ${rouge.exact} answered exactly`),
+    );
   for (const s of run.evaluation?.samples ?? []) {
     console.log(`\n${s.prompt || '(empty prompt)'}`);
     for (const o of s.outputs) console.log(`  → ${o.replace(/\n/g, ' ')}`);

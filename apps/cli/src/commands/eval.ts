@@ -80,7 +80,7 @@ export async function evaluate(argv: string[]): Promise<void> {
       maxNewTokens,
       weights,
     });
-    result.rouge = { pairs: qa.items.length, ...qa.mean };
+    result.rouge = { pairs: qa.items.length, exact: qa.exact, ...qa.mean };
     result.examples = qa.items.slice(0, 5);
   }
   model.dispose();
@@ -91,9 +91,10 @@ export async function evaluate(argv: string[]): Promise<void> {
   const ppl = result.perplexity as { loss: number; perplexity: number } | undefined;
   const through = weights ? ` (decoded one token at a time, ${weights} weights)` : '';
   if (ppl) console.log(`held-out loss ${ppl.loss.toFixed(4)}, perplexity ${ppl.perplexity.toFixed(3)}${through}`);
-  const rouge = result.rouge as { pairs: number; precision: number; recall: number; f: number } | undefined;
+  const rouge = result.rouge as
+    { pairs: number; exact: number; precision: number; recall: number; f: number } | undefined;
   if (rouge)
     console.log(
-      `ROUGE-L over ${rouge.pairs} pairs: P ${rouge.precision.toFixed(3)} R ${rouge.recall.toFixed(3)} F ${rouge.f.toFixed(3)}`,
+      `ROUGE-L over ${rouge.pairs} pairs: P ${rouge.precision.toFixed(3)} R ${rouge.recall.toFixed(3)} F ${rouge.f.toFixed(3)}; ${rouge.exact} answered exactly`,
     );
 }

@@ -89,7 +89,7 @@ function printSummary(s: RunSummary, outDir: string): void {
   if (ev.rouge) {
     const r = ev.rouge.mean;
     console.log(
-      `ROUGE-L on ${ev.rouge.pairs} held-out ${ev.rouge.stage} questions: P ${r.precision.toFixed(3)} R ${r.recall.toFixed(3)} F ${r.f.toFixed(3)}`,
+      `ROUGE-L on ${ev.rouge.pairs} held-out ${ev.rouge.stage} questions: P ${r.precision.toFixed(3)} R ${r.recall.toFixed(3)} F ${r.f.toFixed(3)}${ev.rouge.exact === undefined ? '' : `; ${ev.rouge.exact} answered exactly`}`,
     );
     for (const item of ev.rouge.items.slice(0, 3))
       console.log(`  Q: ${item.question}\n     reference: ${item.reference}\n     model:     ${item.generated}`);
