@@ -161,15 +161,21 @@ async function onFailed(ctx: WorkerContext, job: Job | undefined, error: Error):
     error.name === 'UnrecoverableError' ||
     job.attemptsMade >= (job.opts.attempts ?? 1);
   if (!final) return;
+  // A job failed because one it depends on failed: that job fails the run with its own reason
+  // (or, were its report lost, the reconciler does). Failing it here too would race that
+  // report and, when first, put "an earlier job failed" in place of what went wrong.
+  if (CHILD_FAILED.test(error.message)) return;
   await failRun(ctx, runId, plainReason(job, error)).catch((e: Error) =>
     ctx.log(`could not mark run ${runId} failed: ${e.message}`),
   );
 }
 
+/** BullMQ's reason for a parent job whose child failed (failParentOnFailure). */
+const CHILD_FAILED = /^child .* failed$/;
+
 /** BullMQ's own failure texts, in words a user of the run understands. */
 function plainReason(job: Job, error: Error): string {
   if (/stalled more than allowable limit/.test(error.message))
     return `the worker running ${job.name} stopped answering ${MAX_STALLED + 1} times in a row (killed or out of memory?)`;
-  if (/^child .* failed$/.test(error.message)) return `${job.name} was not run: an earlier job of the run failed`;
   return plainMessage(error.message);
 }
