@@ -1156,7 +1156,9 @@ void decodeAttention(const float* q, const float* kc, const float* vc, float* y,
                      long C, long block) {
   const long hs = C / H;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  parallelFor(n * H, std::max<long>(1, (1L << 16) / std::max<long>(t * (pos + t) * hs, 1)), [&](long i0, long i1, int) {
+  // At least ~8k multiply-adds per thread: one new token over a few hundred cached ones is
+  // already worth splitting by heads.
+  parallelFor(n * H, std::max<long>(1, (1L << 13) / std::max<long>(t * (pos + t) * hs, 1)), [&](long i0, long i1, int) {
     std::vector<float> s(static_cast<size_t>(pos + t));
     for (long bh = i0; bh < i1; bh++) {
       const long b = bh / H, hd = bh % H;
