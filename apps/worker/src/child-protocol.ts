@@ -44,7 +44,8 @@ export type ParentMessage = { type: 'task'; task: ChildTask } | { type: 'stop' }
 
 /** Child → parent. */
 export type ChildMessage =
-  | { type: 'started'; fromStep: number; backend: string; params: number }
+  /** backendChange: the stage resumed a checkpoint written on another backend (run-stage.ts). */
+  | { type: 'started'; fromStep: number; backend: string; params: number; backendChange?: string }
   | { type: 'metrics'; metrics: StepMetrics }
   /**
    * `file` is a hard link to the checkpoint as written at `step`; the parent removes it and

@@ -77,7 +77,8 @@ async function train(task: TrainTask): Promise<ChildMessage> {
     dir: task.dir,
     seed,
     parentCheckpoint: task.parentCheckpoint?.id,
-    onStart: (fromStep) => send({ type: 'started', fromStep, backend, params: parameterCount(parent) }),
+    onStart: (fromStep, backendChange) =>
+      send({ type: 'started', fromStep, backend, params: parameterCount(parent), backendChange }),
     onMetrics: (metrics) => send({ type: 'metrics', metrics }),
     onCheckpoint: (step, file) => {
       // The file is replaced at the next checkpoint: give the parent a link that stays until

@@ -326,7 +326,20 @@ class StageRecorder {
 
   async handle(m: ChildMessage): Promise<void> {
     if (m.type === 'started') {
-      await this.fenced({ backend: m.backend });
+      const { backendChange } = m;
+      await this.fenced({ backend: m.backend }, async (tx) => {
+        // Allowed, and said where the stage's history is read.
+        if (backendChange)
+          await tx.stageEvent.create({
+            data: {
+              stageId: this.stage.id,
+              type: 'started',
+              workerId: this.ctx.workerId,
+              step: m.fromStep,
+              message: backendChange,
+            },
+          });
+      });
     } else if (m.type === 'metrics') {
       const metrics = m.metrics;
       this.latest = metrics;

@@ -34,7 +34,8 @@ import { CHECKPOINT_FILE, runStage } from './run-stage.ts';
 
 export interface RunEvents {
   onMessage?: (message: string) => void;
-  onStageStart?: (stage: StageConfig, index: number, fromStep: number) => void;
+  /** `backendChange`: the stage resumed a checkpoint written on another backend (see run-stage.ts). */
+  onStageStart?: (stage: StageConfig, index: number, fromStep: number, backendChange?: string) => void;
   onMetrics?: (stage: StageConfig, metrics: StepMetrics) => void;
   onStageEnd?: (stage: StageConfig, outcome: StageOutcome) => void;
 }
@@ -147,7 +148,7 @@ async function runCurriculumSteps(curriculum: Curriculum, options: LocalRunOptio
       dir,
       seed,
       parentCheckpoint,
-      onStart: (fromStep) => events.onStageStart?.(stage, index, fromStep),
+      onStart: (fromStep, backendChange) => events.onStageStart?.(stage, index, fromStep, backendChange),
       onMetrics: (m) => events.onMetrics?.(stage, m),
       shouldStop: options.shouldStop,
     });

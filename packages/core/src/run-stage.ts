@@ -12,6 +12,7 @@ import path from 'node:path';
 import { deriveSeed, type TokenizerSpec } from '@miniglm/data';
 import {
   activeBackend,
+  backendThreads,
   checkTrainingFits,
   decays,
   readCheckpoint,
@@ -44,8 +45,11 @@ export interface StageRunInput {
   seed: number;
   /** Lineage recorded in the checkpoint. */
   parentCheckpoint?: string;
-  /** Called once training is about to start, with the step it starts from. */
-  onStart?: (fromStep: number) => void;
+  /**
+   * Called once training is about to start, with the step it starts from and, when it resumes
+   * a checkpoint written on another backend or thread count, a sentence saying so.
+   */
+  onStart?: (fromStep: number, backendChange?: string) => void;
   onMetrics?: (m: StepMetrics) => void;
   /** Training waits for it to resolve (see TrainStageInput.onCheckpoint). */
   onCheckpoint?: (step: number, file: string) => void | Promise<void>;
@@ -96,7 +100,8 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
   await fs.mkdir(input.dir, { recursive: true });
 
   let model = parent;
-  let resume: { optimizer: NonNullable<ReturnType<typeof restoreOptimizer>>; step: number } | undefined;
+  let resume:
+    { optimizer: NonNullable<ReturnType<typeof restoreOptimizer>>; step: number; backendChange?: string } | undefined;
   if (await exists(checkpointPath)) {
     const ckpt = await readCheckpoint(checkpointPath);
     checkSameStage(checkpointPath, ckpt.header, {
@@ -119,7 +124,7 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
         valLoss: meta.valLoss,
         checkpoint: checkpointPath,
       };
-      input.onStart?.(ckpt.header.step);
+      input.onStart?.(ckpt.header.step, backendChange(ckpt.header.meta, ckpt.header.step));
       return { outcome, model, resumedFrom: ckpt.header.step };
     }
     const optimizer = restoreOptimizer(ckpt, (name) => decays(model.params.get(name)!));
@@ -128,12 +133,12 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
         `${checkpointPath} has no optimizer or sampler state to continue from; delete that stage folder to train it again`,
       );
     data.train.setState(ckpt.header.sampler);
-    resume = { optimizer, step: ckpt.header.step };
+    resume = { optimizer, step: ckpt.header.step, backendChange: backendChange(ckpt.header.meta, ckpt.header.step) };
   } else {
     await fs.rm(metricsPath, { force: true });
   }
 
-  input.onStart?.(resume?.step ?? 0);
+  input.onStart?.(resume?.step ?? 0, resume?.backendChange);
   const outcome = await trainStage({
     model,
     tokenizer: input.tokenizer,
@@ -222,4 +227,22 @@ async function truncateMetrics(file: string, step: number): Promise<void> {
     .map((line) => `${line}\n`)
     .join('');
   await fs.writeFile(file, kept);
+}
+
+/**
+ * A resumed stage continues where its checkpoint left off, but sums in another order on
+ * another backend or thread count (see backend/select.ts): losses can then differ from an
+ * uninterrupted run's in the last digits. Allowed, and said, here in one sentence.
+ */
+export function backendChange(meta: Record<string, unknown>, step: number): string | undefined {
+  const was = { backend: meta.backend, threads: meta.threads };
+  const now = { backend: activeBackend(), threads: backendThreads() };
+  if (typeof was.backend !== 'string') return undefined; // written before checkpoints recorded it
+  if (was.backend === now.backend && was.threads === now.threads) return undefined;
+  const on = (b: { backend: unknown; threads: unknown }) =>
+    typeof b.threads === 'number' ? `${b.backend} (${b.threads} thread${b.threads === 1 ? '' : 's'})` : `${b.backend}`;
+  return (
+    `resumed at step ${step} on ${on(now)}; its checkpoint was written on ${on(was)}, ` +
+    `so losses from here on can differ from an uninterrupted run's in the last digits`
+  );
 }

@@ -91,4 +91,40 @@ describe('a rerun of a run folder', () => {
       .map((l) => (JSON.parse(l) as { step: number }).step);
     expect(steps).toEqual([1, 2, 3]);
   });
+
+  it('says so when it resumes a checkpoint written on another backend', async () => {
+    const c = curriculum((x) => (x.stages[0].checkpointEvery = 2));
+    let steps = 0;
+    const stopped = await runCurriculum(c, {
+      outDir: path.join(dir, 'c'),
+      baseDir: dir,
+      dataDir: path.join(dir, 'datasets'),
+      backend: 'wasm',
+      events: { onMetrics: () => steps++ },
+      shouldStop: () => steps >= 3,
+    });
+    expect(stopped.status).toBe('stopped');
+    const notes: (string | undefined)[] = [];
+    const resumed = await runCurriculum(c, {
+      outDir: path.join(dir, 'c'),
+      baseDir: dir,
+      dataDir: path.join(dir, 'datasets'),
+      backend: 'cpu',
+      events: { onStageStart: (_stage, _index, _from, backendChange) => notes.push(backendChange) },
+    });
+    expect(resumed.status).toBe('succeeded');
+    expect(notes).toEqual([
+      "resumed at step 3 on cpu (1 thread); its checkpoint was written on wasm (1 thread), so losses from here on can differ from an uninterrupted run's in the last digits",
+    ]);
+    // The same backend again says nothing.
+    notes.length = 0;
+    await runCurriculum(c, {
+      outDir: path.join(dir, 'c'),
+      baseDir: dir,
+      dataDir: path.join(dir, 'datasets'),
+      backend: 'cpu',
+      events: { onStageStart: (_stage, _index, _from, backendChange) => notes.push(backendChange) },
+    });
+    expect(notes).toEqual([undefined]);
+  });
 });

@@ -50,7 +50,10 @@ export async function train(argv: string[]): Promise<void> {
     shouldStop: () => stopRequested,
     events: {
       onMessage: (m) => progress.note(m),
-      onStageStart: (stage, index, fromStep) => progress.start(stage, index, curriculum.stages.length, fromStep),
+      onStageStart: (stage, index, fromStep, backendChange) => {
+        if (backendChange) console.log(`stage ${stage.name}: ${backendChange}`);
+        progress.start(stage, index, curriculum.stages.length, fromStep);
+      },
       onMetrics: (_, m) => progress.update(m),
       onStageEnd: (_, outcome) => progress.finish(outcome),
     },
