@@ -13,7 +13,7 @@ import type {
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { ArtifactStore, type Db, type PrismaClient } from '@miniglm/core/db';
-import { QUEUE, type QueueName } from '@miniglm/core/service';
+import { QUEUE, readWorkerAds, runLimitsFromEnv, type Capacity, type QueueName } from '@miniglm/core/service';
 import { HttpError } from './errors.ts';
 
 /** The app as the routes see it: each route's request parts and answers are typed by its schemas. */
@@ -35,6 +35,8 @@ export interface ApiContext {
   /** One Queue per QUEUE name, for adding generate jobs, reading jobs and counting them. */
   queues: Record<QueueName, Queue>;
   artifacts: ArtifactStore;
+  /** What one run may ask (MINIGLM_MAX_* in the environment) and the workers' advertised memory. */
+  capacity: Capacity;
   generateTimeoutMs: number;
   /** The generate queue's event stream, opened on first use (see below). */
   generateEvents(): Promise<QueueEvents>;
@@ -112,6 +114,7 @@ export function createContext(options: {
     flows,
     queues,
     artifacts: new ArtifactStore(db),
+    capacity: { limits: runLimitsFromEnv(), workers: () => readWorkerAds(redis, prefix) },
     generateTimeoutMs: options.generateTimeoutMs,
     generateEvents,
     close,

@@ -64,7 +64,7 @@ export function describeError(
   if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return {
       status: 415,
-      message: `unsupported content-type ${JSON.stringify(contentType ?? '')}: send application/json (POST /v1/files takes the file's bytes as application/octet-stream or text/plain)`,
+      message: `unsupported content-type ${JSON.stringify(contentType ?? '')}: send application/json (POST /v1/files takes the file's bytes as application/octet-stream)`,
     };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     return { status: 413, message: 'the request body is larger than this route accepts' };
@@ -94,6 +94,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, message } = describeError(error, request.headers['content-type']);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
+    // RFC 9110: a 401 names the scheme that would be accepted.
+    if (status === 401) void reply.header('www-authenticate', 'Bearer');
     return reply.status(status).type('application/json').send(errorBody(status, message));
   });
   app.setNotFoundHandler((request, reply) => {

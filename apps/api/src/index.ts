@@ -4,7 +4,15 @@
  *   const app = await buildApi({ db, redis, prefix });   // a Fastify instance (app.inject in tests)
  *   const { url, close } = await startApi({ db, redis, port: 8080 });
  */
-export { buildApi, startApi, type ApiOptions, type StartOptions, type StartedApi } from './server.ts';
+export {
+  buildApi,
+  startApi,
+  KeylessExposureError,
+  type ApiOptions,
+  type StartOptions,
+  type StartedApi,
+} from './server.ts';
+export type { Principal } from './auth.ts';
 export { DEFAULT_GENERATE_TIMEOUT_MS } from './routes/generate.ts';
 export { MAX_UPLOAD_BYTES } from './routes/files.ts';
 

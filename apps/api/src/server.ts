@@ -17,8 +17,11 @@ import fastifyStatic from '@fastify/static';
 import type { Redis } from 'ioredis';
 import type { Db } from '@miniglm/core/db';
 import { DEFAULT_PREFIX } from '@miniglm/core/service';
+import { UserError } from '@miniglm/data';
 import { vendorFiles, webRoot } from '@miniglm/web';
+import { Authenticator, needsKey, refuseViewerWrites } from './auth.ts';
 import { createContext } from './context.ts';
+import { createCrossSiteCheck, isLoopbackHost, listFromEnv } from './cross-site.ts';
 import { answerFrameworkError, installErrorHandlers } from './errors.ts';
 import { installInputChecks } from './input-checks.ts';
 import { createMetrics } from './metrics.ts';
@@ -42,6 +45,15 @@ export interface ApiOptions {
   generateTimeoutMs?: number;
   /** The largest JSON body accepted (default 1 MiB); uploads have their own limit. */
   bodyLimit?: number;
+  /**
+   * The address the API listens on (startApi sets it): decides the Host check (cross-site.ts).
+   * Undefined (an app used through app.inject) counts as loopback.
+   */
+  listenHost?: string;
+  /** Host names requests may be addressed to besides loopback's (default MINIGLM_ALLOWED_HOSTS, comma-separated). */
+  allowedHosts?: string[];
+  /** Web origins besides the API's own that may send writes (default MINIGLM_ALLOWED_ORIGINS). */
+  allowedOrigins?: string[];
 }
 
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
@@ -57,6 +69,21 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // JSON is the only body the API takes outside POST /v1/files, which sets its own parsers:
   // text/plain sent to a JSON route is a 415, not a string the schema then complains about.
   app.removeContentTypeParser('text/plain');
+  // Before any route or body parser: the Host, cross-site writes, then who is asking.
+  const crossSite = createCrossSiteCheck({
+    listenHost: options.listenHost,
+    allowedHosts: options.allowedHosts ?? listFromEnv(process.env.MINIGLM_ALLOWED_HOSTS),
+    allowedOrigins: options.allowedOrigins ?? listFromEnv(process.env.MINIGLM_ALLOWED_ORIGINS),
+  });
+  const auth = new Authenticator(options.db.prisma);
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRequest', async (request) => {
+    crossSite(request);
+    if (!needsKey(request.url)) return;
+    request.principal = await auth.authenticate(request.headers.authorization);
+    refuseViewerWrites(request);
+  });
+
   // NUL, lone surrogates, deep nesting, absurd numbers: a 400 naming the field, for every route.
   installInputChecks(app);
 
@@ -85,6 +112,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         { name: 'generate', description: 'Sampling from a checkpoint' },
         { name: 'health', description: 'Liveness, readiness, Prometheus metrics' },
       ],
+      // Every route under /v1/ and /metrics, once any key exists (apps/api/README.md).
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', bearerFormat: 'mgk_<id>_<secret>' } },
+      },
+      security: [{ apiKey: [] }],
     },
     transform: ({ schema, url }) => ({ schema: schema && defaultsAreOptional(schema), url }),
   });
@@ -157,10 +189,22 @@ export interface StartedApi {
   close(): Promise<void>;
 }
 
+/** Why the API will not start keyless on a non-loopback address (a UserError: one line, no stack). */
+export class KeylessExposureError extends UserError {}
+
 export async function startApi(options: StartOptions): Promise<StartedApi> {
-  const app = await buildApi(options);
+  const host = options.host ?? '127.0.0.1';
+  // Keyless mode (no key exists) lets every request act as an admin: only this machine may
+  // reach such an API. Anywhere else, the first key must exist before the port opens.
+  if (!isLoopbackHost(host) && !(await new Authenticator(options.db.prisma).keysExist()))
+    throw new KeylessExposureError(
+      `refusing to listen on ${host} without API keys: anyone who reaches the port could submit, cancel and download. ` +
+        'Create an admin key first, with the same DATABASE_URL: miniglm keys create --name admin --role admin ' +
+        '(or listen on 127.0.0.1 for keyless local use)',
+    );
+  const app = await buildApi({ ...options, listenHost: host });
   try {
-    await app.listen({ port: options.port ?? 8080, host: options.host ?? '127.0.0.1' });
+    await app.listen({ port: options.port ?? 8080, host });
   } catch (error) {
     await app.close();
     throw error;

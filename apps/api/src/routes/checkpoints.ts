@@ -2,6 +2,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { PrismaClient } from '@miniglm/core/db';
 import { isUuid, resolveCheckpointRef } from '@miniglm/core/service';
+import { ownerOf, ownerScope } from '../auth.ts';
 import type { Api, ApiContext } from '../context.ts';
 import { HttpError, notFound } from '../errors.ts';
 import {
@@ -23,11 +24,24 @@ const checkpointInclude = {
   aliases: { select: { name: true }, orderBy: { name: 'asc' } },
 } as const;
 
-async function findCheckpoint(prisma: PrismaClient, id: string) {
-  const found = isUuid(id) ? await prisma.checkpoint.findUnique({ where: { id }, include: checkpointInclude }) : null;
+/** A checkpoint by id; `owner` (a member's key): only one of its own runs', else not found. */
+async function findCheckpoint(prisma: PrismaClient, id: string, owner: string | undefined) {
+  const found = isUuid(id)
+    ? await prisma.checkpoint.findUnique({ where: { id, ...ownRun(owner) }, include: checkpointInclude })
+    : null;
   if (!found) throw notFound(`no checkpoint with id "${id}" (GET /v1/checkpoints lists them)`);
   return found;
 }
+
+/** A checkpoint `where` part: of the member's own runs, or (no owner) any. */
+const ownRun = (owner: string | undefined) => (owner ? { stage: { run: { ownerId: owner } } } : {});
+
+/** A stored alias that belongs to another key: it is there (names are unique) but not this key's to change. */
+const notYours = (name: string) =>
+  new HttpError(
+    403,
+    `the alias "${name}" belongs to another key: only that key or an admin can move or delete it; choose another name`,
+  );
 
 function checkpointView(c: Awaited<ReturnType<typeof findCheckpoint>>): Static<typeof CheckpointView> {
   const { run, ...stage } = c.stage;
@@ -67,16 +81,22 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
     },
     async (request) => {
       const { run, limit, cursor } = request.query;
+      const owner = ownerScope(request);
       const list = '/v1/checkpoints';
       // Keyset on (createdAt, step, id) descending: the newest first, a stage's later step
       // first within one millisecond, the id to break what is left of a tie.
       const after = cursor ? decodeCursor(cursor, list, ['date', 'int', 'uuid']) : undefined;
-      if (run !== undefined && !(isUuid(run) && (await prisma.run.count({ where: { id: run } }))))
+      if (
+        run !== undefined &&
+        !(isUuid(run) && (await prisma.run.count({ where: { id: run, ...(owner ? { ownerId: owner } : {}) } })))
+      )
         throw notFound(`query string /run: no run with id "${run}" (GET /v1/runs lists them)`);
       const [at, step, id] = (after ?? []) as [Date, number, string];
       const rows = await prisma.checkpoint.findMany({
         where: {
-          ...(run ? { stage: { runId: run } } : {}),
+          ...(run || owner
+            ? { stage: { ...(run ? { runId: run } : {}), ...(owner ? { run: { ownerId: owner } } : {}) } }
+            : {}),
           ...(after
             ? {
                 OR: [
@@ -106,7 +126,7 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
         response: { 200: CheckpointView, ...errors(404) },
       },
     },
-    async (request) => checkpointView(await findCheckpoint(prisma, request.params.id)),
+    async (request) => checkpointView(await findCheckpoint(prisma, request.params.id, ownerScope(request))),
   );
 
   app.get(
@@ -120,7 +140,7 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
       },
     },
     async (request, reply) => {
-      const c = await findCheckpoint(prisma, request.params.id);
+      const c = await findCheckpoint(prisma, request.params.id, ownerScope(request));
       const stream = await ctx.artifacts.stream(c.artifact.sha256);
       if (!stream)
         throw new HttpError(
@@ -158,8 +178,9 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
       const list = '/v1/aliases';
       // The name is the key: the next page starts after the last name sent.
       const after = cursor ? (decodeCursor(cursor, list, ['string'])[0] as string) : undefined;
+      const owner = ownerScope(request);
       const rows = await prisma.alias.findMany({
-        where: after === undefined ? {} : { name: { gt: after } },
+        where: { ...(after === undefined ? {} : { name: { gt: after } }), ...(owner ? { ownerId: owner } : {}) },
         orderBy: { name: 'asc' },
         take: limit + 1,
         select: aliasSelect,
@@ -180,7 +201,11 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
       },
     },
     async (request) => {
-      const alias = await prisma.alias.findUnique({ where: { name: request.params.name }, select: aliasSelect });
+      const owner = ownerScope(request);
+      const alias = await prisma.alias.findUnique({
+        where: { name: request.params.name, ...(owner ? { ownerId: owner } : {}) },
+        select: aliasSelect,
+      });
       if (!alias) throw notFound(`no alias "${request.params.name}" (GET /v1/aliases lists them)`);
       return alias;
     },
@@ -194,23 +219,38 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
         summary: 'Point an alias at a checkpoint (creates or moves it)',
         params: AliasParams,
         body: PutAliasBody,
-        response: { 200: AliasSet, ...errors(400, 404, 413, 415) },
+        response: { 200: AliasSet, ...errors(400, 403, 404, 413, 415) },
       },
     },
     async (request) => {
-      const ref = await resolveCheckpointRef(prisma, request.body.checkpoint);
+      const owner = ownerScope(request);
+      const ref = await resolveCheckpointRef(prisma, request.body.checkpoint, owner);
       if (!ref)
         throw notFound(
           `/checkpoint: no checkpoint or alias "${request.body.checkpoint}" (GET /v1/checkpoints and GET /v1/aliases list them)`,
         );
       const { name } = request.params;
-      const alias = await prisma.alias.upsert({
-        where: { name },
-        create: { name, checkpointId: ref.checkpointId },
-        update: { checkpointId: ref.checkpointId },
-        select: { name: true, checkpointId: true },
-      });
-      return alias;
+      const { checkpointId } = ref;
+      if (!owner)
+        // An admin (or keyless) moves any alias; the alias keeps its owner, a new one is the admin's.
+        return prisma.alias.upsert({
+          where: { name },
+          create: { name, checkpointId, ownerId: ownerOf(request) },
+          update: { checkpointId },
+          select: { name: true, checkpointId: true },
+        });
+      // A member moves only its own alias. Update-then-create, so that two keys racing for a
+      // new name cannot both win: the unique name decides, and the loser hears 403.
+      const moved = await prisma.alias.updateMany({ where: { name, ownerId: owner }, data: { checkpointId } });
+      if (moved.count === 0) {
+        try {
+          await prisma.alias.create({ data: { name, checkpointId, ownerId: owner } });
+        } catch (error) {
+          if ((error as { code?: string }).code === 'P2002') throw notYours(name);
+          throw error;
+        }
+      }
+      return { name, checkpointId };
     },
   );
 
@@ -221,11 +261,14 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
         tags: ['aliases'],
         summary: 'Remove an alias (the checkpoint stays)',
         params: AliasParams,
-        response: { 204: NoContent, ...errors(400, 404) },
+        response: { 204: NoContent, ...errors(400, 403, 404) },
       },
     },
     async (request, reply) => {
-      const { count } = await prisma.alias.deleteMany({ where: { name: request.params.name } });
+      const owner = ownerScope(request);
+      const { name } = request.params;
+      const { count } = await prisma.alias.deleteMany({ where: { name, ...(owner ? { ownerId: owner } : {}) } });
+      if (count === 0 && owner && (await prisma.alias.count({ where: { name } }))) throw notYours(name);
       if (count === 0) throw notFound(`no alias "${request.params.name}" (GET /v1/aliases lists them)`);
       return reply.status(204).send();
     },

@@ -1,4 +1,5 @@
 /** GET /v1/compare: runs side by side (see views/compare.ts). */
+import { ownerScope } from '../auth.ts';
 import type { Api, ApiContext } from '../context.ts';
 import { CompareView, errors } from '../responses.ts';
 import { CompareQuery } from '../schemas.ts';
@@ -16,6 +17,13 @@ export function compareRoutes(app: Api, ctx: ApiContext): void {
         response: { 200: CompareView, ...errors(400, 404) },
       },
     },
-    async (request) => compareRuns(ctx.prisma, ctx.db.sql, parseRunList(request.query.runs), request.query.maxPoints),
+    async (request) =>
+      compareRuns(
+        ctx.prisma,
+        ctx.db.sql,
+        parseRunList(request.query.runs),
+        request.query.maxPoints,
+        ownerScope(request),
+      ),
   );
 }

@@ -18,6 +18,7 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } from 'hyparq
 import { FILE_FORMATS, readRecords, type FileFormat } from '@miniglm/data';
 import { FILE_SOURCE_PREFIX, isUuid } from '@miniglm/core/service';
 import type { DbModels } from '@miniglm/core/db';
+import { ownerOf, ownerScope } from '../auth.ts';
 import type { Api, ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
 import { FileList, FileView, errors } from '../responses.ts';
@@ -27,7 +28,8 @@ import { stringProblem } from '../input-checks.ts';
 import { validateAllButBody } from '../validation.ts';
 
 export const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
-const UPLOAD_TYPES = ['application/octet-stream', 'text/plain'];
+// Only a type a browser cannot send cross-site without a preflight (cross-site.ts): not text/plain.
+const UPLOAD_TYPES = ['application/octet-stream'];
 const EXTENSIONS = Object.keys(FILE_FORMATS).join(' ');
 
 /** What the content-type parser hands the route: where the body was spooled. */
@@ -158,8 +160,7 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
         bodyLimit: MAX_UPLOAD_BYTES,
         schema: {
           tags: ['files'],
-          summary:
-            'Upload a corpus (raw bytes, application/octet-stream or text/plain); name it "file:<id>" in a stage',
+          summary: 'Upload a corpus (raw bytes, application/octet-stream); name it "file:<id>" in a stage',
           querystring: UploadQuery,
           body: UploadBody,
           consumes: UPLOAD_TYPES,
@@ -177,7 +178,17 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
         const { records, fields } = await inspect(upload, name, format);
         const stored = await ctx.artifacts.put(fs.createReadStream(upload.file), 'other');
         const row = await prisma.datasetFile
-          .create({ data: { name, format, size: BigInt(stored.size), records, fields, artifactSha256: stored.sha256 } })
+          .create({
+            data: {
+              name,
+              format,
+              size: BigInt(stored.size),
+              records,
+              fields,
+              artifactSha256: stored.sha256,
+              ownerId: ownerOf(request),
+            },
+          })
           .catch(async (error: unknown) => {
             // Everything was checked before the bytes were stored, so this is the database
             // failing: take back the bytes that no row will name (unless another row does).
@@ -203,8 +214,12 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
       const { limit, cursor } = request.query;
       const list = '/v1/files';
       const after = cursor ? decodeCursor(cursor, list, ['date', 'uuid']) : undefined;
+      const owner = ownerScope(request);
       const rows = await prisma.datasetFile.findMany({
-        where: after ? olderThan(after[0] as Date, after[1] as string) : {},
+        where: {
+          ...(after ? olderThan(after[0] as Date, after[1] as string) : {}),
+          ...(owner ? { ownerId: owner } : {}),
+        },
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: limit + 1,
       });
@@ -225,7 +240,10 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
     },
     async (request) => {
       const { id } = request.params;
-      const row = isUuid(id) ? await prisma.datasetFile.findUnique({ where: { id } }) : null;
+      const owner = ownerScope(request);
+      const row = isUuid(id)
+        ? await prisma.datasetFile.findUnique({ where: { id, ...(owner ? { ownerId: owner } : {}) } })
+        : null;
       if (!row) throw notFound(`no uploaded file with id "${id}" (GET /v1/files lists them)`);
       return fileView(row);
     },

@@ -7,6 +7,7 @@
  * read as an id, and the error says which kind of name was not found.
  */
 import { QUEUE, isUuid, type GenerateJob, type GenerateResult } from '@miniglm/core/service';
+import { ownerScope } from '../auth.ts';
 import { REDIS_DEADLINE_MS, deadline, requireRedis, type Api, type ApiContext } from '../context.ts';
 import { HttpError, badRequest, notFound } from '../errors.ts';
 import { GenerateView, errors } from '../responses.ts';
@@ -14,10 +15,13 @@ import { GenerateBody } from '../schemas.ts';
 
 export const DEFAULT_GENERATE_TIMEOUT_MS = 120_000;
 
+/** The model to sample from; `owner` (a member's key): only a checkpoint of its own runs, or its own alias. */
 async function resolveModel(
   ctx: ApiContext,
   body: GenerateBody,
+  owner: string | undefined,
 ): Promise<{ checkpointId: string; kind: 'pretrain' | 'sft' }> {
+  const ownRun = owner ? { stage: { run: { ownerId: owner } } } : {};
   if ((body.checkpoint === undefined) === (body.alias === undefined))
     throw badRequest(
       '/checkpoint: name the model with exactly one of "checkpoint" (a checkpoint id) or "alias" (an alias name)',
@@ -25,7 +29,7 @@ async function resolveModel(
   const stage = { select: { stage: { select: { kind: true } } } } as const;
   if (body.checkpoint !== undefined) {
     const found = isUuid(body.checkpoint)
-      ? await ctx.prisma.checkpoint.findUnique({ where: { id: body.checkpoint }, ...stage })
+      ? await ctx.prisma.checkpoint.findUnique({ where: { id: body.checkpoint, ...ownRun }, ...stage })
       : null;
     if (!found)
       throw notFound(
@@ -34,7 +38,7 @@ async function resolveModel(
     return { checkpointId: body.checkpoint, kind: found.stage.kind };
   }
   const alias = await ctx.prisma.alias.findUnique({
-    where: { name: body.alias! },
+    where: { name: body.alias!, ...(owner ? { ownerId: owner, checkpoint: ownRun } : {}) },
     select: { checkpointId: true, checkpoint: stage },
   });
   if (!alias) throw notFound(`/alias: no alias "${body.alias}" (GET /v1/aliases lists them)`);
@@ -54,7 +58,7 @@ export function generateRoutes(app: Api, ctx: ApiContext): void {
     },
     async (request) => {
       const body = request.body;
-      const model = await resolveModel(ctx, body);
+      const model = await resolveModel(ctx, body, ownerScope(request));
       const data: GenerateJob = {
         checkpointId: model.checkpointId,
         prompt: body.prompt,

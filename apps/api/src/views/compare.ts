@@ -52,9 +52,11 @@ export async function compareRuns(
   sql: SqlExecutor,
   ids: string[],
   maxPoints: number,
+  /** A member's key: another key's run is not found. */
+  owner?: string,
 ): Promise<Static<typeof CompareView>> {
   const runs = await prisma.run.findMany({
-    where: { id: { in: ids.filter(isUuid) } },
+    where: { id: { in: ids.filter(isUuid) }, ...(owner ? { ownerId: owner } : {}) },
     include: {
       stages: { orderBy: { index: 'asc' } },
       evaluations: { orderBy: { createdAt: 'desc' }, take: 1 },

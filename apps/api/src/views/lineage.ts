@@ -33,8 +33,12 @@ const stageSelect = {
   checkpoints: { select: { id: true, step: true, createdAt: true }, orderBy: { step: 'asc' } },
 } as const;
 
-export async function runLineage(prisma: PrismaClient, runId: string): Promise<Static<typeof Lineage>> {
-  const run = isUuid(runId) ? await prisma.run.findUnique({ where: { id: runId }, select: { id: true } }) : null;
+/** `owner`: a member's key, which sees only its own runs: other runs' stages are left out of the graph. */
+export async function runLineage(prisma: PrismaClient, runId: string, owner?: string): Promise<Static<typeof Lineage>> {
+  const mine = owner ? { ownerId: owner } : {};
+  const run = isUuid(runId)
+    ? await prisma.run.findUnique({ where: { id: runId, ...mine }, select: { id: true } })
+    : null;
   if (!run) throw notFound(`no run with id "${runId}" (GET /v1/runs lists them)`);
 
   type StageRow = Awaited<ReturnType<typeof loadStages>>[number];
@@ -60,19 +64,18 @@ export async function runLineage(prisma: PrismaClient, runId: string): Promise<S
     frontier = checkpointIds.length ? add(await loadStages({ parentCheckpointId: { in: checkpointIds } })) : [];
   }
 
-  const all = [...stages.values()].sort((a, b) =>
-    a.runId === b.runId ? a.index - b.index : a.runId.localeCompare(b.runId),
-  );
-  const [runs, datasets] = await Promise.all([
-    prisma.run.findMany({
-      where: { id: { in: [...new Set(all.map((s) => s.runId))] } },
-      select: { id: true, name: true, status: true },
-    }),
-    prisma.dataset.findMany({
-      where: { id: { in: [...new Set(all.map((s) => s.datasetId).filter((id): id is string => id !== null))] } },
-      select: { id: true, source: true, kind: true },
-    }),
-  ]);
+  const runs = await prisma.run.findMany({
+    where: { id: { in: [...new Set([...stages.values()].map((s) => s.runId))] }, ...mine },
+    select: { id: true, name: true, status: true },
+  });
+  const shown = new Set(runs.map((r) => r.id));
+  const all = [...stages.values()]
+    .filter((s) => shown.has(s.runId))
+    .sort((a, b) => (a.runId === b.runId ? a.index - b.index : a.runId.localeCompare(b.runId)));
+  const datasets = await prisma.dataset.findMany({
+    where: { id: { in: [...new Set(all.map((s) => s.datasetId).filter((id): id is string => id !== null))] } },
+    select: { id: true, source: true, kind: true },
+  });
   const runName = new Map(runs.map((r) => [r.id, r.name]));
 
   const nodes: Static<typeof LineageNode>[] = [];

@@ -53,11 +53,14 @@ export function runEtaSeconds(run: RunRow, stages: StageRow[]): number | null {
 export async function listRuns(
   prisma: PrismaClient,
   query: { status?: DbModels.RunStatus; tag?: string; limit: number; cursor?: string },
+  /** A member's key: only its runs (ownership in ../auth.ts). */
+  owner?: string,
 ): Promise<{ runs: Static<typeof RunListItem>[]; nextCursor: string | null }> {
   const after = query.cursor ? decodeCursor(query.cursor, '/v1/runs', ['date', 'uuid']) : undefined;
   const rows = await prisma.run.findMany({
     where: {
       status: query.status,
+      ...(owner ? { ownerId: owner } : {}),
       ...(query.tag ? { tags: { has: query.tag } } : {}),
       ...(after ? olderThan(after[0] as Date, after[1] as string) : {}),
     },
@@ -136,10 +139,15 @@ function tokenizerSummary(run: RunRow, curriculum: Curriculum): { name: string; 
   return { name: tokenizer.spec.name, vocabSize: tokenizer.vocabSize };
 }
 
-export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string): Promise<Static<typeof RunView>> {
+export async function getRun(
+  prisma: PrismaClient,
+  sql: SqlExecutor,
+  id: string,
+  owner?: string,
+): Promise<Static<typeof RunView>> {
   const run = isUuid(id)
     ? await prisma.run.findUnique({
-        where: { id },
+        where: { id, ...(owner ? { ownerId: owner } : {}) },
         include: {
           stages: {
             orderBy: { index: 'asc' },
@@ -154,7 +162,7 @@ export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string)
   const [metrics, aliases] = await Promise.all([
     latestMetrics(sql, id, LATEST_KEYS),
     prisma.alias.findMany({
-      where: { checkpoint: { stage: { runId: id } } },
+      where: { checkpoint: { stage: { runId: id } }, ...(owner ? { ownerId: owner } : {}) },
       orderBy: { name: 'asc' },
       select: { name: true, checkpointId: true },
     }),
@@ -219,8 +227,11 @@ export async function getRun(prisma: PrismaClient, sql: SqlExecutor, id: string)
   };
 }
 
-async function requireRun(prisma: PrismaClient, id: string) {
-  const run = isUuid(id) ? await prisma.run.findUnique({ where: { id }, select: { id: true } }) : null;
+/** A 404 unless the run exists and (for a member's key, `owner`) is its own. */
+export async function requireRun(prisma: PrismaClient, id: string, owner?: string) {
+  const run = isUuid(id)
+    ? await prisma.run.findUnique({ where: { id, ...(owner ? { ownerId: owner } : {}) }, select: { id: true } })
+    : null;
   if (!run) throw notFound(`no run with id "${id}" (GET /v1/runs lists them)`);
 }
 
@@ -229,10 +240,11 @@ export async function runEvents(
   prisma: PrismaClient,
   id: string,
   query: { limit: number; cursor?: string },
+  owner?: string,
 ): Promise<{ events: Static<typeof RunEvent>[]; nextCursor: string | null }> {
   const list = '/v1/runs/:id/events';
   const after = query.cursor ? decodeCursor(query.cursor, list, ['date', 'int']) : undefined;
-  await requireRun(prisma, id);
+  await requireRun(prisma, id, owner);
   const rows = await prisma.stageEvent.findMany({
     where: {
       stage: { runId: id },
@@ -273,8 +285,9 @@ export async function runMetrics(
   id: string,
   keys: string[],
   maxPoints: number,
+  owner?: string,
 ): Promise<Static<typeof RunMetrics>> {
-  await requireRun(prisma, id);
+  await requireRun(prisma, id, owner);
   const stages = await prisma.stage.findMany({
     where: { runId: id },
     orderBy: { index: 'asc' },

@@ -6,4 +6,6 @@ export * from './status.ts';
 export * from './redis.ts';
 export * from './sources.ts';
 export * from './submit.ts';
+export * from './capacity.ts';
 export * from './local-redis.ts';
+export * from './api-keys.ts';

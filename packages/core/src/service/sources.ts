@@ -50,7 +50,12 @@ export type SourceCheck =
  * the stage kind, the uploaded file exists, has a format the stage can read and the fields
  * the stage names. Errors name the field ("/stages/1/dataset/source: ...").
  */
-export async function checkSources(prisma: PrismaClient, curriculum: Curriculum): Promise<SourceCheck> {
+export async function checkSources(
+  prisma: PrismaClient,
+  curriculum: Curriculum,
+  /** When set, only files this API key uploaded can be named (a member's submission). */
+  visibleTo?: string,
+): Promise<SourceCheck> {
   const files = new Map<string, UploadedFile>();
   for (const [i, stage] of curriculum.stages.entries()) {
     const at = `/stages/${i}/dataset`;
@@ -65,7 +70,9 @@ export async function checkSources(prisma: PrismaClient, curriculum: Curriculum)
       if (problem) return { ok: false, error: `${at}/source: ${problem}` };
       continue;
     }
-    const row = isUuid(id) ? await prisma.datasetFile.findUnique({ where: { id } }) : null;
+    const row = isUuid(id)
+      ? await prisma.datasetFile.findUnique({ where: { id, ...(visibleTo ? { ownerId: visibleTo } : {}) } })
+      : null;
     if (!row)
       return {
         ok: false,

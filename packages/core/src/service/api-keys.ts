@@ -1,0 +1,84 @@
+/**
+ * API keys: made and revoked by `miniglm keys` (straight in the database, so that the first
+ * admin key needs no key), checked by the API on every request.
+ *
+ * A key reads "mgk_<id>_<secret>": the id (12 hex characters) is public and finds the key's
+ * row by its primary key; the secret (32 random bytes, base64url) is never stored, only
+ * scrypt(secret, salt) with a salt of the key's own. A stolen database therefore gives no
+ * usable key, and comparing hashes (timingSafeEqual) tells an attacker nothing by its timing.
+ */
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import type { DbModels, PrismaClient } from '../db/index.ts';
+
+export const API_KEY_ROLES = ['admin', 'member', 'viewer'] as const;
+export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
+
+export const isApiKeyRole = (s: string): s is ApiKeyRole => (API_KEY_ROLES as readonly string[]).includes(s);
+
+const KEY_PATTERN = /^mgk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+/** scrypt's cost: about 50 ms of one core per check here; the API caches checked keys briefly. */
+const SCRYPT = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
+const HASH_BYTES = 32;
+
+/** The parts of a key as it was sent, or undefined when it is not shaped like one of ours. */
+export function parseApiKey(text: string): { id: string; secret: string } | undefined {
+  const m = KEY_PATTERN.exec(text);
+  return m ? { id: m[1]!, secret: m[2]! } : undefined;
+}
+
+export function hashSecret(secret: string, saltHex: string): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(secret, Buffer.from(saltHex, 'hex'), HASH_BYTES, SCRYPT, (error, hash) =>
+      error ? reject(error) : resolve(hash),
+    ),
+  );
+}
+
+/** Whether `secret` is the one whose hash was stored (constant-time comparison). */
+export async function secretMatches(secret: string, key: Pick<DbModels.ApiKey, 'secretHash' | 'salt'>) {
+  const stored = Buffer.from(key.secretHash, 'hex');
+  const given = await hashSecret(secret, key.salt);
+  return stored.length === given.length && timingSafeEqual(stored, given);
+}
+
+export interface ApiKeySummary {
+  id: string;
+  name: string;
+  role: ApiKeyRole;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+const summarySelect = { id: true, name: true, role: true, createdAt: true, revokedAt: true } as const;
+
+/** Makes a key; the returned `key` is the only copy of its secret. */
+export async function createApiKey(
+  prisma: PrismaClient,
+  options: { name: string; role: ApiKeyRole },
+): Promise<ApiKeySummary & { key: string }> {
+  const id = randomBytes(6).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  const salt = randomBytes(16).toString('hex');
+  const secretHash = (await hashSecret(secret, salt)).toString('hex');
+  const row = await prisma.apiKey.create({
+    data: { id, name: options.name, role: options.role, secretHash, salt },
+    select: summarySelect,
+  });
+  return { ...row, key: `mgk_${id}_${secret}` };
+}
+
+/** Every key, oldest first, revoked ones included (they still own what they made). */
+export function listApiKeys(prisma: PrismaClient): Promise<ApiKeySummary[]> {
+  return prisma.apiKey.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], select: summarySelect });
+}
+
+/**
+ * Revokes a key at once: the API reads the key's row on every request, so the next request
+ * with it is a 401. Undefined when there is no such key; a revoked key keeps its first date.
+ */
+export async function revokeApiKey(prisma: PrismaClient, id: string): Promise<ApiKeySummary | undefined> {
+  const key = await prisma.apiKey.findUnique({ where: { id }, select: summarySelect });
+  if (!key) return undefined;
+  if (key.revokedAt) return key;
+  return prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() }, select: summarySelect });
+}
