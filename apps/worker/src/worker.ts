@@ -7,7 +7,19 @@ import path from 'node:path';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import { isUserError } from '@miniglm/data';
 import type { Db } from '@miniglm/core/db';
-import { cancelChannel, createRedis, DEFAULT_PREFIX, QUEUE, redactRedisUrl } from '@miniglm/core/service';
+import {
+  advertiseWorker,
+  cancelChannel,
+  createRedis,
+  DEFAULT_PREFIX,
+  QUEUE,
+  redactRedisUrl,
+  withdrawWorker,
+  WORKER_AD_TTL_MS,
+  type WorkerAd,
+} from '@miniglm/core/service';
+import { memoryLimit } from '@miniglm/model/sizing';
+import { loadNative } from '../../../packages/native/src/index.ts';
 import { ActiveTasks } from './active.ts';
 import { createContext, defaultWorkerId, type WorkerContext, type WorkerSettings } from './context.ts';
 import { processEvaluate } from './evaluate.ts';
@@ -113,6 +125,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   // Runs whose jobs Redis has lost are queued again: now, and every reconcileIntervalMs.
   const reconciler = startReconciler(ctx);
+  // What this worker can train, for the check at submit (core/service/capacity.ts).
+  const ad = workerAd(ctx.workerId, settings.backend);
+  const advertise = () => advertiseWorker(connection, prefix, ad).catch(() => {});
+  await advertise();
+  const advertising = setInterval(() => void advertise(), WORKER_AD_TTL_MS / 3);
+  advertising.unref();
   ctx.log(`ready (queues under "${prefix}", work folder ${ctx.workDir})`);
 
   let closing: Promise<void> | undefined;
@@ -123,6 +141,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     close: () =>
       (closing ??= (async () => {
         await reconciler.close();
+        clearInterval(advertising);
+        await withdrawWorker(connection, prefix, ad.id).catch(() => {});
         active.shutdown();
         await Promise.all(workers.map((w) => w.close()));
         await Promise.all(failing);
@@ -131,6 +151,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await connection.quit().catch(() => {});
       })()),
   };
+}
+
+/**
+ * The backend this worker's tasks train on and the memory it gives them. The tasks pick their
+ * backend in their own process (initBackend); here, without loading TensorFlow.js, the same
+ * choice is made for the two backends this project builds: native where its kernels load,
+ * else wasm (a worker forced onto another one says so in its settings).
+ */
+function workerAd(id: string, backend: string | undefined): WorkerAd {
+  const name = backend ?? ('kernels' in loadNative() ? 'native' : 'wasm');
+  return { id, backend: name, memoryBytes: memoryLimit(name).bytes };
 }
 
 /**

@@ -8,4 +8,3 @@ export * from './sources.ts';
 export * from './submit.ts';
 export * from './capacity.ts';
 export * from './local-redis.ts';
-export * from './api-keys.ts';
