@@ -2,6 +2,7 @@
 import type { FlowJob, FlowProducer } from 'bullmq';
 import { Curriculum } from '@miniglm/core';
 import { QUEUE, cancelChannel, cancelRun, jobId, submitRun } from '@miniglm/core/service';
+import { ownerOf, ownerScope } from '../auth.ts';
 import { REDIS_DEADLINE_MS, deadline, requireRedis, type Api, type ApiContext } from '../context.ts';
 import { badRequest, fromService } from '../errors.ts';
 import {
@@ -17,7 +18,7 @@ import {
 import { IdParams, ListEventsQuery, ListRunsQuery, MetricsQuery } from '../schemas.ts';
 import { documentationOnly } from '../validation.ts';
 import { runLineage } from '../views/lineage.ts';
-import { getRun, listRuns, runEvents, runMetrics } from '../views/runs.ts';
+import { getRun, listRuns, requireRun, runEvents, runMetrics } from '../views/runs.ts';
 
 /** Keys one metrics request may name: the answer's size is keys × stages × maxPoints. */
 const MAX_METRIC_KEYS = 20;
@@ -48,7 +49,12 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
         add: (flow: FlowJob) => deadline(ctx.flows.add(flow), REDIS_DEADLINE_MS, 'queueing the run'),
       } as unknown as FlowProducer;
       const body: unknown = request.body;
-      const submitted = fromService(await submitRun({ prisma, flows, capacity: ctx.capacity }, body));
+      const submitted = fromService(
+        await submitRun(
+          { prisma, flows, capacity: ctx.capacity, ownerId: ownerOf(request), visibleTo: ownerScope(request) },
+          body,
+        ),
+      );
       return reply.status(201).header('location', `/v1/runs/${submitted.id}`).send(submitted);
     },
   );
@@ -63,7 +69,7 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
         response: { 200: RunList, ...errors(400) },
       },
     },
-    async (request) => listRuns(prisma, request.query),
+    async (request) => listRuns(prisma, request.query, ownerScope(request)),
   );
 
   app.get(
@@ -76,7 +82,7 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
         response: { 200: RunView, ...errors(404) },
       },
     },
-    async (request) => getRun(prisma, ctx.db.sql, request.params.id),
+    async (request) => getRun(prisma, ctx.db.sql, request.params.id, ownerScope(request)),
   );
 
   app.get(
@@ -90,7 +96,7 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
         response: { 200: RunEvents, ...errors(400, 404) },
       },
     },
-    async (request) => runEvents(prisma, request.params.id, request.query),
+    async (request) => runEvents(prisma, request.params.id, request.query, ownerScope(request)),
   );
 
   app.get(
@@ -108,7 +114,7 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
       const keys = [...new Set(request.query.keys.split(','))];
       if (keys.length > MAX_METRIC_KEYS)
         throw badRequest(`query string /keys: name at most ${MAX_METRIC_KEYS} metric keys, not ${keys.length}`);
-      return runMetrics(prisma, ctx.db.sql, request.params.id, keys, request.query.maxPoints);
+      return runMetrics(prisma, ctx.db.sql, request.params.id, keys, request.query.maxPoints, ownerScope(request));
     },
   );
 
@@ -122,7 +128,7 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
         response: { 200: Lineage, ...errors(404) },
       },
     },
-    async (request) => runLineage(prisma, request.params.id),
+    async (request) => runLineage(prisma, request.params.id, ownerScope(request)),
   );
 
   app.post(
@@ -138,6 +144,9 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
     async (request, reply) => {
       // No requireRedis: the cancel is recorded in Postgres, which is what workers obey; Redis
       // is told best effort, within cancelRun's deadline, and may be down or hung.
+      // A member cancels only its own runs; another member's is not found.
+      const owner = ownerScope(request);
+      if (owner) await requireRun(prisma, request.params.id, owner);
       const evaluate = ctx.queues[QUEUE.evaluate];
       const result = fromService(
         await cancelRun(

@@ -8,3 +8,4 @@ export * from './sources.ts';
 export * from './submit.ts';
 export * from './capacity.ts';
 export * from './local-redis.ts';
+export * from './api-keys.ts';

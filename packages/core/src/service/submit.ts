@@ -32,6 +32,10 @@ export interface SubmitDeps {
   flows: FlowProducer;
   /** What a run may ask and what the workers hold (capacity.ts); absent: not checked. */
   capacity?: Capacity;
+  /** The API key submitting the run, recorded as its owner (null or absent: submitted without keys). */
+  ownerId?: string | null;
+  /** When set, the curriculum may name only files and checkpoints of this key (a member's submission). */
+  visibleTo?: string;
 }
 
 export interface SubmittedRun {
@@ -43,16 +47,23 @@ export interface SubmittedRun {
   initFrom: { checkpointId: string; alias?: string } | null;
 }
 
-/** A checkpoint named by id or by alias. */
+/**
+ * A checkpoint named by id or by alias. With `visibleTo` (a member's key), only a checkpoint
+ * of its own runs, named by id or by one of its own aliases, is found.
+ */
 export async function resolveCheckpointRef(
   prisma: PrismaClient,
   ref: string,
+  visibleTo?: string,
 ): Promise<{ checkpointId: string; alias?: string } | undefined> {
+  const ownRun = visibleTo ? { stage: { run: { ownerId: visibleTo } } } : {};
   if (isUuid(ref)) {
-    const found = await prisma.checkpoint.findUnique({ where: { id: ref }, select: { id: true } });
+    const found = await prisma.checkpoint.findUnique({ where: { id: ref, ...ownRun }, select: { id: true } });
     if (found) return { checkpointId: found.id };
   }
-  const alias = await prisma.alias.findUnique({ where: { name: ref } });
+  const alias = await prisma.alias.findUnique({
+    where: { name: ref, ...(visibleTo ? { ownerId: visibleTo, checkpoint: ownRun } : {}) },
+  });
   return alias ? { checkpointId: alias.checkpointId, alias: alias.name } : undefined;
 }
 
@@ -65,12 +76,12 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
     const refused = checkRunLimits(curriculum, deps.capacity.limits, workers);
     if (refused) return fail(400, refused);
   }
-  const sources = await checkSources(deps.prisma, curriculum);
+  const sources = await checkSources(deps.prisma, curriculum, deps.visibleTo);
   if (!sources.ok) return fail(sources.notFound ? 404 : 400, sources.error);
 
   let initFrom: SubmittedRun['initFrom'] = null;
   if (curriculum.initFrom) {
-    const ref = await resolveCheckpointRef(deps.prisma, curriculum.initFrom);
+    const ref = await resolveCheckpointRef(deps.prisma, curriculum.initFrom, deps.visibleTo);
     if (!ref)
       return fail(
         404,
@@ -97,6 +108,7 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
         curriculum: curriculum as object,
         seed: curriculum.seed,
         tags: curriculum.tags ?? [],
+        ownerId: deps.ownerId ?? null,
       },
     }),
     deps.prisma.stage.createMany({
