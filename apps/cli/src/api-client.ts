@@ -25,12 +25,28 @@ export class ApiError extends UsageError {
   }
 }
 
+/** The key the client commands send (MINIGLM_API_KEY), as an Authorization header. */
+export function authHeaders(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const key = env.MINIGLM_API_KEY?.trim();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+/** One line for a 401 or 403: what is wrong with the key and what to do. */
+function keyProblem(status: number, method: string, route: string, message: string): string {
+  const sent = process.env.MINIGLM_API_KEY?.trim();
+  if (status === 401)
+    return sent
+      ? `${method} ${route}: 401 the API refused MINIGLM_API_KEY: ${message}`
+      : `${method} ${route}: 401 the API needs a key: set MINIGLM_API_KEY (an admin makes one with "miniglm keys create")`;
+  return `${method} ${route}: 403 not allowed with this key: ${message}`;
+}
+
 export async function api<T>(base: string, method: string, route: string, body?: unknown): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`${base}${route}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: { ...authHeaders(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
@@ -48,6 +64,8 @@ export async function api<T>(base: string, method: string, route: string, body?:
   }
   if (!response.ok) {
     const message = (json as { message?: string } | undefined)?.message ?? text.slice(0, 200);
+    if (response.status === 401 || response.status === 403)
+      throw new ApiError(response.status, keyProblem(response.status, method, route, message));
     throw new ApiError(response.status, `${method} ${route}: ${response.status} ${message}`);
   }
   return json as T;

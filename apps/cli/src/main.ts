@@ -40,6 +40,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'compare runs: final metrics and the config fields that differ',
     run: async (a) => (await import('./commands/compare.ts')).compare(a),
   },
+  keys: {
+    summary: 'create, list and revoke API keys (in the database, no API needed)',
+    run: async (a) => (await import('./commands/keys.ts')).keys(a),
+  },
   worker: {
     summary: 'run a worker of the training service (prepare, train, evaluate, generate)',
     run: async (a) => (await import('./commands/worker.ts')).worker(a),

@@ -6,11 +6,15 @@ import { onShutdownSignal, openServiceDb, queuePrefix, requireRedisUrl } from '.
 
 const HELP = `usage: miniglm api [--host H] [--port N] [--redis-url URL] [--prefix P]
 
-  --host       address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
+  --host       address to listen on (default 127.0.0.1; 0.0.0.0 in a container). Any
+               address but loopback needs an API key to exist first (miniglm keys create):
+               with no key the API is keyless, which only this machine may reach
   --port       default 8080
   --redis-url  Redis (default REDIS_URL)
   --prefix     queue key prefix (default MINIGLM_PREFIX, then "miniglm")
 
+MINIGLM_ALLOWED_HOSTS (comma-separated host names) adds names the API answers to besides
+localhost; MINIGLM_ALLOWED_ORIGINS adds web origins that may send writes besides its own.
 The database is DATABASE_URL, or an embedded PGlite in .miniglm/pglite (which one process
 owns: use "miniglm demo" to run the API and a worker together on it).`;
 
@@ -37,6 +41,11 @@ export async function apiCommand(argv: string[]): Promise<void> {
     port,
     host: f.host ?? '127.0.0.1',
     logger: true,
+  }).catch(async (error: unknown) => {
+    // Refused (no key on a public address, a port in use): close what would keep the process alive.
+    redis.disconnect();
+    await db.close();
+    throw error;
   });
   console.log(`miniglm api: listening on ${server.url} (OpenAPI at ${server.url}/docs)`);
   onShutdownSignal(async () => {
