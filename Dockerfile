@@ -20,6 +20,12 @@ COPY . .
 # Generates the Prisma client offline (WebAssembly query compiler, no engine download).
 RUN node scripts/ensure-deps.mjs
 
+# The API and workers run as the image's unprivileged "node" user (uid 1000), never root: a
+# hole in a parser or in TensorFlow.js then gets no more than this user. The code stays
+# root's and read-only to it; only the cache folder is its own (made before VOLUME, so a new
+# volume starts with this owner).
+RUN mkdir -p /app/.miniglm && chown node:node /app/.miniglm
+USER node
 # Worker cache (datasets, checkpoints) and the embedded database when DATABASE_URL is unset.
 VOLUME ["/app/.miniglm"]
 ENTRYPOINT ["node", "apps/cli/bin/miniglm.js"]

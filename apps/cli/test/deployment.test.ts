@@ -20,6 +20,16 @@ describe('deployment files', () => {
     for (const ws of workspaces) expect(dockerfile.slice(0, npmCi), ws).toContain(`COPY ${ws}/package.json ${ws}/`);
   });
 
+  it('the image runs its commands as the unprivileged node user, owning only its cache folder', () => {
+    const dockerfile = read('Dockerfile');
+    const user = dockerfile.search(/^USER node$/m);
+    expect(user).toBeGreaterThan(0);
+    // Nothing after it runs as root again, and every RUN (installs) comes before it.
+    expect(dockerfile.slice(user)).not.toMatch(/^USER (?!node$)/m);
+    expect(dockerfile.slice(user)).not.toMatch(/^RUN /m);
+    expect(dockerfile.slice(0, user)).toMatch(/chown node:node \/app\/\.miniglm/);
+  });
+
   it('docker-compose.yml runs the api and worker commands of miniglm against postgres and redis', () => {
     const compose = parse(read('docker-compose.yml')) as {
       services: Record<
