@@ -75,7 +75,9 @@ async function trainLoss(runId: string): Promise<{ step: number; value: number }
 
 const steps = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
-describe('workers as processes', () => {
+// Each case trains one or two runs of 120-150 steps in worker processes: about a minute on 2
+// idle cores, and twice that beside other work. The bound is for a hung worker, not a speed.
+describe('workers as processes', { timeout: 300_000 }, () => {
   it('kill -9 mid-stage: another worker resumes from the last checkpoint and the run matches an undisturbed one', async () => {
     await stopAll();
     // A short lock: the undisturbed run below must train for longer than it.
