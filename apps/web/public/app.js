@@ -20,6 +20,9 @@
  *   page                 <main>, see above
  *   page-error           the message when the page's data cannot be loaded
  *   (status pills have class "pill pill-<status>" and data-status="<status>")
+ *   signin               the sign-in box, shown on a 401 (lib/signin.js): signin-message,
+ *                        signin-key (<input>), signin-submit, signin-error
+ *   signout              header button while the tab keeps a key
  *
  * Runs (#/runs)
  *   runs-filter-status   <select> all|queued|running|succeeded|failed|cancelled
@@ -78,7 +81,8 @@
  *   checkpoints-table    <table> of checkpoints; checkpoint-row per checkpoint
  *                        (data-checkpoint-id, data-stage, data-step)
  *     checkpoint-aliases   the aliases that point at it
- *     checkpoint-download  <a href="/v1/checkpoints/<id>/download">
+ *     checkpoint-download  button: fetches /v1/checkpoints/<id>/download with the tab's key and
+ *                          saves it; checkpoint-download-result says what was saved or why not
  *     checkpoint-play      <a href="#/playground?checkpoint=<id>">
  *   alias-form           <form>: alias-checkpoint (<select>), alias-name (<input>), alias-submit
  *   alias-result         "alias → checkpoint" after PUT /v1/aliases/:name, or the API's error
@@ -112,6 +116,7 @@
  *   playground-stats     tokens/s (playground-speed), seconds, warm, worker, tokens
  */
 import { h, replace } from './lib/dom.js';
+import { installSignIn } from './lib/signin.js';
 
 /** @typedef {{ path: string[], query: URLSearchParams, navigate: (hash: string) => void }} PageContext */
 /** @typedef {(root: HTMLElement, ctx: PageContext) => (void | (() => void))} RenderPage */
@@ -199,6 +204,7 @@ async function route() {
   }
 }
 
+installSignIn(/** @type {HTMLElement} */ (document.querySelector('header.topbar')), root, () => void route());
 window.addEventListener('hashchange', () => void route());
 if (!location.hash) history.replaceState(null, '', '#/runs');
 void route();

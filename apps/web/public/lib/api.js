@@ -40,6 +40,55 @@ export class ApiError extends Error {
 }
 
 /**
+ * The API key of this tab. In sessionStorage: it lives as long as the tab, is not sent to
+ * any other site (nor by the browser on its own: it goes only into the Authorization header
+ * of our own requests), and a new tab signs in again.
+ */
+const KEY_STORAGE = 'miniglm.apiKey';
+
+/** @returns {string | null} */
+export function apiKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORAGE);
+  } catch {
+    return null; // storage refused (a privacy setting): keyless only
+  }
+}
+
+/** @param {string | null} key  null signs out */
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  else sessionStorage.removeItem(KEY_STORAGE);
+}
+
+/** Fired on window when the API answers 401: the key is missing, wrong or revoked (app.js shows the sign-in box). */
+export const UNAUTHORIZED_EVENT = 'miniglm:unauthorized';
+
+/** @returns {Record<string, string>} */
+function authHeader() {
+  const key = apiKey();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+/**
+ * An ApiError from a non-2xx answer's text; a 401 also tells the page to sign in.
+ * @param {Response} res
+ * @param {string} text
+ */
+function answerError(res, text) {
+  /** @type {any} */
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: keep the text for the message
+  }
+  const message = json && typeof json.message === 'string' ? json.message : text || res.statusText;
+  if (res.status === 401) window.dispatchEvent(new CustomEvent(UNAUTHORIZED_EVENT, { detail: message }));
+  return new ApiError(res.status, `${res.status} ${json?.error ?? res.statusText}: ${message}`, json);
+}
+
+/**
  * Calls the API. `body` is sent as JSON (a string is sent as it is, already JSON).
  * @param {string} path
  * @param {{ method?: string, body?: unknown, signal?: AbortSignal }} [options]
@@ -47,7 +96,11 @@ export class ApiError extends Error {
  */
 export async function api(path, options = {}) {
   /** @type {RequestInit} */
-  const init = { method: options.method ?? 'GET', signal: options.signal, headers: { accept: 'application/json' } };
+  const init = {
+    method: options.method ?? 'GET',
+    signal: options.signal,
+    headers: { accept: 'application/json', ...authHeader() },
+  };
   if (options.body !== undefined) {
     init.headers = { ...init.headers, 'content-type': 'application/json' };
     init.body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
@@ -60,18 +113,54 @@ export async function api(path, options = {}) {
     throw new ApiError(0, `cannot reach the API (${error instanceof Error ? error.message : String(error)})`);
   }
   const text = await res.text();
-  /** @type {any} */
-  let json = null;
+  if (!res.ok) throw answerError(res, text);
   try {
-    json = text ? JSON.parse(text) : null;
+    return text ? JSON.parse(text) : null;
   } catch {
-    // not JSON: keep the text for the message
+    return null;
   }
-  if (!res.ok) {
-    const message = json && typeof json.message === 'string' ? json.message : text || res.statusText;
-    throw new ApiError(res.status, `${res.status} ${json?.error ?? res.statusText}: ${message}`, json);
+}
+
+/**
+ * Downloads a file of the API (a checkpoint) with the tab's key: a plain <a download> link
+ * cannot send the Authorization header. The bytes come whole as a Blob before the browser
+ * is asked to save them, so a download the API cuts short (a corrupt chunk, see the API's
+ * README) rejects here and is shown as an error, never saved as a complete file.
+ * @param {string} path
+ * @param {string} fallbackName  used when the answer names no file
+ */
+export async function download(path, fallbackName) {
+  let res;
+  try {
+    res = await fetch(path, { headers: authHeader() });
+  } catch (error) {
+    throw new ApiError(0, `cannot reach the API (${error instanceof Error ? error.message : String(error)})`);
   }
-  return json;
+  if (!res.ok) throw answerError(res, await res.text());
+  let blob;
+  try {
+    blob = await res.blob();
+  } catch (error) {
+    throw new ApiError(
+      res.status,
+      `the download broke off before its end (${error instanceof Error ? error.message : String(error)}); nothing was saved`,
+    );
+  }
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(blob);
+  try {
+    const link = document.createElement('a');
+    link.href = url;
+    link.download = name;
+    link.dataset.testid = 'download-link';
+    document.body.append(link);
+    link.click();
+    link.remove();
+  } finally {
+    // After the click has handed the blob to the download manager.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
+  return { name, size: blob.size };
 }
 
 /**

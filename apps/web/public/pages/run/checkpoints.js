@@ -8,18 +8,33 @@
  * @typedef {import('../../lib/api.js').RunView} RunView
  * @typedef {RunView['stages'][number]['checkpoints'][number] & { stage: import('../../lib/api.js').StageView }} CheckpointRow
  */
-import { api } from '../../lib/api.js';
+import { api, download } from '../../lib/api.js';
 import { h, notice, replace, section, shortId, time } from '../../lib/dom.js';
 
 /** @param {{ refresh: () => void }} page */
 export function checkpointsCard({ refresh }) {
   const tableBox = h('div');
+  // What the last download did: its file, or why it failed (a 401, a download cut short).
+  const downloaded = h('div', { testid: 'checkpoint-download-result' });
+  /** @param {CheckpointRow} c */
+  const save = async (c) => {
+    replace(downloaded, h('p', { class: 'muted' }, `downloading ${c.stage.name} @ ${c.step}…`));
+    try {
+      const file = await download(`/v1/checkpoints/${c.id}/download`, `${c.stage.name}-${c.step}.ckpt`);
+      replace(downloaded, notice('ok', `saved ${file.name} (${file.size} bytes)`));
+    } catch (error) {
+      replace(
+        downloaded,
+        notice('error', `download failed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+    }
+  };
   let shown = '';
   const alias = aliasForm(() => {
     shown = ''; // the table shows the new alias on the next refresh
     refresh();
   });
-  const element = section('Checkpoints', { testid: 'checkpoints-card' }, tableBox, alias.element);
+  const element = section('Checkpoints', { testid: 'checkpoints-card' }, tableBox, downloaded, alias.element);
 
   /** @param {RunView} r */
   const update = (r) => {
@@ -33,7 +48,7 @@ export function checkpointsCard({ refresh }) {
     replace(
       tableBox,
       rows.length
-        ? h('div', { class: 'table-wrap' }, checkpointsTable(rows, aliasesOf))
+        ? h('div', { class: 'table-wrap' }, checkpointsTable(rows, aliasesOf, save))
         : h('p', { class: 'muted', testid: 'checkpoints-empty' }, 'No checkpoints yet.'),
     );
     alias.choices(rows, aliasesOf);
@@ -45,8 +60,9 @@ export function checkpointsCard({ refresh }) {
 /**
  * @param {CheckpointRow[]} rows
  * @param {(checkpointId: string) => string[]} aliasesOf
+ * @param {(row: CheckpointRow) => Promise<void>} save  downloads a checkpoint (with the tab's key)
  */
-function checkpointsTable(rows, aliasesOf) {
+function checkpointsTable(rows, aliasesOf, save) {
   return h(
     'table',
     { class: 'table compact', testid: 'checkpoints-table', 'data-count': rows.length },
@@ -79,8 +95,8 @@ function checkpointsTable(rows, aliasesOf) {
             'td',
             { class: 'actions' },
             h(
-              'a',
-              { href: `/v1/checkpoints/${c.id}/download`, testid: 'checkpoint-download', download: '' },
+              'button',
+              { type: 'button', class: 'link', testid: 'checkpoint-download', onclick: () => void save(c) },
               'download',
             ),
             h('a', { href: `#/playground?checkpoint=${c.id}`, testid: 'checkpoint-play' }, 'try it'),
