@@ -80,11 +80,15 @@ async function submitThroughForm(name: string, lr: number, iterations?: number):
   await byTestId('new-run-reset').click(); // the form keeps a rejected text; start from the example
   const json = JSON.parse(await byTestId('new-run-json').inputValue()) as {
     name: string;
-    stages: { lr?: number; iterations: number }[];
+    stages: { lr?: number; iterations: number; checkpointEvery?: number }[];
   };
   json.name = name;
   for (const stage of json.stages) stage.lr = lr;
-  if (iterations) json.stages[0]!.iterations = iterations;
+  if (iterations) {
+    json.stages[0]!.iterations = iterations;
+    // A long stage checkpoints less often: the service refuses more than 1000 checkpoints a stage.
+    json.stages[0]!.checkpointEvery = Math.max(json.stages[0]!.checkpointEvery ?? 1, Math.ceil(iterations / 100));
+  }
   await byTestId('new-run-json').fill(JSON.stringify(json, null, 2));
   await byTestId('new-run-submit').click();
   const link = byTestId('new-run-link');
