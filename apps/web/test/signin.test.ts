@@ -118,6 +118,20 @@ describe('signing in to the dashboard', () => {
       .poll(async () => (await byTestId('checkpoint-download-result').textContent()) ?? '', { timeout: 10_000 })
       .toMatch(/^download failed: 500 Internal Server Error: artifact [0-9a-f]{64} is corrupt: chunk 0/);
 
+    // The events card's next page (over 500 events) opens with the key too.
+    await t.db.prisma.stageEvent.createMany({
+      data: Array.from({ length: 501 }, (_, i) => ({ stageId: stage.id, type: 'checkpointed' as const, step: i })),
+    });
+    await page.reload();
+    await page.waitForSelector('[data-testid="page"][data-page="run"][data-state="ready"]', { timeout: 15_000 });
+    const more = byTestId('events-more').getByRole('button');
+    await more.waitFor({ timeout: 15_000 });
+    const [tab] = await Promise.all([page.waitForEvent('popup'), more.click()]);
+    await tab.waitForURL(/^blob:/, { timeout: 10_000 });
+    const nextPage = JSON.parse((await tab.textContent('body')) ?? '') as { events: unknown[]; nextCursor: unknown };
+    expect(nextPage.events.length).toBe(2); // the queued event and 501 more: 500 on the first page
+    await tab.close();
+
     // A revoked key: the next request is a 401 and the box comes back, saying so.
     await revokeApiKey(t.db.prisma, admin.id);
     await page.goto(`${api.url}/#/runs`);

@@ -4,7 +4,26 @@
  * the workers that took each attempt) in time order: the API's first page of them (500), and
  * where there are more, a link to the next page.
  */
+import { api } from '../../lib/api.js';
 import { h, replace, section, time } from '../../lib/dom.js';
+
+/**
+ * Opens a page of the API's JSON in a new tab. Fetched with the tab's key (a plain link would
+ * be a 401 once keys exist); the tab is opened at the click, so no popup blocker stops it.
+ * @param {string} path
+ */
+function openJson(path) {
+  const tab = window.open('about:blank', '_blank');
+  api(path).then(
+    (body) => {
+      const blob = new Blob([JSON.stringify(body, null, 2)], { type: 'application/json' });
+      if (tab) tab.location.href = URL.createObjectURL(blob);
+    },
+    (error) => {
+      if (tab) tab.document.body.textContent = error instanceof Error ? error.message : String(error);
+    },
+  );
+}
 
 /** @param {string} runId */
 export function eventsCard(runId) {
@@ -29,7 +48,7 @@ export function eventsCard(runId) {
             'p',
             { class: 'muted small', testid: 'events-more' },
             `The first ${events.length} events. `,
-            h('a', { href: next, target: '_blank' }, 'The next ones (JSON)'),
+            h('button', { type: 'button', class: 'link', onclick: () => openJson(next) }, 'The next ones (JSON)'),
           )
         : null,
     );
