@@ -119,4 +119,45 @@ describe('miniglm keys', () => {
     const list = await cli(['keys', 'list']);
     expect(list.stdout).toMatch(new RegExp(`${made.ops!.id}\\s+ops\\s+admin\\s+\\S+Z\\s+\\S+Z`));
   });
+
+  it('bootstraps a deployment: keys generate makes a key without a database, miniglm api stores it from MINIGLM_ADMIN_KEY_FILE', async () => {
+    const generated = await startCli(['keys', 'generate'], dir(), 60_000, {
+      DATABASE_URL: 'postgresql://nowhere.invalid/x',
+    }).done;
+    expectSuccess(generated);
+    const key = generated.stdout.trim();
+    expect(key).toMatch(/^mgk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+    const id = key.split('_')[1]!;
+    expect(await t.db.prisma.apiKey.count({ where: { id } })).toBe(0);
+
+    const secret = path.join(dir(), 'admin_key');
+    fs.writeFileSync(secret, 'not a key\n');
+    const env = { REDIS_URL: redisUrl, MINIGLM_ADMIN_KEY_FILE: secret };
+    expectOneLineError(
+      await cli(['api', '--host', '0.0.0.0', '--port', '0'], env),
+      /MINIGLM_ADMIN_KEY_FILE \(.*admin_key\): not an API key of the form mgk_/,
+    );
+
+    fs.writeFileSync(secret, `${key}\n`);
+    const server = startCli(['api', '--host', '0.0.0.0', '--port', '0'], dir(), 60_000, {
+      DATABASE_URL: t.where,
+      MINIGLM_API_KEY: '',
+      ...env,
+    });
+    let out = '';
+    await new Promise<void>((resolve) =>
+      server.child.stdout!.on('data', (chunk: string) => {
+        out += chunk;
+        if (out.includes('listening on')) resolve();
+      }),
+    );
+    server.child.kill('SIGTERM');
+    await server.done;
+    expect(out).toContain(`stored the admin key ${id} from MINIGLM_ADMIN_KEY_FILE`);
+    expect(await t.db.prisma.apiKey.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      role: 'admin',
+      revokedAt: null,
+    });
+    expectSuccess(await cli(['runs', '--api', api.url], { MINIGLM_API_KEY: key }));
+  });
 });

@@ -3,7 +3,14 @@
  * as the API and workers read it), not through the API: the first admin key must be made
  * by someone who has no key yet, and whoever can reach the database owns the service anyway.
  */
-import { createApiKey, isApiKeyRole, listApiKeys, revokeApiKey, API_KEY_ROLES } from '@miniglm/core/service';
+import {
+  createApiKey,
+  generateApiKey,
+  isApiKeyRole,
+  listApiKeys,
+  revokeApiKey,
+  API_KEY_ROLES,
+} from '@miniglm/core/service';
 import { parseCommandArgs } from '../args.ts';
 import { UsageError } from '../errors.ts';
 import { openServiceDb } from '../services.ts';
@@ -12,6 +19,7 @@ import { table } from '../table.ts';
 const HELP = `usage: miniglm keys create --name NAME --role admin|member|viewer [--json]
        miniglm keys list [--json]
        miniglm keys revoke ID
+       miniglm keys generate
 
 API keys of the training service, read and written in the database the API uses
 (DATABASE_URL; without it the embedded PGlite in .miniglm/pglite, which only one process
@@ -21,7 +29,11 @@ MINIGLM_API_KEY. Once any key exists, every request to /v1/ needs one.
 
   admin    sees and changes everything
   member   submits runs, uploads files, names aliases; sees and changes only its own
-  viewer   reads everything, changes nothing`;
+  viewer   reads everything, changes nothing
+
+"generate" prints a new key without storing it (no database): put it in a Docker secret
+and point MINIGLM_ADMIN_KEY_FILE at it, and "miniglm api" stores it as an admin key when it
+starts (the first key of a deployment, with no command to run inside it).`;
 
 export async function keys(argv: string[]): Promise<void> {
   const [action, ...rest] = argv;
@@ -43,8 +55,11 @@ export async function keys(argv: string[]): Promise<void> {
     },
     HELP,
   );
+  if (action === 'generate') return console.log(generateApiKey());
   if (action !== 'create' && action !== 'list' && action !== 'revoke')
-    throw new UsageError(`keys: unknown action "${action}"; use create, list or revoke (see miniglm keys --help)`);
+    throw new UsageError(
+      `keys: unknown action "${action}"; use create, list, revoke or generate (see miniglm keys --help)`,
+    );
   if (action === 'create') {
     if (!f.name?.trim()) throw new UsageError('keys create: missing --name NAME (who or what the key is for)');
     if (!f.role || !isApiKeyRole(f.role))

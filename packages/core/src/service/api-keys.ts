@@ -51,20 +51,65 @@ export interface ApiKeySummary {
 
 const summarySelect = { id: true, name: true, role: true, createdAt: true, revokedAt: true } as const;
 
+/** A new key, not stored anywhere: `miniglm keys generate`, for a secret a deployment hands the API. */
+export function generateApiKey(): string {
+  return `mgk_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+}
+
+async function insertKey(
+  prisma: PrismaClient,
+  id: string,
+  secret: string,
+  options: { name: string; role: ApiKeyRole },
+) {
+  const salt = randomBytes(16).toString('hex');
+  const secretHash = (await hashSecret(secret, salt)).toString('hex');
+  return prisma.apiKey.create({
+    data: { id, name: options.name, role: options.role, secretHash, salt },
+    select: summarySelect,
+  });
+}
+
 /** Makes a key; the returned `key` is the only copy of its secret. */
 export async function createApiKey(
   prisma: PrismaClient,
   options: { name: string; role: ApiKeyRole },
 ): Promise<ApiKeySummary & { key: string }> {
-  const id = randomBytes(6).toString('hex');
-  const secret = randomBytes(32).toString('base64url');
-  const salt = randomBytes(16).toString('hex');
-  const secretHash = (await hashSecret(secret, salt)).toString('hex');
-  const row = await prisma.apiKey.create({
-    data: { id, name: options.name, role: options.role, secretHash, salt },
-    select: summarySelect,
-  });
-  return { ...row, key: `mgk_${id}_${secret}` };
+  const key = generateApiKey();
+  const { id, secret } = parseApiKey(key)!;
+  return { ...(await insertKey(prisma, id, secret, options)), key };
+}
+
+/**
+ * Stores a key made elsewhere (`miniglm keys generate`, kept in a Docker secret) unless it is
+ * stored already: how a deployment bootstraps its first admin key. A key that was revoked
+ * stays revoked; an id taken by another secret is an error, as is text that is not a key.
+ */
+export async function ensureApiKey(
+  prisma: PrismaClient,
+  key: string,
+  options: { name: string; role: ApiKeyRole },
+): Promise<{ ok: true; created: boolean; key: ApiKeySummary } | { ok: false; error: string }> {
+  const parsed = parseApiKey(key.trim());
+  if (!parsed)
+    return {
+      ok: false,
+      error: 'not an API key of the form mgk_<12 hex>_<43 base64url> (miniglm keys generate makes one)',
+    };
+  const existing = await prisma.apiKey.findUnique({ where: { id: parsed.id } });
+  if (existing) {
+    if (!(await secretMatches(parsed.secret, existing)))
+      return { ok: false, error: `another key with the id ${parsed.id} is stored already; generate a new one` };
+    const { secretHash: _hash, salt: _salt, ...summary } = existing;
+    return { ok: true, created: false, key: summary };
+  }
+  try {
+    return { ok: true, created: true, key: await insertKey(prisma, parsed.id, parsed.secret, options) };
+  } catch (error) {
+    // Another replica stored it at the same moment: check that one instead.
+    if ((error as { code?: string }).code === 'P2002') return ensureApiKey(prisma, key, options);
+    throw error;
+  }
 }
 
 /** Every key, oldest first, revoked ones included (they still own what they made). */
