@@ -30,6 +30,7 @@ import { compareRoutes } from './routes/compare.ts';
 import { fileRoutes } from './routes/files.ts';
 import { DEFAULT_GENERATE_TIMEOUT_MS, generateRoutes } from './routes/generate.ts';
 import { healthRoutes } from './routes/health.ts';
+import { ErrorBody } from './responses.ts';
 import { runRoutes } from './routes/runs.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
@@ -118,7 +119,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       },
       security: [{ apiKey: [] }],
     },
-    transform: ({ schema, url }) => ({ schema: schema && defaultsAreOptional(schema), url }),
+    transform: ({ schema, url }) => ({ schema: schema && documentAuth(defaultsAreOptional(schema), url), url }),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
@@ -134,6 +135,24 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   await app.ready();
   return app;
+}
+
+/**
+ * The OpenAPI document's view of auth.ts: routes under /v1/ and /metrics answer 401 without a
+ * valid key (and 403 for a role that may not), the others need no key. Documentation only:
+ * the answers themselves come from the auth hook.
+ */
+function documentAuth(schema: FastifySchema, url: string): FastifySchema {
+  if (!needsKey(url)) return { ...schema, security: [] } as FastifySchema;
+  const response = (schema.response ?? {}) as Record<string, unknown>;
+  return {
+    ...schema,
+    response: {
+      ...response,
+      401: { ...ErrorBody, description: 'No valid API key (once any key exists)' },
+      403: response[403] ?? { ...ErrorBody, description: "The key's role may not do this, or a cross-site request" },
+    },
+  };
 }
 
 /**

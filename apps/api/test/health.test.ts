@@ -137,6 +137,12 @@ describe('OpenAPI', () => {
     expect(
       doc.paths['/v1/generate'].post.requestBody.content['application/json'].schema.properties.samples,
     ).toMatchObject({ minimum: 1, maximum: 20 });
+    // Keys (src/auth.ts): a bearer scheme for the whole API, 401 on /v1/ routes, none on probes.
+    expect(doc.components.securitySchemes.apiKey).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(doc.paths['/v1/runs'].post.responses).toHaveProperty('401');
+    expect(doc.paths['/v1/runs'].get.responses).toHaveProperty('403');
+    expect(doc.paths['/healthz'].get.security).toEqual([]);
+    expect(doc.paths['/healthz'].get.responses).not.toHaveProperty('401');
     // Not text/plain: a type any web page can send cross-site (src/cross-site.ts).
     expect(Object.keys(doc.paths['/v1/files'].post.requestBody.content)).toEqual(['application/octet-stream']);
     const ui = await h.app.inject({ url: '/docs' });
