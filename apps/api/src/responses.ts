@@ -121,6 +121,9 @@ const LatestMetrics = Type.Object(
   { description: "the stage's latest value of each" },
 );
 
+/** How many of a stage's checkpoints GET /v1/runs/:id shows (the latest). */
+export const CHECKPOINTS_PER_STAGE_VIEW = 20;
+
 const CheckpointRef = Type.Object({ id: Uuid, step: Type.Integer(), createdAt: Timestamp });
 
 const StageView = Type.Object({
@@ -140,7 +143,10 @@ const StageView = Type.Object({
   parentCheckpointId: Nullable(Uuid),
   datasetId: Nullable(Uuid),
   metrics: LatestMetrics,
-  checkpoints: Type.Array(CheckpointRef),
+  checkpoints: Type.Array(CheckpointRef, {
+    description: `the latest ${CHECKPOINTS_PER_STAGE_VIEW} checkpoints, by step; GET /v1/checkpoints?run= pages through all`,
+  }),
+  checkpointCount: Type.Integer({ description: 'how many checkpoints the stage has' }),
   startedAt: Nullable(Timestamp),
   finishedAt: Nullable(Timestamp),
   error: Nullable(Type.String()),

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '@miniglm/core/db';
+import { CHECKPOINTS_PER_STAGE_VIEW } from '../src/responses.ts';
 import { openHarness, validCurriculum, type Harness } from './helpers.ts';
 import { insertLongRun, type LongRun } from './metric-fixtures.ts';
 
@@ -224,6 +225,20 @@ describe('cursor pagination', () => {
     const { status, body } = await get(`/v1/aliases?cursor=${forged({ l: '/v1/aliases', k: [7] })}`);
     expect(status).toBe(400);
     expect(body.message).toContain('/cursor');
+  });
+});
+
+describe('a run view', () => {
+  it("GET /v1/runs/:id shows a stage's latest checkpoints by step and counts them all", async () => {
+    const stored = await h.db.prisma.checkpoint.findMany({ where: { stageId: ids.stage }, orderBy: { step: 'asc' } });
+    expect(stored.length).toBeGreaterThan(CHECKPOINTS_PER_STAGE_VIEW);
+    const { status, body } = await get(`/v1/runs/${ids.pagedRun}`);
+    expect(status).toBe(200);
+    const [stage] = body.stages;
+    expect(stage.checkpointCount).toBe(stored.length);
+    expect(stage.checkpoints.map((c: { step: number }) => c.step)).toEqual(
+      stored.slice(-CHECKPOINTS_PER_STAGE_VIEW).map((c) => c.step),
+    );
   });
 });
 

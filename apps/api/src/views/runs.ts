@@ -9,7 +9,13 @@ import { isUuid, stageProgress } from '@miniglm/core/service';
 import type { Static } from '@sinclair/typebox';
 import { notFound } from '../errors.ts';
 import { decodeCursor, olderThan, toPage } from '../pagination.ts';
-import type { RunEvent, RunListItem, RunMetrics, RunView } from '../responses.ts';
+import {
+  CHECKPOINTS_PER_STAGE_VIEW,
+  type RunEvent,
+  type RunListItem,
+  type RunMetrics,
+  type RunView,
+} from '../responses.ts';
 import { metricHistories } from './metric-history.ts';
 
 type StageRow = DbModels.Stage;
@@ -151,7 +157,15 @@ export async function getRun(
         include: {
           stages: {
             orderBy: { index: 'asc' },
-            include: { checkpoints: { orderBy: { step: 'asc' }, select: { id: true, step: true, createdAt: true } } },
+            include: {
+              // The latest few, not all: a run's view must not grow with its length.
+              checkpoints: {
+                orderBy: { step: 'desc' },
+                take: CHECKPOINTS_PER_STAGE_VIEW,
+                select: { id: true, step: true, createdAt: true },
+              },
+              _count: { select: { checkpoints: true } },
+            },
           },
           evaluations: { orderBy: { createdAt: 'desc' }, take: 1 },
         },
@@ -205,7 +219,8 @@ export async function getRun(
           lr: latest.lr ?? null,
           gradNorm: latest.gradNorm ?? null,
         },
-        checkpoints: stage.checkpoints,
+        checkpoints: [...stage.checkpoints].reverse(),
+        checkpointCount: stage._count.checkpoints,
         startedAt: stage.startedAt,
         finishedAt: stage.finishedAt,
         error: stage.error,
