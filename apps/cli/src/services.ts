@@ -43,6 +43,16 @@ export function envMs(name: string): number | undefined {
   return n;
 }
 
+/** Seconds (0 or more, fractions allowed) from an environment variable, or `fallback` when unset. */
+export function envSeconds(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v.trim() === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 86_400)
+    throw new UsageError(`${name} must be a number of seconds from 0 to 86400, got "${v}"`);
+  return n;
+}
+
 /** Runs `stop` once on SIGTERM or SIGINT; a second signal exits at once. */
 export function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
   let stopping = false;

@@ -21,6 +21,8 @@ export interface TrainTask {
   /** The stage folder; holds model.ckpt when resuming. */
   dir: string;
   backend?: string;
+  /** Fewest seconds between two periodic checkpoints (WorkerSettings.minCheckpointSeconds; default 0). */
+  minCheckpointSeconds?: number;
 }
 
 export interface EvaluateTask {

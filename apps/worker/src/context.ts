@@ -18,6 +18,12 @@ export interface WorkerSettings {
   generateCacheSize: number;
   /** Most bytes the local artifact cache may hold (default 8 GiB); least recently used go first. */
   cacheBytes: number;
+  /**
+   * Fewest seconds between two periodic checkpoints of a stage (default 0 here: as often as
+   * the curriculum's checkpointEvery says; `miniglm worker` defaults to 5, see its help). The
+   * first checkpoint, a stage's last step and a stop or cancel are always written.
+   */
+  minCheckpointSeconds: number;
   /** How often runs whose jobs Redis has lost are looked for and queued again (default 30 s; reconcile.ts). */
   reconcileIntervalMs: number;
   /** Runs younger than this are not reconciled: their submission may still be queueing them (default 60 s). */

@@ -94,6 +94,7 @@ async function train(task: TrainTask): Promise<ChildMessage> {
       return stored.finally(() => awaitingStored.delete(seq));
     },
     shouldStop: () => stopRequested,
+    minCheckpointSeconds: task.minCheckpointSeconds,
   });
   return { type: 'trained', outcome: result.outcome };
 }

@@ -189,7 +189,8 @@ async function superviseTraining(
       child?.kill(); // lost the stage, or the database is gone: stop training at once
       throw error;
     });
-  const task = { kind: 'train' as const, curriculum, stageIndex, tokenizer, backend: ctx.settings.backend };
+  const { backend, minCheckpointSeconds } = ctx.settings;
+  const task = { kind: 'train' as const, curriculum, stageIndex, tokenizer, backend, minCheckpointSeconds };
   child = startTaskChild({ ...task, ...inputs }, onMessage);
   const stop = (reason: StopReason) => {
     stopReason ??= reason;

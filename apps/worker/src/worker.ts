@@ -57,6 +57,7 @@ export const DEFAULT_SETTINGS: WorkerSettings = {
   stalledIntervalMs: 30_000,
   generateCacheSize: 3,
   cacheBytes: 8 * 1024 ** 3,
+  minCheckpointSeconds: 0,
   reconcileIntervalMs: 30_000,
   reconcileGraceMs: 60_000,
 };

@@ -128,6 +128,9 @@ export function spawnWorker(env: {
       MINIGLM_PREFIX: env.prefix,
       MINIGLM_LOCK_DURATION_MS: String(env.lockMs ?? 3000),
       MINIGLM_STALLED_INTERVAL_MS: String(Math.max(500, Math.floor((env.lockMs ?? 3000) / 2))),
+      // Every checkpoint the curriculum asks for: these tiny stages train many steps a second,
+      // and the tests wait for checkpoints mid-stage (miniglm worker's default floor is 5 s).
+      MINIGLM_MIN_CHECKPOINT_SECONDS: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -54,6 +54,8 @@ export interface StageRunInput {
   /** Training waits for it to resolve (see TrainStageInput.onCheckpoint). */
   onCheckpoint?: (step: number, file: string) => void | Promise<void>;
   shouldStop?: () => boolean;
+  /** Fewest seconds between two periodic checkpoints (the trainer's minCheckpointSeconds; default 0). */
+  minCheckpointSeconds?: number;
 }
 
 export interface StageRunResult {
@@ -163,6 +165,7 @@ export async function runStage(input: StageRunInput): Promise<StageRunResult> {
     },
     onCheckpoint: input.onCheckpoint,
     shouldStop: input.shouldStop,
+    minCheckpointSeconds: input.minCheckpointSeconds,
   }).finally(() => resume?.optimizer.dispose()); // a restored optimizer is ours to free
   return { outcome, model, resumedFrom: resume?.step ?? 0 };
 }

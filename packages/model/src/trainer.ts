@@ -72,6 +72,14 @@ export interface TrainStageInput {
   onCheckpoint?: (step: number, file: string) => void | Promise<void>;
   /** Polled between iterations: true stops the stage after a checkpoint (cancel, SIGTERM). */
   shouldStop?: () => boolean;
+  /**
+   * Fewest seconds between two periodic checkpoints (default 0: every `checkpointEvery`
+   * steps). A step `checkpointEvery` names is passed over while the last checkpoint of this
+   * call is younger than this, so a fast stage with a small `checkpointEvery` cannot flood
+   * the store. The first checkpoint, the stage's last step and a stop are always written.
+   * Skipping one changes nothing but what is saved: resuming from any written one is exact.
+   */
+  minCheckpointSeconds?: number;
 }
 
 export type StageOutcome =
@@ -122,6 +130,9 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
   let lastCheckpointStep = input.resume?.step;
   let trainLoss = NaN;
   let valLoss: number | undefined;
+  const minCheckpointMs = (input.minCheckpointSeconds ?? 0) * 1000;
+  // When the last checkpoint was stored (the caller's onCheckpoint included); none yet.
+  let lastCheckpointAt = -Infinity;
   const checkpoint = async () => {
     await saveCheckpoint(input.checkpointPath, {
       model,
@@ -135,6 +146,7 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
     lastCheckpoint = input.checkpointPath;
     lastCheckpointStep = step;
     await input.onCheckpoint?.(step, input.checkpointPath);
+    lastCheckpointAt = performance.now();
   };
 
   const diverged = (what: string): StageOutcome => ({
@@ -209,7 +221,8 @@ export async function trainStage(input: TrainStageInput): Promise<StageOutcome> 
         tokensPerSec: tokensPerStep / seconds,
         backend: activeBackend(),
       });
-      if (step % o.checkpointEvery === 0 || step === o.iterations) await checkpoint();
+      const periodic = step % o.checkpointEvery === 0 && performance.now() - lastCheckpointAt >= minCheckpointMs;
+      if (periodic || step === o.iterations) await checkpoint();
       // Let timers, signals and progress output run between (synchronous) iterations.
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -5,7 +5,15 @@
 import { startWorker } from '@miniglm/worker';
 import { numberFlag, parseCommandArgs } from '../args.ts';
 import { UsageError } from '../errors.ts';
-import { envMs, onShutdownSignal, openServiceDb, queuePrefix, requireRedisUrl } from '../services.ts';
+import { envMs, envSeconds, onShutdownSignal, openServiceDb, queuePrefix, requireRedisUrl } from '../services.ts';
+
+/**
+ * A deployed worker's floor between two checkpoints of a stage. A tiny model with
+ * checkpointEvery 1 trains many steps a second, and each checkpoint is a write of its weights
+ * and optimizer state; 5 s keeps that to a trickle while costing a real stage (minutes to
+ * days) nothing. In-process workers (tests, the demo) default to 0: startWorker's settings.
+ */
+const DEFAULT_MIN_CHECKPOINT_SECONDS = 5;
 
 const HELP = `usage: miniglm worker [options]
 
@@ -17,6 +25,9 @@ const HELP = `usage: miniglm worker [options]
   --cache-gb    most GiB the local artifact cache keeps (default 8)
 
 The database is DATABASE_URL, or an embedded PGlite in .miniglm/pglite (one process only).
+A stage writes a checkpoint at most every MINIGLM_MIN_CHECKPOINT_SECONDS (default 5; 0: as
+often as its checkpointEvery says); its first and last checkpoint and the one at a stop or
+cancel are always written.
 Every MINIGLM_RECONCILE_INTERVAL_MS (default 30000) the worker queues again the runs that
 Postgres says are queued or running and whose jobs Redis has lost (a restart without
 persistence, say).
@@ -46,6 +57,7 @@ export async function worker(argv: string[]): Promise<void> {
   const lockDurationMs = envMs('MINIGLM_LOCK_DURATION_MS');
   const stalledIntervalMs = envMs('MINIGLM_STALLED_INTERVAL_MS');
   const reconcileIntervalMs = envMs('MINIGLM_RECONCILE_INTERVAL_MS');
+  const minCheckpointSeconds = envSeconds('MINIGLM_MIN_CHECKPOINT_SECONDS', DEFAULT_MIN_CHECKPOINT_SECONDS);
   const db = await openServiceDb();
   const running = await startWorker({
     db,
@@ -59,6 +71,7 @@ export async function worker(argv: string[]): Promise<void> {
       stalledIntervalMs,
       reconcileIntervalMs,
       cacheBytes,
+      minCheckpointSeconds,
     },
   }).catch(async (error: Error) => {
     await db.close(); // an open PGlite would keep the process alive
