@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPTConfig } from './config.ts';
-import { causalAttention, causalMask, dropout, embed, fused, gelu, layerNorm, linear } from './ops.ts';
+import { causalAttentionQkv, causalMask, dropout, embed, fused, gelu, layerNorm, linear } from './ops.ts';
 import type { ForwardOptions, LanguageModel, DecodeState } from './model.ts';
 import { ModelInputError, type DecodeWeights } from './model.ts';
 import { decodeNative, startNativeDecoding, type NativeKVCache } from './backend/native.ts';
@@ -92,13 +92,18 @@ export class GPT implements LanguageModel {
     const n = `h.${layer}.attn`;
     const project = (w: string) => linear(x, this.p(`${n}.${w}`), this.maybe(`${n}.b${w.slice(1)}`)); // (B, T, C)
     if (fused() && !cached && !(opts.training && this.config.dropout > 0)) {
-      // Native: one kernel for all heads, reading them side by side in C (no transposes).
-      const y = causalAttention(
-        project('wq') as tf.Tensor3D,
-        project('wk') as tf.Tensor3D,
-        project('wv') as tf.Tensor3D,
-        heads,
+      // Native: one matrix product for q, k and v through [wq | wk | wv] (three products of
+      // width C run BLAS far below its peak at small C), then one kernel for all heads,
+      // reading them side by side (no transposes). The weights stay three parameters, so
+      // checkpoints keep their layout; the concatenation's gradient splits dW back.
+      const parts = ['q', 'k', 'v'];
+      const w = tf.concat(
+        parts.map((p) => this.p(`${n}.w${p}`)),
+        1,
       );
+      const biases = parts.map((p) => this.maybe(`${n}.b${p}`));
+      const bias = biases.every((b) => b) ? tf.concat(biases as tf.Tensor[], 0) : undefined;
+      const y = causalAttentionQkv(linear(x, w, bias) as tf.Tensor3D, heads);
       return linear(y, this.p(`${n}.wo`), this.maybe(`${n}.bo`)) as tf.Tensor3D;
     }
     const split = (w: string) => tf.transpose(tf.reshape(project(w), [b, t, heads, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)

@@ -26,10 +26,11 @@
  * than a few percent still dies in the backend. Other backends hold what tfjs counts.
  *
  * The native backend (backend/native.ts) runs LayerNorm, GELU, attention and the loss as fused
- * kernels that keep fewer intermediates: there a = 80·L·C + 1.1·L·H·T + 9·C + 2.5·V and the
+ * kernels that keep fewer intermediates: there a = 72·L·C + 1.1·L·H·T + 9·C + 2.5·V and the
  * parameters take 22·P (the embedding's gradient arrives by two paths and is added), fitted
  * the same way (tf.profile's peakBytes, 12 configurations, L 1-4, C 32-256, T 32-256, H 2-8,
- * V 100-4096, B 1-16; within 5% of each, rounded up).
+ * V 100-4096, B 1-16; within 5% of each, rounded up). Refitted on 7 of them when q, k and v
+ * became one projection (80 → 72·L·C; activations 0.5-7 % above the measured peak).
  *
  * Not counted: gradient accumulation (gradAccum > 1) holds up to two more copies of the
  * gradients while it adds them up; datasets live outside the backend's memory.
@@ -61,7 +62,7 @@ export function estimateTrainingMemory(config: ModelConfig, batchSize: number, b
   if (config.kind === 'gpt' && backend === 'native' && !dropout) {
     const H = config.heads;
     const parameters = 22 * countParameters(config);
-    const activations = 4 * batchSize * T * (80 * L * C + 1.1 * L * H * T + 9 * C + 2.5 * V);
+    const activations = 4 * batchSize * T * (72 * L * C + 1.1 * L * H * T + 9 * C + 2.5 * V);
     return { parameters, activations, total: parameters + activations };
   }
   if (config.kind === 'gpt') {

@@ -155,6 +155,22 @@ export function causalAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, 
   })(q, k, v) as tf.Tensor3D;
 }
 
+/**
+ * The same attention with q, k and v as the column blocks of one projection qkv [B, T, 3C]
+ * (T = Tk): training projects x once through [wq | wk | wv] instead of three narrow matrix
+ * products. The gradient is one [B, T, 3C] array, split back by the projection's gradient.
+ */
+export function causalAttentionQkv(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
+  return withGrad(([all], save) => {
+    const [y, p] = run('MiniglmAttentionQkv', { qkv: all! }, { heads });
+    save([all!, p!]);
+    return {
+      value: y!,
+      gradFunc: (dy, [sqkv, sp]) => run('MiniglmAttentionQkvGrad', { qkv: sqkv!, p: sp!, dy }, { heads }),
+    };
+  })(qkv) as tf.Tensor3D;
+}
+
 /** Token + position embedding: wte[idx] + wpe[offset …] → [B, T, C]. */
 export function embed(idx: tf.Tensor2D, wte: tf.Tensor2D, wpe: tf.Tensor2D, offset: number): tf.Tensor3D {
   const [b, t] = idx.shape;

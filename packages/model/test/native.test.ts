@@ -25,7 +25,7 @@ import {
   trainStage,
   type StepMetrics,
 } from '../src/index.ts';
-import { causalAttention, causalMask, embed } from '../src/ops.ts';
+import { causalAttention, causalAttentionQkv, causalMask, embed } from '../src/ops.ts';
 import {
   cycleCorpus,
   gptConfig,
@@ -172,6 +172,24 @@ if ('kernels' in loaded) {
             [b, tk, c],
             [b, tk, c],
           ],
+          3e-5,
+        );
+      }
+    });
+
+    it('causal attention over one qkv projection [B, T, 3C]: values and its gradient', async () => {
+      for (const [b, t, heads, hs] of [
+        [2, 7, 3, 5],
+        [1, 1, 1, 3],
+        [1, 9, 2, 8],
+      ]) {
+        const c = heads * hs;
+        await compare(
+          (qkv) =>
+            tf.getBackend() === 'native'
+              ? causalAttentionQkv(qkv as tf.Tensor3D, heads)
+              : composedAttention(...(tf.split(qkv!, 3, 2) as [tf.Tensor, tf.Tensor, tf.Tensor]), heads),
+          [[b, t, 3 * c]],
           3e-5,
         );
       }

@@ -76,6 +76,8 @@ export interface NativeKernels {
     heads: number,
     headSize: number,
     scale: number,
+    /** Row stride of q, k and v: C, or 3C when they are column blocks of one [B, T, 3C] array. */
+    ld: number,
   ): void;
   attnBwd(
     q: Float32Array,
@@ -92,6 +94,8 @@ export interface NativeKernels {
     heads: number,
     headSize: number,
     scale: number,
+    /** Row stride of q, k, v, dq, dk and dv (dy's is C). */
+    ld: number,
   ): void;
   /** Weighted mean cross-entropy from logits; writes its gradient into `grad` when given. */
   crossEntropy(

@@ -362,8 +362,64 @@ function fusedKernels(): KernelConfig[] {
       const p = backend.output([b, heads, t, tk]);
       const hs = c / heads;
       const f = backend.f32.bind(backend);
-      backend.kernels.attnFwd(f(q), f(k), f(v), f(y), f(p), b, t, tk, heads, hs, 1 / Math.sqrt(hs));
+      backend.kernels.attnFwd(f(q), f(k), f(v), f(y), f(p), b, t, tk, heads, hs, 1 / Math.sqrt(hs), c);
       return [y, p];
+    }),
+    // The same over one projection qkv [B, T, 3C] (q, k, v side by side), for training.
+    kernel('MiniglmAttentionQkv', ({ inputs, backend, attrs }) => {
+      const { qkv } = inputs as Record<string, TensorInfo>;
+      const [b, t, c3] = qkv.shape as [number, number, number];
+      const c = c3 / 3;
+      const heads = attrs!.heads as number;
+      const hs = c / heads;
+      const y = backend.output([b, t, c]);
+      const p = backend.output([b, heads, t, t]);
+      const all = backend.f32(qkv);
+      const f = backend.f32.bind(backend);
+      backend.kernels.attnFwd(
+        all,
+        all.subarray(c),
+        all.subarray(2 * c),
+        f(y),
+        f(p),
+        b,
+        t,
+        t,
+        heads,
+        hs,
+        1 / Math.sqrt(hs),
+        c3,
+      );
+      return [y, p];
+    }),
+    kernel('MiniglmAttentionQkvGrad', ({ inputs, backend, attrs }) => {
+      const { qkv, p, dy } = inputs as Record<string, TensorInfo>;
+      const [b, t, c3] = qkv.shape as [number, number, number];
+      const c = c3 / 3;
+      const heads = attrs!.heads as number;
+      const hs = c / heads;
+      const dqkv = backend.output(qkv.shape);
+      const all = backend.f32(qkv);
+      const d = backend.f32(dqkv);
+      const f = backend.f32.bind(backend);
+      backend.kernels.attnBwd(
+        all,
+        all.subarray(c),
+        all.subarray(2 * c),
+        f(p),
+        f(dy),
+        d,
+        d.subarray(c),
+        d.subarray(2 * c),
+        b,
+        t,
+        t,
+        heads,
+        hs,
+        1 / Math.sqrt(hs),
+        c3,
+      );
+      return [dqkv];
     }),
     kernel('MiniglmAttentionGrad', ({ inputs, backend, attrs }) => {
       const { q, k, v, p, dy } = inputs as Record<string, TensorInfo>;
@@ -390,6 +446,7 @@ function fusedKernels(): KernelConfig[] {
         heads,
         hs,
         1 / Math.sqrt(hs),
+        c,
       );
       return [dq, dk, dv];
     }),
