@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadNative } from '../../native/src/index.ts';
+import { loadNative, type NativeKernels } from '../../native/src/index.ts';
 import {
   AdamW,
   clipByGlobalNorm,
@@ -120,6 +120,31 @@ if ('kernels' in loaded) {
       const b = randomFloats(4 * 15, 4);
       const product = () => [tf.matMul(tf.tensor3d(a, [1, 5, 3]), tf.tensor3d(b, [4, 5, 3]), false, true)];
       expect(maxAbsDiff((await on('native', product))[0]!, (await on('cpu', product))[0]!)).toBeLessThan(1e-5);
+    });
+
+    it('matMul big enough to share between threads: blocks of rows, blocks of columns, transposes', async () => {
+      // Over 2^20 multiply-adds the product is cut into blocks (kernels.cc, gemm): by rows when
+      // op(A) has at least as many rows as op(B) columns, else by columns; 4 blocks at 2 threads.
+      const { kernels } = loaded as { kernels: NativeKernels };
+      const before = kernels.threads();
+      kernels.threads(2);
+      try {
+        for (const [m, n, k] of [
+          [300, 70, 64],
+          [40, 600, 64],
+        ]) {
+          for (const [ta, tb] of [
+            [false, false],
+            [true, true],
+          ] as const) {
+            const a = ta ? [k, m] : [m, k];
+            const b = tb ? [n, k] : [k, n];
+            await compare((x, y) => tf.matMul(x!, y!, ta, tb), [a, b], 1e-5);
+          }
+        }
+      } finally {
+        kernels.threads(before);
+      }
     });
 
     it('element-wise ops with equal shapes, scalars and bias rows; bias gradients as column sums', async () => {

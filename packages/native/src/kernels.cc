@@ -28,7 +28,9 @@
 
 namespace {
 
-// Threads for our own loops: the BLAS thread count, set together by `threads(n)`.
+// Threads for our loops and matrix products, set by `threads(n)`. BLAS itself always runs on
+// one thread: our pool splits a product into chunks (gemm below), so that one mechanism
+// shares the cores instead of two pools of spinning threads competing for them.
 int gThreads = 1;
 
 // A small pool of persistent workers for our own loops (starting threads per call costs tens
@@ -132,16 +134,41 @@ void parallelFor(long n, long minChunk, F f) {
   });
 }
 
-// While our threads each call BLAS on small products, BLAS itself must stay on one thread.
-struct SingleThreadedBlas {
-  int saved;
-  SingleThreadedBlas() : saved(openblas_get_num_threads()) {
-    if (gThreads > 1) openblas_set_num_threads(1);
+// C = alpha·op(A)·op(B) + beta·C (row-major, op(A) m×k, op(B) k×n) on our pool. A product big
+// enough to share is cut into fixed blocks of C's rows (or, when it has few rows, of its
+// columns), two per thread, each one single-threaded BLAS call; whoever is free claims the next
+// block. OpenBLAS's own threads split a product once, evenly, and wait for each other: on a
+// loaded machine (a test suite, a second worker) a descheduled thread stalled every product,
+// measured at 5-10 GFLOP/s instead of 60-90. Here the caller just does more blocks itself.
+// The blocks depend only on the shape and the thread count, and every element of C is summed
+// over all of k by one call, so results repeat exactly run after run.
+constexpr double kShareWork = 1 << 20;  // multiply-adds below which one call is cheaper than sharing
+constexpr long kMinBlock = 32;          // rows or columns of a block, at least
+
+void gemm(bool ta, bool tb, long m, long n, long k, float alpha, const float* A, long lda, const float* B, long ldb,
+          float beta, float* C, long ldc) {
+  const CBLAS_TRANSPOSE opA = ta ? CblasTrans : CblasNoTrans, opB = tb ? CblasTrans : CblasNoTrans;
+  const long want = 2L * gThreads;
+  const bool share = gThreads > 1 && static_cast<double>(m) * n * k >= kShareWork;
+  const bool byRows = m >= want * kMinBlock || m >= n;
+  const long extent = byRows ? m : n;
+  const long blocks = share ? std::min(want, extent / kMinBlock) : 1;
+  if (blocks <= 1) {
+    cblas_sgemm(CblasRowMajor, opA, opB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
   }
-  ~SingleThreadedBlas() {
-    if (gThreads > 1) openblas_set_num_threads(saved);
-  }
-};
+  // Block edges on multiples of 16 (the width of the BLAS kernels' tiles).
+  const long size = ((extent + blocks - 1) / blocks + 15) / 16 * 16;
+  pool().run(static_cast<int>((extent + size - 1) / size), [&](int i) {
+    const long b = i * size, e = std::min(extent, b + size);
+    if (byRows)
+      cblas_sgemm(CblasRowMajor, opA, opB, e - b, n, k, alpha, ta ? A + b : A + b * lda, lda, B, ldb, beta, C + b * ldc,
+                  ldc);
+    else
+      cblas_sgemm(CblasRowMajor, opA, opB, m, e - b, k, alpha, A, lda, tb ? B + b * ldb : B + b, ldb, beta, C + b,
+                  ldc);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Argument helpers. A failed check throws a JS TypeError and returns nullptr / false.
@@ -280,10 +307,9 @@ napi_value Threads(napi_env env, napi_callback_info info) {
       a.fail("thread count must be at least 1");
       return nullptr;
     }
-    openblas_set_num_threads(static_cast<int>(n));
     gThreads = static_cast<int>(n);
   }
-  return numberValue(env, openblas_get_num_threads());
+  return numberValue(env, gThreads);
 }
 
 napi_value Config(napi_env env, napi_callback_info) {
@@ -326,10 +352,8 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
     a.fail("sgemm output out of bounds");
     return nullptr;
   }
-  for (long i = 0; i < batch; i++) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha,
-                A + offA + i * sA, lda, B + offB + i * sB, ldb, beta, C + offC + i * sC, ldc);
-  }
+  for (long i = 0; i < batch; i++)
+    gemm(ta, tb, m, n, k, alpha, A + offA + i * sA, lda, B + offB + i * sB, ldb, beta, C + offC + i * sC, ldc);
   return undefinedValue(env);
 }
 
@@ -525,7 +549,6 @@ void causalSoftmaxRows(float* s, long t, long tk, float scale) {
 void attentionForward(const float* q, const float* k, const float* v, float* y, float* p, long B, long T, long Tk,
                       long H, long hs, float scale, long ld) {
   const long C = H * hs;
-  SingleThreadedBlas single;
   parallelFor(B * H, 1, [&](long i0, long i1, int) {
     for (long i = i0; i < i1; i++) {
       const long b = i / H, h = i % H;
@@ -591,7 +614,6 @@ napi_value AttnBwd(napi_env env, napi_callback_info info) {
     a.fail("attnBwd: array too small for the shape");
     return nullptr;
   }
-  SingleThreadedBlas single;
   parallelFor(B * H, 1, [&](long i0, long i1, int) {
     std::vector<float> dP(static_cast<size_t>(T * Tk));
     for (long bh = i0; bh < i1; bh++) {
@@ -1053,7 +1075,7 @@ void linearRows(const float* x, long R, long K, const float* W, const Packed* p,
     else packedRows(x, R, K, p->f, nullptr, N, bias, y);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, N, K, 1.0f, x, K, W, N, 0.0f, y, N);
+  gemm(false, false, R, N, K, 1.0f, x, K, W, N, 0.0f, y, N);
   if (bias)
     for (long r = 0; r < R; r++)
       for (long j = 0; j < N; j++) y[r * N + j] += bias[j];
@@ -1348,7 +1370,7 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
     else if (out.h) packedRows(h.data(), n, C, out.h, nullptr, V, nullptr, logits);
     else packedRows(h.data(), n, C, out.f, nullptr, V, nullptr, logits);
   } else {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, V, C, 1.0f, h.data(), C, w[0], C, 0.0f, logits, V);
+    gemm(false, true, n, V, C, 1.0f, h.data(), C, w[0], C, 0.0f, logits, V);
   }
   return undefinedValue(env);
 }
@@ -1366,6 +1388,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"adamw", AdamW},             {"gptDecode", GptDecode},     {"packWeight", PackWeight},
       {"readBandwidth", ReadBandwidth},
   };
+  openblas_set_num_threads(1);  // see gThreads
   for (const Fn& f : fns) {
     napi_value fn;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn);
