@@ -305,6 +305,31 @@ if ('kernels' in loaded) {
       });
     }
 
+    it("gives the cpu backend's logits at a width where two threads split q, k and v's outputs mid-product", async () => {
+      // dim 256: 768 q/k/v outputs in one region (kernels.cc, linearRowsOf), at least 128 a thread.
+      const { kernels } = loaded as { kernels: NativeKernels };
+      const before = kernels.threads();
+      kernels.threads(2);
+      try {
+        const config = gptConfig({ vocabSize: 19, blockSize: 6, layers: 1, heads: 2, dim: 256, bias: true });
+        const run = () => {
+          const model = createModel(config, 5);
+          const state = model.startDecoding(1);
+          const out = [[[2, 7, 1]], [[8]], [[3]]].map((ids) =>
+            model.decode(tf.tensor2d(ids, [1, ids[0]!.length], 'int32'), state),
+          );
+          model.disposeDecoding(state);
+          model.dispose();
+          return out;
+        };
+        const want = await on('cpu', run);
+        const got = await on('native', run);
+        for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
+      } finally {
+        kernels.threads(before);
+      }
+    });
+
     it("gives the cpu backend's logits for nine sequences at once (more rows than the packed path takes)", async () => {
       const config = gptConfig({ vocabSize: 29, blockSize: 9, layers: 1, heads: 2, dim: 18, bias: true });
       const rows = (t: number, shift: number) =>

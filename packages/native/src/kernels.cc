@@ -1039,35 +1039,78 @@ inline float dot(const float* a, const float* b, long n) {
   return s;
 }
 
-// y[r, n] = Σ_k x[r, k]·P[n, k] (· scale[n]) + bias[n] for the R rows of x, the outputs split
-// between the threads; each output's packed row streams through once for all rows.
+// y[r, n] = Σ_k x[r, k]·P[n, k] (· scale[n]) + bias[n] for the R rows of x and the outputs
+// n0 ≤ n < n1 of a packed product with N outputs; each output's packed row streams through
+// once for all rows.
+template <typename T>
+void packedOutputs(const float* x, long R, long K, const T* P, const float* scale, long N, const float* bias, float* y,
+                   long n0, long n1) {
+  float out[4];
+  for (long n = n0; n < n1; n++) {
+    const T* row = P + n * K;
+    const float s = scale ? scale[n] : 1.0f, b = bias ? bias[n] : 0.0f;
+    for (long r0 = 0; r0 < R; r0 += 4) {
+      const long rows = std::min<long>(4, R - r0);
+      const float* xr = x + r0 * K;
+      switch (rows) {
+        case 1: dotRows<1>(row, xr, K, out); break;
+        case 2: dotRows<2>(row, xr, K, out); break;
+        case 3: dotRows<3>(row, xr, K, out); break;
+        default: dotRows<4>(row, xr, K, out); break;
+      }
+      for (long i = 0; i < rows; i++) y[(r0 + i) * N + n] = out[i] * s + b;
+    }
+  }
+}
+
+void packedOutputs(const float* x, long R, long K, const Packed& p, long N, const float* bias, float* y, long n0,
+                   long n1) {
+  if (p.q) packedOutputs(x, R, K, p.q, p.scale, N, bias, y, n0, n1);
+  else if (p.h) packedOutputs(x, R, K, p.h, nullptr, N, bias, y, n0, n1);
+  else packedOutputs(x, R, K, p.f, nullptr, N, bias, y, n0, n1);
+}
+
+// The same over all outputs of a packed product, split between the threads.
 template <typename T>
 void packedRows(const float* x, long R, long K, const T* P, const float* scale, long N, const float* bias, float* y) {
   // At least 32k weights per thread: below that, waking the second thread costs more than it saves.
-  parallelFor(N, std::max<long>(8, (1L << 15) / std::max<long>(K, 1)), [&](long n0, long n1, int) {
-    float out[4];
-    for (long n = n0; n < n1; n++) {
-      const T* row = P + n * K;
-      const float s = scale ? scale[n] : 1.0f, b = bias ? bias[n] : 0.0f;
-      for (long r0 = 0; r0 < R; r0 += 4) {
-        const long rows = std::min<long>(4, R - r0);
-        const float* xr = x + r0 * K;
-        switch (rows) {
-          case 1: dotRows<1>(row, xr, K, out); break;
-          case 2: dotRows<2>(row, xr, K, out); break;
-          case 3: dotRows<3>(row, xr, K, out); break;
-          default: dotRows<4>(row, xr, K, out); break;
-        }
-        for (long i = 0; i < rows; i++) y[(r0 + i) * N + n] = out[i] * s + b;
-      }
-    }
-  });
+  parallelFor(N, std::max<long>(8, (1L << 15) / std::max<long>(K, 1)),
+              [&](long n0, long n1, int) { packedOutputs(x, R, K, P, scale, N, bias, y, n0, n1); });
 }
 
 // Rows up to this many read the packed weights; more (a prompt, a rebuilt window) go to BLAS.
 constexpr long kPackedRowsMax = 8;
 
 // y[R, N] = x[R, K]·W[K, N] + bias: packed for a few rows, else one BLAS product on W.
+void linearRows(const float* x, long R, long K, const float* W, const Packed* p, long N, const float* bias, float* y);
+
+// One of several products of the same input (see linearRowsOf).
+struct Product {
+  const float* W;
+  const Packed* p;
+  long N;
+  const float* bias;
+  float* y;
+};
+
+// linearRows for three products of one input (q, k and v): for a few rows, one parallel region
+// over the outputs of all three — a new token's step wakes the threads once instead of three
+// times, and each such wake-up and wait costs about as much as a small product itself.
+void linearRowsOf(const float* x, long R, long K, const Product (&ps)[3]) {
+  const long N = ps[0].N;
+  const bool packed = R <= kPackedRowsMax && ps[0].p && ps[1].p && ps[2].p && ps[1].N == N && ps[2].N == N;
+  if (!packed) {
+    for (const Product& p : ps) linearRows(x, R, K, p.W, p.p, p.N, p.bias, p.y);
+    return;
+  }
+  parallelFor(3 * N, std::max<long>(8, (1L << 15) / std::max<long>(K, 1)), [&](long n0, long n1, int) {
+    for (long j = n0 / N; j < 3 && j * N < n1; j++) {
+      const Product& p = ps[j];
+      packedOutputs(x, R, K, *p.p, N, p.bias, p.y, std::max(n0 - j * N, 0L), std::min(n1 - j * N, N));
+    }
+  });
+}
+
 void linearRows(const float* x, long R, long K, const float* W, const Packed* p, long N, const float* bias, float* y) {
   if (p && R <= kPackedRowsMax) {
     if (p->q) packedRows(x, R, K, p->q, p->scale, N, bias, y);
@@ -1340,9 +1383,10 @@ napi_value GptDecode(napi_env env, napi_callback_info info) {
     const Packed* lp = pk ? pk + 6 * l : nullptr;
     auto product = [&](int j) { return lp ? lp + j : nullptr; };
     layerNormRows(x.data(), lw[0], lw[1], h.data(), nullptr, nullptr, R, C, eps);
-    linearRows(h.data(), R, C, lw[2], product(0), C, lw[3], q.data());
-    linearRows(h.data(), R, C, lw[4], product(1), C, lw[5], k.data());
-    linearRows(h.data(), R, C, lw[6], product(2), C, lw[7], v.data());
+    linearRowsOf(h.data(), R, C,
+                 {{lw[2], product(0), C, lw[3], q.data()},
+                  {lw[4], product(1), C, lw[5], k.data()},
+                  {lw[6], product(2), C, lw[7], v.data()}});
     for (long b = 0; b < n; b++)
       for (long i = 0; i < t; i++) {
         std::memcpy(kc[l] + (b * block + pos + i) * C, k.data() + (b * t + i) * C, sizeof(float) * C);
