@@ -28,6 +28,7 @@ import {
   type PrepareJob,
   type UploadedFile,
 } from '@miniglm/core/service';
+import { isForeignKeyViolation } from '@miniglm/core/db';
 import type { WorkerContext } from './context.ts';
 import { adoptDatasetDir, datasetDir, uploadedFiles } from './materialize.ts';
 import { packDirectory } from './pack.ts';
@@ -80,7 +81,7 @@ async function prepareRun(
   let reused = 0;
   for (const [index, stage] of local.stages.entries()) {
     const contentHash = datasetContentHash(curriculum.stages[index]!, files, seed, curriculum.model.blockSize);
-    const found = await findOrBuild(ctx, { contentHash, tokenizerHash }, async () => {
+    const found = await findOrBuildFor(ctx, stages[index]!.id, { contentHash, tokenizerHash }, async () => {
       ctx.log(
         `run ${runId}: preparing ${stage.kind} data for stage ${stage.name} from ${curriculum.stages[index]!.dataset.source}`,
       );
@@ -88,23 +89,26 @@ async function prepareRun(
         dataDir,
         baseDir: filesDir,
       });
-      const { sha256 } = await ctx.store.put(packDirectory(built.dir), 'dataset');
-      const row = await ctx.db.prisma.dataset.create({
-        data: {
-          contentHash,
-          tokenizerHash,
-          kind: stage.kind,
-          source: built.manifest.source,
-          manifest: built.manifest as object,
-          artifactSha256: sha256,
-        },
-      });
+      const row = await ctx.store.putReferenced(
+        () => packDirectory(built.dir),
+        'dataset',
+        ({ sha256 }) =>
+          ctx.db.prisma.dataset.create({
+            data: {
+              contentHash,
+              tokenizerHash,
+              kind: stage.kind,
+              source: built.manifest.source,
+              manifest: built.manifest as object,
+              artifactSha256: sha256,
+            },
+          }),
+      );
       await adoptDatasetDir(ctx, row.id, built.dir);
       return row;
     });
     if (found.reused) reused++;
     ids.push(found.row.id);
-    await ctx.db.prisma.stage.update({ where: { id: stages[index]!.id }, data: { datasetId: found.row.id } });
     prepared.push({
       stage: stage.name,
       dir: await datasetDir(ctx, found.row),
@@ -177,6 +181,28 @@ function datasetContentHash(
 }
 
 type DatasetRow = Awaited<ReturnType<WorkerContext['db']['prisma']['dataset']['create']>>;
+
+/**
+ * findOrBuild, then the stage names the dataset. A dataset no stage names is garbage once it
+ * is old (core's garbage.ts): one found just as it was collected is gone when the stage names
+ * it (its foreign key fails), and is then found or built again, once.
+ */
+async function findOrBuildFor(
+  ctx: WorkerContext,
+  stageId: string,
+  key: { contentHash: string; tokenizerHash: string },
+  build: () => Promise<DatasetRow>,
+): Promise<{ row: DatasetRow; reused: boolean }> {
+  const name = async () => {
+    const found = await findOrBuild(ctx, key, build);
+    await ctx.db.prisma.stage.update({ where: { id: stageId }, data: { datasetId: found.row.id } });
+    return found;
+  };
+  return name().catch((error: unknown) => {
+    if (!isForeignKeyViolation(error)) throw error;
+    return name();
+  });
+}
 
 /** The dataset row for a key, built by `build` under a lock if no worker has built it yet. */
 async function findOrBuild(

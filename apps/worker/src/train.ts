@@ -18,9 +18,10 @@ import path from 'node:path';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { TokenizerSpec } from '@miniglm/data';
 import type { StepMetrics } from '@miniglm/model';
-import { curriculumOf, type Curriculum } from '@miniglm/core';
-import type { DbModels } from '@miniglm/core/db';
+import { curriculumOf, retentionOf, type Curriculum, type RetentionConfig } from '@miniglm/core';
+import { collectArtifacts, isForeignKeyViolation, type DbModels } from '@miniglm/core/db';
 import {
+  applyRetention,
   cancelStageOfEndedRun,
   claimStage,
   markRunRunning,
@@ -181,7 +182,14 @@ async function superviseTraining(
 ): Promise<TrainingEnd> {
   const { runId, curriculum, stageIndex, tokenizer } = claimed;
   const resumed = (claimed.resumeFrom?.metrics ?? {}) as Partial<StepMetrics>;
-  const recorder = new StageRecorder(ctx, runId, claimed.held, resumed, claimed.resumeFrom?.step ?? 0);
+  const recorder = new StageRecorder(
+    ctx,
+    runId,
+    claimed.held,
+    resumed,
+    claimed.resumeFrom?.step ?? 0,
+    retentionOf(curriculum),
+  );
   let stopReason: StopReason | undefined;
   let child: TaskChild | undefined;
   const onMessage = (m: ChildMessage) =>
@@ -319,6 +327,8 @@ class StageRecorder {
     /** The metrics of the checkpoint it resumes from, until training reports newer ones. */
     resumedMetrics: Partial<StepMetrics>,
     resumeStep: number,
+    /** Which of the stage's checkpoints to keep as new ones land (retention.ts). */
+    private readonly retention: RetentionConfig,
   ) {
     this.latest = resumedMetrics;
     this.lastValLoss = resumedMetrics.valLoss;
@@ -352,7 +362,6 @@ class StageRecorder {
     } else if (m.type === 'checkpoint') {
       try {
         await this.flush(); // fenced too: a run that has ended stores no more bytes
-        const { sha256 } = await this.ctx.store.put(fs.createReadStream(m.file), 'checkpoint');
         const metrics = {
           trainLoss: this.latest.trainLoss,
           valLoss: this.lastValLoss,
@@ -361,20 +370,43 @@ class StageRecorder {
           backend: this.latest.backend,
         };
         const { id: stageId } = this.stage;
-        await this.fenced({ step: m.step }, async (tx) => {
-          await tx.checkpoint.upsert({
-            where: { stageId_step: { stageId, step: m.step } },
-            create: { stageId, step: m.step, artifactSha256: sha256, metrics },
-            update: { artifactSha256: sha256, metrics },
-          });
-          await tx.stageEvent.create({
-            data: { stageId, type: 'checkpointed', workerId: this.ctx.workerId, step: m.step },
-          });
-        });
+        const open = () => fs.createReadStream(m.file);
+        await this.ctx.store.putReferenced(open, 'checkpoint', ({ sha256 }) =>
+          this.fenced({ step: m.step }, async (tx) => {
+            await tx.checkpoint.upsert({
+              where: { stageId_step: { stageId, step: m.step } },
+              create: { stageId, step: m.step, artifactSha256: sha256, metrics },
+              update: { artifactSha256: sha256, metrics },
+            });
+            await tx.stageEvent.create({
+              data: { stageId, type: 'checkpointed', workerId: this.ctx.workerId, step: m.step },
+            });
+          }),
+        );
+        await this.applyRetention(m.step);
       } finally {
         fs.rmSync(m.file, { force: true });
       }
     }
+  }
+
+  /**
+   * Deletes the stage's checkpoints its run's retention policy no longer keeps, through the
+   * fence (nothing is deleted once the run has ended), then their bytes unless shared.
+   */
+  private async applyRetention(step: number): Promise<void> {
+    let artifacts: string[] = [];
+    try {
+      await this.fenced({ step }, async (tx) => {
+        ({ artifacts } = await applyRetention(tx, this.stage.id, this.retention));
+      });
+    } catch (error) {
+      // An alias or a branch named one of them just as it was deleted: nothing was deleted;
+      // the next checkpoint applies the policy again.
+      if (isForeignKeyViolation(error)) return;
+      throw error;
+    }
+    if (artifacts.length > 0) await collectArtifacts(this.ctx.db, artifacts, { cache: this.ctx.store });
   }
 
   /** Writes the buffered metric points and the stage's progress. */

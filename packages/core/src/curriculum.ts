@@ -49,6 +49,15 @@ export const DEFAULTS = {
     evalBatches: 10, // held-out batches per val loss: steady enough to compare two points
     checkpointEvery: 500, // a crash loses at most this many steps; each write holds weights and optimizer
   },
+  // Which checkpoints of each stage a service run keeps as new ones land (service/retention.ts;
+  // aliased ones, those a stage starts from and evaluated ones are always kept). nanoGPT keeps
+  // only the last, MLflow everything: the last 3 are the resume point and two to fall back on,
+  // the best by val loss is the model a user usually wants, and 4 or so checkpoints per stage
+  // keep the database bounded however long the stage and however small its checkpointEvery.
+  retention: {
+    keepLast: 3,
+    keepBest: 1,
+  },
   evaluation: {
     valBatches: 20, // the final perplexity is measured once: twice a stage's evalBatches
     rougeSamples: 20, // held-out Q&A pairs answered for ROUGE-L; generating is the slow part
@@ -193,6 +202,29 @@ export const EvaluationConfig = Type.Object(
   strict,
 );
 
+/** Which checkpoints of each stage a run on the service keeps (see DEFAULTS.retention). */
+export const RetentionConfig = Type.Object(
+  {
+    keepLast: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: LIMITS.iterations,
+        default: DEFAULTS.retention.keepLast,
+        description: "A stage's latest checkpoints kept (at least 1: its resume point)",
+      }),
+    ),
+    keepBest: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: LIMITS.iterations,
+        default: DEFAULTS.retention.keepBest,
+        description: "A stage's checkpoints with the lowest val loss kept besides the latest",
+      }),
+    ),
+  },
+  strict,
+);
+
 export const Curriculum = Type.Object(
   {
     // Names the run folder: no path separators, no leading dot.
@@ -209,6 +241,7 @@ export const Curriculum = Type.Object(
     initFrom: Type.Optional(Type.String({ minLength: 1, description: 'A checkpoint to start the first stage from' })),
     stages: Type.Array(StageConfig, { minItems: 1, maxItems: 64 }),
     evaluation: Type.Optional(EvaluationConfig),
+    retention: Type.Optional(RetentionConfig),
   },
   strict,
 );
@@ -231,13 +264,19 @@ export type StageConfig = Flat<
   Filled<Omit<Static<typeof StageConfig>, 'dataset'>, typeof DEFAULTS.stage> & { dataset: DatasetConfig }
 >;
 export type EvaluationConfig = Filled<Static<typeof EvaluationConfig>, typeof DEFAULTS.evaluation>;
+export type RetentionConfig = Filled<Static<typeof RetentionConfig>, typeof DEFAULTS.retention>;
 export type Curriculum = Flat<
-  Filled<Omit<CurriculumInput, 'tokenizer' | 'model' | 'stages' | 'evaluation'>, Pick<typeof DEFAULTS, 'seed'>> & {
+  Filled<
+    Omit<CurriculumInput, 'tokenizer' | 'model' | 'stages' | 'evaluation' | 'retention'>,
+    Pick<typeof DEFAULTS, 'seed'>
+  > & {
     tokenizer: TokenizerConfig;
     model: ModelConfig;
     stages: StageConfig[];
     /** Absent when the user gave none: evaluationOf fills it from DEFAULTS.evaluation. */
     evaluation?: EvaluationConfig;
+    /** Absent when the user gave none: retentionOf fills it from DEFAULTS.retention. */
+    retention?: RetentionConfig;
   }
 >;
 
@@ -273,6 +312,11 @@ export function curriculumOf(run: { curriculum: unknown }): Curriculum {
 /** The evaluation settings of a curriculum, DEFAULTS.evaluation where it gives none. */
 export function evaluationOf(curriculum: Curriculum): EvaluationConfig {
   return curriculum.evaluation ?? DEFAULTS.evaluation;
+}
+
+/** The retention policy of a curriculum, DEFAULTS.retention where it gives none. */
+export function retentionOf(curriculum: Pick<Curriculum, 'retention'>): RetentionConfig {
+  return curriculum.retention ?? DEFAULTS.retention;
 }
 
 /** Rules a JSON schema cannot say. */

@@ -23,6 +23,9 @@
  * - With `cacheDir`, reads are kept on local disk (<cacheDir>/<sha[0..2]>/<sha>) and served
  *   from there next time, after the same verification; a corrupt cache file is replaced
  *   from the database.
+ * - An artifact that no row refers to any more is removed by garbage.ts. Writers name their
+ *   bytes through `putReferenced`, which stores them again if they were collected just
+ *   between the store and the row.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -31,6 +34,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { UserError } from '@miniglm/data';
 import type { Db } from './client.ts';
+import { isForeignKeyViolation } from './db-errors.ts';
 import type { ArtifactKind, PrismaClient } from './generated/client/index.js';
 
 export type { ArtifactKind };
@@ -162,6 +166,27 @@ export class ArtifactStore {
     }
   }
 
+  /**
+   * Stores bytes, then writes the row that names them (`reference`, given what `put` stored).
+   * Content addressing lets rows share an artifact, so `put` may find the bytes stored
+   * already, unreferenced, just as a garbage collection removes them (garbage.ts): the row's
+   * foreign key then fails. Then the bytes are stored again (`source` gives them anew) and the
+   * row written again, once.
+   */
+  async putReferenced<T>(
+    source: () => Uint8Array | AsyncIterable<Uint8Array>,
+    kind: ArtifactKind,
+    reference: (stored: PutResult) => Promise<T>,
+  ): Promise<T> {
+    const stored = await this.put(source(), kind);
+    try {
+      return await reference(stored);
+    } catch (error) {
+      if (!isForeignKeyViolation(error) || (await this.has(stored.sha256))) throw error;
+      return reference(await this.put(source(), kind));
+    }
+  }
+
   /** True when the artifact is stored completely. */
   async has(sha256: string): Promise<boolean> {
     return (await this.info(sha256)) !== undefined;
@@ -251,6 +276,18 @@ export class ArtifactStore {
       if (['23001', '23503'].includes(String((error as { code?: unknown }).code))) return false;
       throw error;
     }
+  }
+
+  /**
+   * Removes this process's local copy of an artifact that was collected (garbage.ts), so that
+   * the cache holds no bytes the database no longer has. False when there was none.
+   */
+  dropCached(sha256: string): boolean {
+    if (!this.cacheDir || !SHA256.test(sha256)) return false;
+    const file = this.cachePath(sha256);
+    if (!fs.existsSync(file)) return false;
+    fs.rmSync(file, { force: true });
+    return true;
   }
 
   /** Writes what is missing of an artifact; returns false when it was complete already. */

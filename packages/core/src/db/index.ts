@@ -7,5 +7,7 @@
 export * from './client.ts';
 export * from './migrate.ts';
 export * from './artifacts.ts';
+export * from './garbage.ts';
+export * from './db-errors.ts';
 export type { PrismaClient, Prisma } from './generated/client/index.js';
 export type * as DbModels from './generated/client/index.js';

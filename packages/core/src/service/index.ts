@@ -9,3 +9,4 @@ export * from './submit.ts';
 export * from './capacity.ts';
 export * from './local-redis.ts';
 export * from './api-keys.ts';
+export * from './retention.ts';
