@@ -34,7 +34,10 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[]) => Promi
     summary: 'send a curriculum to a running API',
     run: async (a) => (await import('./commands/submit.ts')).submit(a),
   },
-  runs: { summary: "list a service's runs", run: async (a) => (await import('./commands/runs.ts')).runs(a) },
+  runs: {
+    summary: "list a service's runs (runs delete <id>: delete one)",
+    run: async (a) => (await import('./commands/runs.ts')).runs(a),
+  },
   watch: { summary: 'follow a run until it ends', run: async (a) => (await import('./commands/watch.ts')).watch(a) },
   compare: {
     summary: 'compare runs: final metrics and the config fields that differ',

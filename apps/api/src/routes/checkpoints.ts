@@ -1,10 +1,10 @@
 /** Checkpoints (read, download) and aliases (stable names for checkpoints). */
 import type { Static } from '@sinclair/typebox';
 import type { PrismaClient } from '@miniglm/core/db';
-import { isUuid, resolveCheckpointRef } from '@miniglm/core/service';
+import { deleteCheckpoint, isUuid, resolveCheckpointRef } from '@miniglm/core/service';
 import { ownerOf, ownerScope } from '../auth.ts';
 import type { Api, ApiContext } from '../context.ts';
-import { HttpError, notFound } from '../errors.ts';
+import { HttpError, fromService, notFound } from '../errors.ts';
 import {
   AliasList,
   AliasSet,
@@ -158,6 +158,25 @@ export function checkpointRoutes(app: Api, ctx: ApiContext): void {
         )
         .header('x-sha256', c.artifact.sha256)
         .send(stream);
+    },
+  );
+
+  app.delete(
+    '/v1/checkpoints/:id',
+    {
+      schema: {
+        tags: ['checkpoints'],
+        summary:
+          'Delete a checkpoint of a finished run and collect its bytes (409 while an alias names it, a stage started from it, or it was evaluated)',
+        params: IdParams,
+        response: { 204: NoContent, ...errors(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      // A member deletes only the checkpoints of its own runs; another member's is not found.
+      const deps = { db: ctx.db, store: ctx.artifacts, owner: ownerScope(request) };
+      fromService(await deleteCheckpoint(deps, request.params.id));
+      return reply.status(204).send();
     },
   );
 

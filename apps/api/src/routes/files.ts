@@ -16,12 +16,12 @@ import type { FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } from 'hyparquet';
 import { FILE_FORMATS, readRecords, type FileFormat } from '@miniglm/data';
-import { FILE_SOURCE_PREFIX, isUuid } from '@miniglm/core/service';
+import { FILE_SOURCE_PREFIX, deleteFile, isUuid } from '@miniglm/core/service';
 import type { DbModels } from '@miniglm/core/db';
 import { ownerOf, ownerScope } from '../auth.ts';
 import type { Api, ApiContext } from '../context.ts';
-import { HttpError, badRequest, notFound } from '../errors.ts';
-import { FileList, FileView, errors } from '../responses.ts';
+import { HttpError, badRequest, fromService, notFound } from '../errors.ts';
+import { FileList, FileView, NoContent, errors } from '../responses.ts';
 import { decodeCursor, olderThan, toPage } from '../pagination.ts';
 import { IdParams, ListFilesQuery, UploadBody, UploadQuery } from '../schemas.ts';
 import { stringProblem } from '../input-checks.ts';
@@ -176,25 +176,27 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
         const format = formatOf(name);
         if (upload.size === 0) throw badRequest(`${name} is empty: send the file's bytes as the request body`);
         const { records, fields } = await inspect(upload, name, format);
-        const stored = await ctx.artifacts.put(fs.createReadStream(upload.file), 'other');
-        const row = await prisma.datasetFile
-          .create({
-            data: {
-              name,
-              format,
-              size: BigInt(stored.size),
-              records,
-              fields,
-              artifactSha256: stored.sha256,
-              ownerId: ownerOf(request),
-            },
-          })
-          .catch(async (error: unknown) => {
-            // Everything was checked before the bytes were stored, so this is the database
-            // failing: take back the bytes that no row will name (unless another row does).
-            if (stored.created) await ctx.artifacts.deleteIfUnreferenced(stored.sha256).catch(() => false);
-            throw error;
-          });
+        const open = () => fs.createReadStream(upload.file);
+        const row = await ctx.artifacts.putReferenced(open, 'other', (stored) =>
+          prisma.datasetFile
+            .create({
+              data: {
+                name,
+                format,
+                size: BigInt(stored.size),
+                records,
+                fields,
+                artifactSha256: stored.sha256,
+                ownerId: ownerOf(request),
+              },
+            })
+            .catch(async (error: unknown) => {
+              // Everything was checked before the bytes were stored, so this is the database
+              // failing: take back the bytes that no row will name (unless another row does).
+              if (stored.created) await ctx.artifacts.deleteIfUnreferenced(stored.sha256).catch(() => false);
+              throw error;
+            }),
+        );
         return reply.status(201).header('location', `/v1/files/${row.id}`).send(fileView(row));
       },
     );
@@ -246,6 +248,25 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
         : null;
       if (!row) throw notFound(`no uploaded file with id "${id}" (GET /v1/files lists them)`);
       return fileView(row);
+    },
+  );
+
+  app.delete(
+    '/v1/files/:id',
+    {
+      schema: {
+        tags: ['files'],
+        summary:
+          'Delete an uploaded file and collect its bytes unless another file shares them (409 while a queued or running run trains on it)',
+        params: IdParams,
+        response: { 204: NoContent, ...errors(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      // A member deletes only its own files; another member's is not found.
+      const deps = { db: ctx.db, store: ctx.artifacts, owner: ownerScope(request) };
+      fromService(await deleteFile(deps, request.params.id));
+      return reply.status(204).send();
     },
   );
 }

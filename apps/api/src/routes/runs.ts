@@ -1,7 +1,7 @@
 /** Runs: submit a curriculum, list and read runs, their events, metrics and lineage; cancel. */
 import type { FlowJob, FlowProducer } from 'bullmq';
 import { Curriculum } from '@miniglm/core';
-import { QUEUE, cancelChannel, cancelRun, jobId, submitRun } from '@miniglm/core/service';
+import { QUEUE, cancelChannel, cancelRun, deleteRun, jobId, submitRun } from '@miniglm/core/service';
 import { ownerOf, ownerScope } from '../auth.ts';
 import { REDIS_DEADLINE_MS, deadline, requireRedis, type Api, type ApiContext } from '../context.ts';
 import { badRequest, fromService } from '../errors.ts';
@@ -10,6 +10,7 @@ import {
   Lineage,
   RunEvents,
   RunList,
+  NoContent,
   RunMetrics,
   RunView,
   SubmittedRunView,
@@ -160,6 +161,25 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
         ),
       );
       return reply.status(202).send(result);
+    },
+  );
+
+  app.delete(
+    '/v1/runs/:id',
+    {
+      schema: {
+        tags: ['runs'],
+        summary:
+          'Delete a finished run with its stages, checkpoints, metrics, evaluations and events; its bytes are collected (409 while it runs or an alias or another run uses its checkpoints)',
+        params: IdParams,
+        response: { 204: NoContent, ...errors(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      // A member deletes only its own runs; another member's is not found.
+      const deps = { db: ctx.db, store: ctx.artifacts, owner: ownerScope(request) };
+      fromService(await deleteRun(deps, request.params.id));
+      return reply.status(204).send();
     },
   );
 }

@@ -10,3 +10,4 @@ export * from './capacity.ts';
 export * from './local-redis.ts';
 export * from './api-keys.ts';
 export * from './retention.ts';
+export * from './deletion.ts';
