@@ -13,8 +13,16 @@ import type {
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import { ArtifactStore, type Db, type PrismaClient } from '@miniglm/core/db';
-import { QUEUE, readWorkerAds, runLimitsFromEnv, type Capacity, type QueueName } from '@miniglm/core/service';
+import {
+  QUEUE,
+  readWorkerAds,
+  runLimitsFromEnv,
+  type Capacity,
+  type OwnerQuotas,
+  type QueueName,
+} from '@miniglm/core/service';
 import { HttpError } from './errors.ts';
+import { RateLimiter, type Rate } from './rate-limit.ts';
 
 /** The app as the routes see it: each route's request parts and answers are typed by its schemas. */
 export type Api = FastifyInstance<
@@ -37,6 +45,10 @@ export interface ApiContext {
   artifacts: ArtifactStore;
   /** What one run may ask (MINIGLM_MAX_* in the environment) and the workers' advertised memory. */
   capacity: Capacity;
+  /** The default per-key quotas (MINIGLM_QUOTA_* or ApiOptions.quotas); a key's own limits are in its row. */
+  quotas: OwnerQuotas;
+  /** Submissions per key, or per client address when keyless (MINIGLM_SUBMIT_RATE); undefined: off. */
+  submitLimiter: RateLimiter | undefined;
   generateTimeoutMs: number;
   /** The generate queue's event stream, opened on first use (see below). */
   generateEvents(): Promise<QueueEvents>;
@@ -54,6 +66,8 @@ export function createContext(options: {
   redis: Redis;
   prefix: string;
   generateTimeoutMs: number;
+  quotas: OwnerQuotas;
+  submitRate: Rate | null;
 }): ApiContext {
   const { db, redis, prefix } = options;
   const connection = { connection: redis, prefix };
@@ -115,6 +129,8 @@ export function createContext(options: {
     queues,
     artifacts: new ArtifactStore(db),
     capacity: { limits: runLimitsFromEnv(), workers: () => readWorkerAds(redis, prefix) },
+    quotas: options.quotas,
+    submitLimiter: options.submitRate ? new RateLimiter(redis, prefix, 'submit', options.submitRate) : undefined,
     generateTimeoutMs: options.generateTimeoutMs,
     generateEvents,
     close,

@@ -21,6 +21,20 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A 429: a rate limit or a quota. `retryAfterSeconds`, when the wait is known (a rate
+ * limit's window), becomes the Retry-After header; a quota frees up only when runs end or
+ * bytes are deleted, so it has none.
+ */
+export class HttpTooManyRequests extends HttpError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(429, message);
+  }
+}
+
 export type ErrorBody = Static<typeof ErrorBodySchema>;
 
 export function errorBody(status: number, message: string): ErrorBody {
@@ -96,6 +110,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     // RFC 9110: a 401 names the scheme that would be accepted.
     if (status === 401) void reply.header('www-authenticate', 'Bearer');
+    if (error instanceof HttpTooManyRequests && error.retryAfterSeconds !== undefined)
+      void reply.header('retry-after', String(error.retryAfterSeconds));
     return reply.status(status).type('application/json').send(errorBody(status, message));
   });
   app.setNotFoundHandler((request, reply) => {

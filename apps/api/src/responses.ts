@@ -50,6 +50,22 @@ export function errors<const Codes extends readonly number[]>(...codes: Codes) {
   ) as { [K in Codes[number]]: typeof ErrorBody };
 }
 
+/**
+ * The 429 of a route with a quota or a rate limit (`description` says which): a rate limit's
+ * answer carries Retry-After; a quota's has none (it frees up when runs end or bytes go).
+ */
+export function tooManyRequests(description: string) {
+  return {
+    429: {
+      ...ErrorBody,
+      description,
+      headers: {
+        'retry-after': Type.Integer({ description: "seconds until the rate limit's window ends; absent for a quota" }),
+      },
+    },
+  };
+}
+
 /** The cursor of the next page of a list (pagination.ts); null on the last page. */
 const NextCursor = Nullable(
   Type.String({ description: 'pass it as ?cursor= for the next page; null when this page is the last' }),

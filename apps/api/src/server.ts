@@ -16,7 +16,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import fastifyStatic from '@fastify/static';
 import type { Redis } from 'ioredis';
 import type { Db } from '@miniglm/core/db';
-import { DEFAULT_PREFIX } from '@miniglm/core/service';
+import { DEFAULT_PREFIX, quotasFromEnv, type OwnerQuotas } from '@miniglm/core/service';
 import { UserError } from '@miniglm/data';
 import { vendorFiles, webRoot } from '@miniglm/web';
 import { Authenticator, needsKey, refuseViewerWrites } from './auth.ts';
@@ -30,7 +30,16 @@ import { compareRoutes } from './routes/compare.ts';
 import { fileRoutes } from './routes/files.ts';
 import { DEFAULT_GENERATE_TIMEOUT_MS, generateRoutes } from './routes/generate.ts';
 import { healthRoutes } from './routes/health.ts';
-import { ErrorBody } from './responses.ts';
+import {
+  AUTH_FAILURE_RATE_ENV,
+  DEFAULT_AUTH_FAILURE_RATE,
+  DEFAULT_SUBMIT_RATE,
+  RateLimiter,
+  SUBMIT_RATE_ENV,
+  rateFromEnv,
+  type Rate,
+} from './rate-limit.ts';
+import { ErrorBody, tooManyRequests } from './responses.ts';
 import { runRoutes } from './routes/runs.ts';
 import { typeboxValidatorCompiler } from './validation.ts';
 
@@ -55,6 +64,12 @@ export interface ApiOptions {
   allowedHosts?: string[];
   /** Web origins besides the API's own that may send writes (default MINIGLM_ALLOWED_ORIGINS). */
   allowedOrigins?: string[];
+  /** The default per-key quotas (default MINIGLM_QUOTA_*, core's quotas.ts). */
+  quotas?: OwnerQuotas;
+  /** Submissions per key, or per client address when keyless (default MINIGLM_SUBMIT_RATE, 60 in 60 s); null: off. */
+  submitRate?: Rate | null;
+  /** Failed API-key checks per client address (default MINIGLM_AUTH_FAILURE_RATE, 20 in 60 s); null: off. */
+  authFailureRate?: Rate | null;
 }
 
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
@@ -76,12 +91,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     allowedHosts: options.allowedHosts ?? listFromEnv(process.env.MINIGLM_ALLOWED_HOSTS),
     allowedOrigins: options.allowedOrigins ?? listFromEnv(process.env.MINIGLM_ALLOWED_ORIGINS),
   });
-  const auth = new Authenticator(options.db.prisma);
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const authFailureRate =
+    options.authFailureRate !== undefined
+      ? options.authFailureRate
+      : rateFromEnv(AUTH_FAILURE_RATE_ENV, DEFAULT_AUTH_FAILURE_RATE);
+  const auth = new Authenticator(
+    options.db.prisma,
+    authFailureRate ? new RateLimiter(options.redis, prefix, 'auth-failures', authFailureRate) : undefined,
+  );
   app.decorateRequest('principal', undefined);
   app.addHook('onRequest', async (request) => {
     crossSite(request);
     if (!needsKey(request.url)) return;
-    request.principal = await auth.authenticate(request.headers.authorization);
+    request.principal = await auth.authenticate(request.headers.authorization, request.ip);
     refuseViewerWrites(request);
   });
 
@@ -91,8 +114,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const ctx = createContext({
     db: options.db,
     redis: options.redis,
-    prefix: options.prefix ?? DEFAULT_PREFIX,
+    prefix,
     generateTimeoutMs: options.generateTimeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS,
+    quotas: options.quotas ?? quotasFromEnv(),
+    submitRate:
+      options.submitRate !== undefined ? options.submitRate : rateFromEnv(SUBMIT_RATE_ENV, DEFAULT_SUBMIT_RATE),
   });
   app.addHook('onClose', async () => ctx.close());
 
@@ -139,8 +165,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
 /**
  * The OpenAPI document's view of auth.ts: routes under /v1/ and /metrics answer 401 without a
- * valid key (and 403 for a role that may not), the others need no key. Documentation only:
- * the answers themselves come from the auth hook.
+ * valid key (and 403 for a role that may not), and 429 once the client's address has failed
+ * too many key checks; the others need no key. Documentation only: the answers themselves
+ * come from the auth hook.
  */
 function documentAuth(schema: FastifySchema, url: string): FastifySchema {
   if (!needsKey(url)) return { ...schema, security: [] } as FastifySchema;
@@ -151,6 +178,7 @@ function documentAuth(schema: FastifySchema, url: string): FastifySchema {
       ...response,
       401: { ...ErrorBody, description: 'No valid API key (once any key exists)' },
       403: response[403] ?? { ...ErrorBody, description: "The key's role may not do this, or a cross-site request" },
+      ...(response[429] ? {} : tooManyRequests('Too many failed API-key checks from this address (with Retry-After)')),
     },
   };
 }

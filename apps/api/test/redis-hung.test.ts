@@ -2,7 +2,8 @@
  * Redis is a queue, Postgres is the truth: with a Redis that hangs (a private redis-server
  * stopped with SIGSTOP: connected, never answering), a submission answers 503 naming Redis
  * and leaves no row behind, and a cancel still answers within its deadline, recorded in
- * Postgres.
+ * Postgres. With the submission rate limit on (the default), the submission is refused
+ * sooner, at the limit's check, before anything is written.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -15,6 +16,8 @@ let h: Harness;
 let local: LocalRedis;
 let redis: Redis;
 let app: FastifyInstance;
+/** The same, with the submission rate limit on (rate-limit.ts), as an API runs by default. */
+let limited: FastifyInstance;
 let stopped = false;
 
 const hang = () => {
@@ -31,19 +34,23 @@ beforeAll(async () => {
   local = await startLocalRedis();
   redis = createRedis(local.url, { failFast: true });
   await new Promise((resolve) => (redis.status === 'ready' ? resolve(undefined) : redis.once('ready', resolve)));
-  app = await buildApi({ db: h.db, redis, prefix: h.prefix });
+  // Without the rate limit, whose check would refuse first: this app shows the rows of a
+  // submission that Redis did not take being taken back.
+  app = await buildApi({ db: h.db, redis, prefix: h.prefix, submitRate: null });
+  limited = await buildApi({ db: h.db, redis, prefix: h.prefix, submitRate: { limit: 60, windowSeconds: 60 } });
 });
 
 afterAll(async () => {
   if (local) resume();
   await app?.close();
+  await limited?.close();
   redis?.disconnect();
   await local?.stop();
   await h?.close();
 });
 
-const submit = (name: string) =>
-  app.inject({
+const submit = (name: string, to = app) =>
+  to.inject({
     method: 'POST',
     url: '/v1/runs',
     headers: { 'content-type': 'application/json' },
@@ -71,6 +78,13 @@ describe('with Redis hung', () => {
     expect(refused.json().message).toMatch(/^Redis did not take the run \(.*Redis did not answer within 5 s\)/);
     expect(refused.json().message).toMatch(/nothing was kept/);
     expect(submitMs).toBeLessThan(8_000);
+    expect(await rows()).toEqual(before);
+
+    const limitedAnswer = await submit('during-the-hang-with-a-rate-limit', limited);
+    expect(limitedAnswer.statusCode, limitedAnswer.body).toBe(503);
+    expect(limitedAnswer.json().message).toMatch(
+      /^Redis did not answer the submission rate limit within 1 s; nothing was written/,
+    );
     expect(await rows()).toEqual(before);
 
     started = Date.now();

@@ -7,6 +7,7 @@
  * extension says is refused here, with the reader's message (which names the line), instead
  * of failing a prepare job later. Only then are its bytes stored.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,12 +17,20 @@ import type { FastifyRequest } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } from 'hyparquet';
 import { FILE_FORMATS, readRecords, type FileFormat } from '@miniglm/data';
-import { FILE_SOURCE_PREFIX, deleteFile, isUuid } from '@miniglm/core/service';
-import type { DbModels } from '@miniglm/core/db';
-import { ownerOf, ownerScope } from '../auth.ts';
+import {
+  FILE_SOURCE_PREFIX,
+  deleteFile,
+  isUuid,
+  quotaRefusal,
+  writeWithinQuotas,
+  type QuotaAsk,
+  type QuotaOwner,
+} from '@miniglm/core/service';
+import type { DbModels, Prisma, PrismaClient } from '@miniglm/core/db';
+import { ownerOf, ownerScope, spareQuotas } from '../auth.ts';
 import type { Api, ApiContext } from '../context.ts';
-import { HttpError, badRequest, fromService, notFound } from '../errors.ts';
-import { FileList, FileView, NoContent, errors } from '../responses.ts';
+import { HttpError, HttpTooManyRequests, badRequest, fromService, notFound } from '../errors.ts';
+import { FileList, FileView, NoContent, errors, tooManyRequests } from '../responses.ts';
 import { decodeCursor, olderThan, toPage } from '../pagination.ts';
 import { IdParams, ListFilesQuery, UploadBody, UploadQuery } from '../schemas.ts';
 import { stringProblem } from '../input-checks.ts';
@@ -38,6 +47,8 @@ interface Spooled {
   dir: string;
   file: string;
   size: number;
+  /** Of the bytes, hashed as they arrive: the quota check knows a file the key holds already. */
+  sha256: string;
 }
 const isSpooled = (body: unknown): body is Spooled => (body as Spooled | undefined)?.kind === 'spooled-upload';
 
@@ -65,9 +76,11 @@ async function spool(request: FastifyRequest, payload: NodeJS.ReadableStream): P
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'miniglm-upload-'));
   const file = path.join(dir, `upload${path.extname(name).toLowerCase()}`);
   let size = 0;
+  const hash = createHash('sha256');
   const count = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       size += chunk.length;
+      hash.update(chunk);
       done(size > MAX_UPLOAD_BYTES ? tooLarge() : null, chunk);
     },
   });
@@ -77,7 +90,7 @@ async function spool(request: FastifyRequest, payload: NodeJS.ReadableStream): P
     await fs.promises.rm(dir, { recursive: true, force: true });
     throw error;
   }
-  return { kind: 'spooled-upload', dir, file, size };
+  return { kind: 'spooled-upload', dir, file, size, sha256: hash.digest('hex') };
 }
 
 const tooLarge = () =>
@@ -138,6 +151,24 @@ function fileView(row: DbModels.DatasetFile): Static<typeof FileView> {
   };
 }
 
+const uploadAsk = (bytes: number, sha256: string): QuotaAsk => ({ kind: 'upload', bytes, sha256 });
+
+/**
+ * Inserts an uploaded file's row; with a quota, only within it, checked under the owner's
+ * lock so that two uploads at the edge cannot both pass (a 429 otherwise).
+ */
+async function createFile(
+  prisma: PrismaClient,
+  quota: QuotaOwner | undefined,
+  { data }: { data: Prisma.DatasetFileUncheckedCreateInput },
+): Promise<DbModels.DatasetFile> {
+  if (!quota) return prisma.datasetFile.create({ data });
+  const ask = uploadAsk(Number(data.size), data.artifactSha256);
+  const written = await writeWithinQuotas(prisma, quota, ask, (tx) => tx.datasetFile.create({ data }));
+  if (!written.ok) throw new HttpTooManyRequests(written.error);
+  return written.value;
+}
+
 export function fileRoutes(app: Api, ctx: ApiContext): void {
   const { prisma } = ctx;
 
@@ -164,7 +195,13 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
           querystring: UploadQuery,
           body: UploadBody,
           consumes: UPLOAD_TYPES,
-          response: { 201: FileView, ...errors(400, 413, 415) },
+          response: {
+            201: FileView,
+            ...errors(400, 413, 415),
+            ...tooManyRequests(
+              "The key's stored bytes quota (its files and its runs' checkpoints), or too many failed API-key checks from this address (with Retry-After)",
+            ),
+          },
         },
         // The body is the spooled file, checked by reading it; the schema only documents it.
         validatorCompiler: validateAllButBody,
@@ -175,27 +212,30 @@ export function fileRoutes(app: Api, ctx: ApiContext): void {
         const { name } = request.query;
         const format = formatOf(name);
         if (upload.size === 0) throw badRequest(`${name} is empty: send the file's bytes as the request body`);
+        // The stored bytes quota (core's quotas.ts): checked here before the file is read
+        // through and stored, and again under the owner's lock when its row is inserted.
+        const quota = spareQuotas(request) ? undefined : { ownerId: ownerOf(request), defaults: ctx.quotas };
+        const early = quota && (await quotaRefusal(prisma, quota, uploadAsk(upload.size, upload.sha256)));
+        if (early) throw new HttpTooManyRequests(early);
         const { records, fields } = await inspect(upload, name, format);
         const open = () => fs.createReadStream(upload.file);
         const row = await ctx.artifacts.putReferenced(open, 'other', (stored) =>
-          prisma.datasetFile
-            .create({
-              data: {
-                name,
-                format,
-                size: BigInt(stored.size),
-                records,
-                fields,
-                artifactSha256: stored.sha256,
-                ownerId: ownerOf(request),
-              },
-            })
-            .catch(async (error: unknown) => {
-              // Everything was checked before the bytes were stored, so this is the database
-              // failing: take back the bytes that no row will name (unless another row does).
-              if (stored.created) await ctx.artifacts.deleteIfUnreferenced(stored.sha256).catch(() => false);
-              throw error;
-            }),
+          createFile(prisma, quota, {
+            data: {
+              name,
+              format,
+              size: BigInt(stored.size),
+              records,
+              fields,
+              artifactSha256: stored.sha256,
+              ownerId: ownerOf(request),
+            },
+          }).catch(async (error: unknown) => {
+            // The quota refused the file under its lock, or the database failed: take back
+            // the bytes that no row will name (unless another row does).
+            if (stored.created) await ctx.artifacts.deleteIfUnreferenced(stored.sha256).catch(() => false);
+            throw error;
+          }),
         );
         return reply.status(201).header('location', `/v1/files/${row.id}`).send(fileView(row));
       },

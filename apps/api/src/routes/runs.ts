@@ -1,10 +1,12 @@
 /** Runs: submit a curriculum, list and read runs, their events, metrics and lineage; cancel. */
 import type { FlowJob, FlowProducer } from 'bullmq';
+import type { FastifyRequest } from 'fastify';
 import { Curriculum } from '@miniglm/core';
 import { QUEUE, cancelChannel, cancelRun, deleteRun, jobId, submitRun } from '@miniglm/core/service';
-import { ownerOf, ownerScope } from '../auth.ts';
-import { REDIS_DEADLINE_MS, deadline, requireRedis, type Api, type ApiContext } from '../context.ts';
-import { badRequest, fromService } from '../errors.ts';
+import { ownerOf, ownerScope, spareQuotas } from '../auth.ts';
+import { REDIS_DEADLINE_MS, deadline, requireRedis, withTimeout, type Api, type ApiContext } from '../context.ts';
+import { HttpError, HttpTooManyRequests, badRequest, fromService } from '../errors.ts';
+import { SUBMIT_RATE_ENV } from '../rate-limit.ts';
 import {
   CancelledRun,
   Lineage,
@@ -15,11 +17,38 @@ import {
   RunView,
   SubmittedRunView,
   errors,
+  tooManyRequests,
 } from '../responses.ts';
 import { IdParams, ListEventsQuery, ListRunsQuery, MetricsQuery } from '../schemas.ts';
 import { documentationOnly } from '../validation.ts';
 import { runLineage } from '../views/lineage.ts';
 import { getRun, listRuns, requireRun, runEvents, runMetrics } from '../views/runs.ts';
+
+/** How long the submission rate limit waits for Redis: one small script, answered in a millisecond when Redis is well. */
+const RATE_LIMIT_DEADLINE_MS = 1000;
+
+/**
+ * The submission rate limit (rate-limit.ts): per key, or per client address when keyless.
+ * A Redis that does not answer is a 503 with nothing written, as for the queueing itself.
+ */
+async function limitSubmissions(ctx: ApiContext, request: FastifyRequest): Promise<void> {
+  const limiter = ctx.submitLimiter;
+  if (!limiter) return;
+  const keyId = request.principal?.keyId ?? null;
+  const client = keyId ? `key:${keyId}` : `address:${request.ip}`;
+  const hit = await withTimeout(limiter.hit(client), RATE_LIMIT_DEADLINE_MS);
+  if (!hit)
+    throw new HttpError(
+      503,
+      `Redis did not answer the submission rate limit within ${RATE_LIMIT_DEADLINE_MS / 1000} s; nothing was written: submit again once Redis answers`,
+    );
+  if (!hit.allowed)
+    throw new HttpTooManyRequests(
+      `submission rate limit: ${keyId ? `key ${keyId}` : `the address ${request.ip} (no key)`} may submit ` +
+        `${limiter.describe(SUBMIT_RATE_ENV)} and has; submit again in ${hit.retryAfterSeconds} s (Retry-After)`,
+      hit.retryAfterSeconds,
+    );
+}
 
 /** Keys one metrics request may name: the answer's size is keys × stages × maxPoints. */
 const MAX_METRIC_KEYS = 20;
@@ -34,7 +63,19 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
         tags: ['runs'],
         summary: 'Submit a curriculum; its flow is queued at once',
         body: Curriculum,
-        response: { 201: SubmittedRunView, ...errors(400, 404, 413, 415, 503) },
+        response: {
+          201: SubmittedRunView,
+          ...errors(400, 404, 413, 415, 503),
+          ...tooManyRequests(
+            'A quota of the key (queued runs, running runs, stored bytes); the submission rate limit or too many failed API-key checks from this address (both with Retry-After)',
+          ),
+        },
+      },
+      // Before the body is parsed: a flood of submissions is refused at the door, and a
+      // submission that Redis cannot queue is refused before anything is read or written.
+      onRequest: async (request) => {
+        requireRedis(ctx);
+        await limitSubmissions(ctx, request);
       },
       // The Curriculum schema is here for the OpenAPI document only: core's submitRun
       // validates (defaults, JSON-path errors, semantic checks, sources), so the route and
@@ -43,7 +84,6 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
       validatorCompiler: documentationOnly,
     },
     async (request, reply) => {
-      requireRedis(ctx);
       // submitRun only calls `add`; the deadline turns a Redis that stops answering midway
       // into a 503 naming Redis (core takes the run's rows back) instead of a hung request.
       const flows = {
@@ -52,7 +92,14 @@ export function runRoutes(app: Api, ctx: ApiContext): void {
       const body: unknown = request.body;
       const submitted = fromService(
         await submitRun(
-          { prisma, flows, capacity: ctx.capacity, ownerId: ownerOf(request), visibleTo: ownerScope(request) },
+          {
+            prisma,
+            flows,
+            capacity: ctx.capacity,
+            quotas: spareQuotas(request) ? undefined : ctx.quotas,
+            ownerId: ownerOf(request),
+            visibleTo: ownerScope(request),
+          },
           body,
         ),
       );

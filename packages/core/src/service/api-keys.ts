@@ -9,6 +9,7 @@
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { DbModels, PrismaClient } from '../db/index.ts';
+import type { KeyQuotas } from './quotas.ts';
 
 export const API_KEY_ROLES = ['admin', 'member', 'viewer'] as const;
 export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
@@ -41,7 +42,8 @@ export async function secretMatches(secret: string, key: Pick<DbModels.ApiKey, '
   return stored.length === given.length && timingSafeEqual(stored, given);
 }
 
-export interface ApiKeySummary {
+/** A key as `miniglm keys` shows it: never its secret or hash; its own quotas, null where the default applies. */
+export interface ApiKeySummary extends KeyQuotas {
   id: string;
   name: string;
   role: ApiKeyRole;
@@ -49,32 +51,59 @@ export interface ApiKeySummary {
   revokedAt: Date | null;
 }
 
-const summarySelect = { id: true, name: true, role: true, createdAt: true, revokedAt: true } as const;
+const summarySelect = {
+  id: true,
+  name: true,
+  role: true,
+  createdAt: true,
+  revokedAt: true,
+  maxRunningRuns: true,
+  maxQueuedRuns: true,
+  maxStoredBytes: true,
+} as const;
+
+type SummaryRow = Pick<DbModels.ApiKey, keyof typeof summarySelect>;
+
+/** The row as a summary: stored bytes as a number (a BigInt column; JSON cannot hold BigInt). */
+function toSummary(row: SummaryRow): ApiKeySummary {
+  return { ...row, maxStoredBytes: row.maxStoredBytes === null ? null : Number(row.maxStoredBytes) };
+}
+
+/** KeyQuotas as the columns take them (stored bytes as BigInt); absent fields are left alone. */
+function quotaColumns(quotas: Partial<KeyQuotas>) {
+  const { maxStoredBytes, ...runs } = quotas;
+  return {
+    ...runs,
+    ...(maxStoredBytes === undefined
+      ? {}
+      : { maxStoredBytes: maxStoredBytes === null ? null : BigInt(maxStoredBytes) }),
+  };
+}
 
 /** A new key, not stored anywhere: `miniglm keys generate`, for a secret a deployment hands the API. */
 export function generateApiKey(): string {
   return `mgk_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
 }
 
-async function insertKey(
-  prisma: PrismaClient,
-  id: string,
-  secret: string,
-  options: { name: string; role: ApiKeyRole },
-) {
+/** What a new key is: its name, role and (optionally) its own quotas. */
+export interface NewApiKey {
+  name: string;
+  role: ApiKeyRole;
+  quotas?: Partial<KeyQuotas>;
+}
+
+async function insertKey(prisma: PrismaClient, id: string, secret: string, options: NewApiKey) {
   const salt = randomBytes(16).toString('hex');
   const secretHash = (await hashSecret(secret, salt)).toString('hex');
-  return prisma.apiKey.create({
-    data: { id, name: options.name, role: options.role, secretHash, salt },
+  const row = await prisma.apiKey.create({
+    data: { id, name: options.name, role: options.role, secretHash, salt, ...quotaColumns(options.quotas ?? {}) },
     select: summarySelect,
   });
+  return toSummary(row);
 }
 
 /** Makes a key; the returned `key` is the only copy of its secret. */
-export async function createApiKey(
-  prisma: PrismaClient,
-  options: { name: string; role: ApiKeyRole },
-): Promise<ApiKeySummary & { key: string }> {
+export async function createApiKey(prisma: PrismaClient, options: NewApiKey): Promise<ApiKeySummary & { key: string }> {
   const key = generateApiKey();
   const { id, secret } = parseApiKey(key)!;
   return { ...(await insertKey(prisma, id, secret, options)), key };
@@ -88,7 +117,7 @@ export async function createApiKey(
 export async function ensureApiKey(
   prisma: PrismaClient,
   key: string,
-  options: { name: string; role: ApiKeyRole },
+  options: NewApiKey,
 ): Promise<{ ok: true; created: boolean; key: ApiKeySummary } | { ok: false; error: string }> {
   const parsed = parseApiKey(key.trim());
   if (!parsed)
@@ -100,8 +129,7 @@ export async function ensureApiKey(
   if (existing) {
     if (!(await secretMatches(parsed.secret, existing)))
       return { ok: false, error: `another key with the id ${parsed.id} is stored already; generate a new one` };
-    const { secretHash: _hash, salt: _salt, ...summary } = existing;
-    return { ok: true, created: false, key: summary };
+    return { ok: true, created: false, key: toSummary(existing) };
   }
   try {
     return { ok: true, created: true, key: await insertKey(prisma, parsed.id, parsed.secret, options) };
@@ -113,8 +141,24 @@ export async function ensureApiKey(
 }
 
 /** Every key, oldest first, revoked ones included (they still own what they made). */
-export function listApiKeys(prisma: PrismaClient): Promise<ApiKeySummary[]> {
-  return prisma.apiKey.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], select: summarySelect });
+export async function listApiKeys(prisma: PrismaClient): Promise<ApiKeySummary[]> {
+  const rows = await prisma.apiKey.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], select: summarySelect });
+  return rows.map(toSummary);
+}
+
+/**
+ * Sets a key's own quotas (a number, or null for the service's default); the fields left out
+ * keep their value. Takes effect at the key's next submission or upload. Undefined when there
+ * is no such key.
+ */
+export async function setApiKeyQuotas(
+  prisma: PrismaClient,
+  id: string,
+  quotas: Partial<KeyQuotas>,
+): Promise<ApiKeySummary | undefined> {
+  const updated = await prisma.apiKey.updateMany({ where: { id }, data: quotaColumns(quotas) });
+  if (updated.count === 0) return undefined;
+  return toSummary(await prisma.apiKey.findUniqueOrThrow({ where: { id }, select: summarySelect }));
 }
 
 /**
@@ -124,6 +168,8 @@ export function listApiKeys(prisma: PrismaClient): Promise<ApiKeySummary[]> {
 export async function revokeApiKey(prisma: PrismaClient, id: string): Promise<ApiKeySummary | undefined> {
   const key = await prisma.apiKey.findUnique({ where: { id }, select: summarySelect });
   if (!key) return undefined;
-  if (key.revokedAt) return key;
-  return prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() }, select: summarySelect });
+  if (key.revokedAt) return toSummary(key);
+  return toSummary(
+    await prisma.apiKey.update({ where: { id }, data: { revokedAt: new Date() }, select: summarySelect }),
+  );
 }

@@ -7,6 +7,7 @@ export * from './redis.ts';
 export * from './sources.ts';
 export * from './submit.ts';
 export * from './capacity.ts';
+export * from './quotas.ts';
 export * from './local-redis.ts';
 export * from './api-keys.ts';
 export * from './retention.ts';

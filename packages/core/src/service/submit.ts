@@ -1,14 +1,16 @@
 /**
  * Accepting a run: validate everything a user can get wrong, write the Run and its Stage
- * rows, then queue its flow. Nothing is written unless the whole curriculum is valid.
+ * rows, then queue its flow. Nothing is written unless the whole curriculum is valid and the
+ * owner is within its quotas (checked in the transaction that writes the rows: quotas.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { FlowProducer } from 'bullmq';
 import { curriculumOf, parseCurriculum, type Curriculum } from '../curriculum.ts';
-import type { PrismaClient } from '../db/index.ts';
+import type { Prisma, PrismaClient } from '../db/index.ts';
 import { initFromMismatch } from '../init-from.ts';
 import { isUuid } from './ids.ts';
 import { checkRunLimits, type Capacity } from './capacity.ts';
+import { writeWithinQuotas, type OwnerQuotas } from './quotas.ts';
 import { runFlow } from './queues.ts';
 import { checkSources } from './sources.ts';
 import { isFinal } from './states.ts';
@@ -16,7 +18,7 @@ import { markRunCancelled, withdrawUnqueuedRun } from './status.ts';
 
 /** An error a client can act on, with the HTTP status that says whose fault it is. */
 export interface ServiceError {
-  status: 400 | 404 | 409 | 503;
+  status: 400 | 404 | 409 | 429 | 503;
   error: string;
 }
 export type ServiceResult<T> = { ok: true; value: T } | ({ ok: false } & ServiceError);
@@ -34,6 +36,11 @@ export interface SubmitDeps {
   capacity?: Capacity;
   /** The API key submitting the run, recorded as its owner (null or absent: submitted without keys). */
   ownerId?: string | null;
+  /**
+   * The default quotas of the owner (quotas.ts; its key's own limits are read with its usage):
+   * a submission past one is a 429 and writes nothing. Absent: not checked (an admin key).
+   */
+  quotas?: OwnerQuotas;
   /** When set, the curriculum may name only files and checkpoints of this key (a member's submission). */
   visibleTo?: string;
 }
@@ -100,8 +107,8 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
     kind: s.kind,
     iterations: s.iterations,
   }));
-  await deps.prisma.$transaction([
-    deps.prisma.run.create({
+  const write = async (tx: Prisma.TransactionClient) => {
+    await tx.run.create({
       data: {
         id: runId,
         name: curriculum.name,
@@ -110,16 +117,21 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
         tags: curriculum.tags ?? [],
         ownerId: deps.ownerId ?? null,
       },
-    }),
-    deps.prisma.stage.createMany({
+    });
+    await tx.stage.createMany({
       data: stages.map((s) => ({
         ...s,
         runId,
         parentCheckpointId: s.index === 0 ? (initFrom?.checkpointId ?? null) : null,
       })),
-    }),
-    deps.prisma.stageEvent.createMany({ data: stages.map((s) => ({ stageId: s.id, type: 'queued' as const })) }),
-  ]);
+    });
+    await tx.stageEvent.createMany({ data: stages.map((s) => ({ stageId: s.id, type: 'queued' as const })) });
+  };
+  if (deps.quotas) {
+    const owner = { ownerId: deps.ownerId ?? null, defaults: deps.quotas };
+    const written = await writeWithinQuotas(deps.prisma, owner, { kind: 'run' }, write);
+    if (!written.ok) return fail(429, written.error);
+  } else await deps.prisma.$transaction(write);
   // Written first, so that a worker never finds a job whose rows are missing; taken back
   // when Redis does not take the flow, so that a refused submission leaves nothing behind.
   try {
