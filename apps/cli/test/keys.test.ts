@@ -66,7 +66,10 @@ describe('miniglm keys', () => {
 
     const list = await cli(['keys', 'list']);
     expectSuccess(list);
-    expect(list.stdout).toMatch(new RegExp(`${made.ops!.id}\\s+ops\\s+admin\\s+\\S+Z\\s*\\n`));
+    // Not revoked ("-"); no quotas of its own: the API's defaults apply.
+    expect(list.stdout).toMatch(
+      new RegExp(`${made.ops!.id}\\s+ops\\s+admin\\s+\\S+Z\\s+-\\s+default\\s+default\\s+default\\n`),
+    );
     expect(list.stdout).toMatch(new RegExp(`${made['viewer-bot']!.id}\\s+viewer-bot\\s+viewer`));
     expect(list.stdout).not.toContain('mgk_');
   });
@@ -159,5 +162,67 @@ describe('miniglm keys', () => {
       revokedAt: null,
     });
     expectSuccess(await cli(['runs', '--api', api.url], { MINIGLM_API_KEY: key }));
+  });
+
+  it('keys create and keys set give a key quotas of its own; a submission past one is one line naming it', async () => {
+    const created = await cli([
+      'keys',
+      'create',
+      '--name',
+      'quota-bot',
+      '--role',
+      'member',
+      '--max-queued-runs',
+      '0',
+      '--max-stored-bytes',
+      '2GiB',
+      '--json',
+    ]);
+    expectSuccess(created);
+    const bot = JSON.parse(created.stdout) as { id: string; key: string };
+    expect(JSON.parse(created.stdout)).toMatchObject({
+      maxQueuedRuns: 0,
+      maxRunningRuns: null,
+      maxStoredBytes: 2 * 1024 ** 3,
+    });
+    const list = await cli(['keys', 'list']);
+    expect(list.stdout).toMatch(
+      new RegExp(`${bot.id}\\s+quota-bot\\s+member\\s+\\S+Z\\s+-\\s+default\\s+0\\s+2\\.0 GiB\\n`),
+    );
+
+    const config = path.join(dir(), 'quota.yaml');
+    fs.writeFileSync(
+      config,
+      [
+        'name: quota',
+        'tokenizer: { name: char }',
+        'model: { layers: 1, heads: 2, dim: 16, blockSize: 16 }',
+        'stages:',
+        '  - { name: tang, kind: pretrain, dataset: { source: "poetry:tang" }, iterations: 2, batchSize: 2 }',
+      ].join('\n'),
+    );
+    const runs = await t.db.prisma.run.count();
+    expectOneLineError(
+      await cli(['submit', '--config', config, '--api', api.url], { MINIGLM_API_KEY: bot.key }),
+      new RegExp(
+        `POST /v1/runs: 429 queued runs quota: key ${bot.id} \\("quota-bot"\\) has 0 runs queued, and its limit is 0 \\(this key's own limit, set by miniglm keys set ${bot.id} --max-queued-runs\\)`,
+      ),
+    );
+    expect(await t.db.prisma.run.count()).toBe(runs);
+
+    const set = await cli(['keys', 'set', bot.id, '--max-queued-runs', 'default', '--max-running-runs', '3']);
+    expectSuccess(set);
+    expect(set.stdout).toBe(
+      `key ${bot.id} ("quota-bot", member): max running runs 3, max queued runs default, max stored bytes 2.0 GiB\n`,
+    );
+    expect(await t.db.prisma.apiKey.findUniqueOrThrow({ where: { id: bot.id } })).toMatchObject({
+      maxRunningRuns: 3,
+      maxQueuedRuns: null,
+      maxStoredBytes: 2n * 1024n ** 3n,
+    });
+    expectOneLineError(
+      await cli(['keys', 'set', bot.id, '--max-stored-bytes', 'lots']),
+      /keys set: --max-stored-bytes must be a size such as 50GiB, 500MB or 1048576 \(bytes\), got "lots", or "default"/,
+    );
   });
 });

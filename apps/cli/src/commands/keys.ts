@@ -8,15 +8,26 @@ import {
   generateApiKey,
   isApiKeyRole,
   listApiKeys,
+  parseQuota,
   revokeApiKey,
+  setApiKeyQuotas,
   API_KEY_ROLES,
+  DEFAULT_QUOTAS,
+  QUOTA_COLUMN,
+  QUOTA_ENV,
+  QUOTA_OPTION,
+  type ApiKeySummary,
+  type KeyQuotas,
+  type OwnerQuotas,
 } from '@miniglm/core/service';
+import { formatBytes } from '@miniglm/model/sizing';
 import { parseCommandArgs } from '../args.ts';
 import { UsageError } from '../errors.ts';
 import { openServiceDb } from '../services.ts';
 import { table } from '../table.ts';
 
-const HELP = `usage: miniglm keys create --name NAME --role admin|member|viewer [--json]
+const HELP = `usage: miniglm keys create --name NAME --role admin|member|viewer [QUOTAS] [--json]
+       miniglm keys set ID QUOTAS
        miniglm keys list [--json]
        miniglm keys revoke ID
        miniglm keys generate
@@ -31,6 +42,15 @@ MINIGLM_API_KEY. Once any key exists, every request to /v1/ needs one.
   member   submits runs, uploads files, names aliases; sees and changes only its own
   viewer   reads everything, changes nothing
 
+QUOTAS, a key's own limits (without them, the API's defaults apply; "default" puts one back):
+  --max-running-runs N     no new run while the key has N running
+                           (default: the API's ${QUOTA_ENV.runningRuns}, else ${DEFAULT_QUOTAS.runningRuns})
+  --max-queued-runs N      runs of the key queued, not started yet
+                           (default: the API's ${QUOTA_ENV.queuedRuns}, else ${DEFAULT_QUOTAS.queuedRuns})
+  --max-stored-bytes SIZE  its uploaded files and its runs' checkpoints, e.g. 50GiB or 500MB
+                           (default: the API's ${QUOTA_ENV.storedBytes}, else ${formatBytes(DEFAULT_QUOTAS.storedBytes)})
+A submission or upload past one is refused with 429. Admin keys are not subject to quotas.
+
 "generate" prints a new key without storing it (no database): put it in a Docker secret
 and point MINIGLM_ADMIN_KEY_FILE at it, and "miniglm api" stores it as an admin key when it
 starts (the first key of a deployment, with no command to run inside it).`;
@@ -42,8 +62,9 @@ export async function keys(argv: string[]): Promise<void> {
     if (!action) process.exitCode = 2;
     return;
   }
-  // `keys revoke ID`: the id may come as the first word, or as --id.
-  const positional = action === 'revoke' && rest[0] && !rest[0].startsWith('-') ? rest.shift() : undefined;
+  // `keys revoke ID`, `keys set ID`: the id may come as the first word, or as --id.
+  const positional =
+    (action === 'revoke' || action === 'set') && rest[0] && !rest[0].startsWith('-') ? rest.shift() : undefined;
   const f = parseCommandArgs(
     'keys',
     rest,
@@ -52,22 +73,28 @@ export async function keys(argv: string[]): Promise<void> {
       role: { type: 'string' },
       id: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'max-running-runs': { type: 'string' },
+      'max-queued-runs': { type: 'string' },
+      'max-stored-bytes': { type: 'string' },
     },
     HELP,
   );
   if (action === 'generate') return console.log(generateApiKey());
-  if (action !== 'create' && action !== 'list' && action !== 'revoke')
+  if (action !== 'create' && action !== 'list' && action !== 'revoke' && action !== 'set')
     throw new UsageError(
-      `keys: unknown action "${action}"; use create, list, revoke or generate (see miniglm keys --help)`,
+      `keys: unknown action "${action}"; use create, set, list, revoke or generate (see miniglm keys --help)`,
     );
+  const quotas = quotaFlags(action, f);
   if (action === 'create') {
     if (!f.name?.trim()) throw new UsageError('keys create: missing --name NAME (who or what the key is for)');
     if (!f.role || !isApiKeyRole(f.role))
       throw new UsageError(`keys create: --role must be one of ${API_KEY_ROLES.join(', ')}, got "${f.role ?? ''}"`);
   }
   const id = positional ?? f.id;
-  if (action === 'revoke' && !id)
-    throw new UsageError('keys revoke: missing the key id (miniglm keys list shows them)');
+  if ((action === 'revoke' || action === 'set') && !id)
+    throw new UsageError(`keys ${action}: missing the key id (miniglm keys list shows them)`);
+  if (action === 'set' && Object.keys(quotas).length === 0)
+    throw new UsageError(`keys set: name at least one of ${Object.values(QUOTA_OPTION).join(', ')}`);
 
   const db = await openServiceDb();
   try {
@@ -75,6 +102,7 @@ export async function keys(argv: string[]): Promise<void> {
       const key = await createApiKey(db.prisma, {
         name: f.name!.trim(),
         role: f.role as (typeof API_KEY_ROLES)[number],
+        quotas,
       });
       if (f.json) console.log(JSON.stringify(key, null, 2));
       else {
@@ -88,10 +116,24 @@ export async function keys(argv: string[]): Promise<void> {
       else
         console.log(
           table(
-            ['id', 'name', 'role', 'created', 'revoked'],
-            all.map((k) => [k.id, k.name, k.role, k.createdAt.toISOString(), k.revokedAt?.toISOString() ?? '']),
+            ['id', 'name', 'role', 'created', 'revoked', 'max running', 'max queued', 'max stored'],
+            all.map((k) => [
+              k.id,
+              k.name,
+              k.role,
+              k.createdAt.toISOString(),
+              k.revokedAt?.toISOString() ?? '-',
+              ...quotaCells(k),
+            ]),
           ),
         );
+    } else if (action === 'set') {
+      const key = await setApiKeyQuotas(db.prisma, id!, quotas);
+      if (!key) throw new UsageError(`keys set: no key with id "${id}" (miniglm keys list shows them)`);
+      const [running, queued, stored] = quotaCells(key);
+      console.log(
+        `key ${key.id} ("${key.name}", ${key.role}): max running runs ${running}, max queued runs ${queued}, max stored bytes ${stored}`,
+      );
     } else {
       const key = await revokeApiKey(db.prisma, id!);
       if (!key) throw new UsageError(`keys revoke: no key with id "${id}" (miniglm keys list shows them)`);
@@ -100,4 +142,30 @@ export async function keys(argv: string[]): Promise<void> {
   } finally {
     await db.close();
   }
+}
+
+/** QUOTA_OPTION's flags as KeyQuotas: a number, null for "default", absent when not given. */
+function quotaFlags(action: string, flags: Record<string, unknown>): Partial<KeyQuotas> {
+  const quotas: Partial<KeyQuotas> = {};
+  for (const quota of Object.keys(QUOTA_COLUMN) as (keyof OwnerQuotas)[]) {
+    const option = QUOTA_OPTION[quota];
+    const value = flags[option.slice(2)];
+    if (typeof value !== 'string') continue;
+    if (action !== 'create' && action !== 'set')
+      throw new UsageError(`keys ${action}: ${option} belongs to keys create or keys set`);
+    if (value === 'default') {
+      quotas[QUOTA_COLUMN[quota]] = null;
+      continue;
+    }
+    const parsed = parseQuota(quota, value, `keys ${action}: ${option}`);
+    if (!parsed.ok) throw new UsageError(`${parsed.error}, or "default"`);
+    quotas[QUOTA_COLUMN[quota]] = parsed.value;
+  }
+  return quotas;
+}
+
+/** A key's own limits for the table: the number, or "default" (the API's MINIGLM_QUOTA_*). */
+function quotaCells(k: ApiKeySummary): [string, string, string] {
+  const own = (v: number | null, text: (n: number) => string = String) => (v === null ? 'default' : text(v));
+  return [own(k.maxRunningRuns), own(k.maxQueuedRuns), own(k.maxStoredBytes, formatBytes)];
 }
