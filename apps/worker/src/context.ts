@@ -28,6 +28,8 @@ export interface WorkerSettings {
   reconcileIntervalMs: number;
   /** Runs younger than this are not reconciled: their submission may still be queueing them (default 60 s). */
   reconcileGraceMs: number;
+  /** How often unreferenced rows, bytes and local copies are looked for and removed (default 10 min; garbage.ts). */
+  collectIntervalMs: number;
 }
 
 export interface WorkerContext {

@@ -23,6 +23,7 @@ import { loadNative } from '../../../packages/native/src/index.ts';
 import { ActiveTasks } from './active.ts';
 import { createContext, defaultWorkerId, type WorkerContext, type WorkerSettings } from './context.ts';
 import { processEvaluate } from './evaluate.ts';
+import { startGarbageCollector, type GarbageReport } from './garbage.ts';
 import { Generator, processGenerate } from './generate.ts';
 import { isPrismaError, plainError, plainMessage } from './plain-error.ts';
 import { processPrepare } from './prepare.ts';
@@ -46,6 +47,8 @@ export interface RunningWorker {
   context: WorkerContext;
   /** One reconciling round now (see reconcile.ts); undefined when another round holds the lock. */
   reconcile(): Promise<ReconcileReport | undefined>;
+  /** One garbage collection round now (see garbage.ts); undefined when it failed (it says why in the log). */
+  collectGarbage(): Promise<GarbageReport | undefined>;
   /** Stops taking jobs, stops running stages at a checkpoint and hands them back, then closes. */
   close(): Promise<void>;
 }
@@ -60,6 +63,7 @@ export const DEFAULT_SETTINGS: WorkerSettings = {
   minCheckpointSeconds: 0,
   reconcileIntervalMs: 30_000,
   reconcileGraceMs: 60_000,
+  collectIntervalMs: 600_000,
 };
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
@@ -126,6 +130,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   // Runs whose jobs Redis has lost are queued again: now, and every reconcileIntervalMs.
   const reconciler = startReconciler(ctx);
+  // Unreferenced rows, bytes and local copies go: now, and every collectIntervalMs.
+  const collector = startGarbageCollector(ctx);
   // What this worker can train, for the check at submit (core/service/capacity.ts).
   const ad = workerAd(ctx.workerId, settings.backend);
   const advertise = () => advertiseWorker(connection, prefix, ad).catch(() => {});
@@ -139,9 +145,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     workerId: ctx.workerId,
     context: ctx,
     reconcile: () => reconciler.reconcile(),
+    collectGarbage: () => collector.collect(),
     close: () =>
       (closing ??= (async () => {
         await reconciler.close();
+        await collector.close();
         clearInterval(advertising);
         await withdrawWorker(connection, prefix, ad.id).catch(() => {});
         active.shutdown();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Curriculum } from '@miniglm/core';
 import { openTestDb, type TestDb } from '@miniglm/core/db/testing';
-import { submitRun } from '@miniglm/core/service';
+import { deleteRun, submitRun } from '@miniglm/core/service';
 import { startWorker, type RunningWorker } from '@miniglm/worker';
 import { REDIS_URL, tempDir, testPrefix, testRedis, tinyCurriculum, waitForRun } from './helpers.ts';
 
@@ -86,16 +86,42 @@ describe('retention in a worker', () => {
     expect(bytes).toBeLessThanOrEqual(4 * Math.max(...artifacts.map((a) => Number(a.size))));
 
     // The worker's local cache holds no copy of a collected checkpoint.
-    const cacheDir = worker.context.store.cacheDir!;
-    const cached = fs
-      .readdirSync(cacheDir)
-      .filter((d) => /^[0-9a-f]{2}$/.test(d))
-      .flatMap((d) => fs.readdirSync(path.join(cacheDir, d)));
+    const cached = cachedArtifacts(worker);
     const stored = new Set((await t.db.prisma.artifact.findMany({ select: { sha256: true } })).map((a) => a.sha256));
     expect(cached.filter((sha256) => !stored.has(sha256))).toEqual([]);
     console.log(`retention: ${written} checkpoints written, ${kept.length} kept (${steps.join(', ')}), ${bytes} bytes`);
   });
+
+  it("after the run is deleted (by the API, which has no cache), a garbage round clears the worker's copies", async () => {
+    const { worker } = started[0]!;
+    const run = await t.db.prisma.run.findFirstOrThrow({ where: { name: 'bounded' }, include: { stages: true } });
+    const datasetId = run.stages[0]!.datasetId!;
+    const datasetDir = path.join(worker.context.workDir, 'datasets', datasetId);
+    expect(fs.existsSync(datasetDir)).toBe(true);
+    const cachedBefore = cachedArtifacts(worker);
+    expect(cachedBefore.length).toBeGreaterThan(0);
+
+    const deleted = await deleteRun({ db: t.db }, run.id);
+    expect(deleted.ok && deleted.value).toMatchObject({ datasets: 1 });
+    expect(await t.db.prisma.artifact.count()).toBe(0);
+    expect(cachedArtifacts(worker)).toEqual(cachedBefore); // the worker has not looked yet
+
+    const report = await worker.collectGarbage();
+    expect(report?.local.entries).toBe(cachedBefore.length + 1); // the cached artifacts and the dataset folder
+    expect(cachedArtifacts(worker)).toEqual([]);
+    expect(fs.existsSync(datasetDir)).toBe(false);
+  });
 });
+
+/** The artifacts a worker keeps in its local cache, by sha256. */
+function cachedArtifacts(worker: RunningWorker): string[] {
+  const cacheDir = worker.context.store.cacheDir!;
+  return fs
+    .readdirSync(cacheDir)
+    .filter((d) => /^[0-9a-f]{2}$/.test(d))
+    .flatMap((d) => fs.readdirSync(path.join(cacheDir, d)))
+    .sort();
+}
 
 describe('a floor between checkpoints in a worker', () => {
   it('writes only the first and the last checkpoint of a stage when the floor is an hour', async () => {

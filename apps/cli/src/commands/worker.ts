@@ -30,7 +30,9 @@ often as its checkpointEvery says); its first and last checkpoint and the one at
 cancel are always written.
 Every MINIGLM_RECONCILE_INTERVAL_MS (default 30000) the worker queues again the runs that
 Postgres says are queued or running and whose jobs Redis has lost (a restart without
-persistence, say).
+persistence, say). Every MINIGLM_COLLECT_INTERVAL_MS (default 600000) it removes stored bytes
+and datasets nothing refers to any more (after an hour's grace) and its local copies of
+what is gone.
 SIGTERM or Ctrl-C: running stages finish their iteration, checkpoint and go back to the
 queue; then the worker exits 0.`;
 
@@ -57,6 +59,7 @@ export async function worker(argv: string[]): Promise<void> {
   const lockDurationMs = envMs('MINIGLM_LOCK_DURATION_MS');
   const stalledIntervalMs = envMs('MINIGLM_STALLED_INTERVAL_MS');
   const reconcileIntervalMs = envMs('MINIGLM_RECONCILE_INTERVAL_MS');
+  const collectIntervalMs = envMs('MINIGLM_COLLECT_INTERVAL_MS');
   const minCheckpointSeconds = envSeconds('MINIGLM_MIN_CHECKPOINT_SECONDS', DEFAULT_MIN_CHECKPOINT_SECONDS);
   const db = await openServiceDb();
   const running = await startWorker({
@@ -70,6 +73,7 @@ export async function worker(argv: string[]): Promise<void> {
       lockDurationMs,
       stalledIntervalMs,
       reconcileIntervalMs,
+      collectIntervalMs,
       cacheBytes,
       minCheckpointSeconds,
     },
