@@ -13,6 +13,7 @@
  * never exists without its expiry.
  */
 import type { Redis } from 'ioredis';
+import { SettingError } from '@miniglm/core/service';
 
 export interface Rate {
   limit: number;
@@ -38,7 +39,7 @@ export function rateFromEnv(name: string, fallback: Rate, env: NodeJS.ProcessEnv
   const m = /^(\d+)\s*\/\s*(\d+)\s*s?$/.exec(raw);
   const rate = m ? { limit: Number(m[1]), windowSeconds: Number(m[2]) } : undefined;
   if (!rate || rate.limit < 1 || rate.windowSeconds < 1)
-    throw new Error(`${name} must be N/SECONDS (e.g. 60/60: 60 in a minute) or off, got "${raw}"`);
+    throw new SettingError(`${name} must be N/SECONDS (e.g. 60/60: 60 in a minute) or off, got "${raw}"`);
   return rate;
 }
 

@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '@miniglm/core/db';
-import { createApiKey, quotasFromEnv } from '@miniglm/core/service';
+import { SettingError, createApiKey, quotasFromEnv } from '@miniglm/core/service';
 import { buildApi, type ApiOptions } from '../src/index.ts';
 import { rateFromEnv } from '../src/rate-limit.ts';
 import { openHarness, validCurriculum, type Harness } from './helpers.ts';
@@ -251,6 +251,8 @@ describe('configuration and documentation', () => {
     expect(() => quotasFromEnv({ MINIGLM_QUOTA_STORED_BYTES: 'lots' })).toThrow(
       'MINIGLM_QUOTA_STORED_BYTES must be a size such as 50GiB, 500MB or 1048576 (bytes), got "lots"',
     );
+    // A UserError: miniglm api prints its one line, not an internal error.
+    expect(() => quotasFromEnv({ MINIGLM_QUOTA_STORED_BYTES: 'lots' })).toThrow(SettingError);
     expect(() => quotasFromEnv({ MINIGLM_QUOTA_QUEUED_RUNS: '2.5' })).toThrow(
       'MINIGLM_QUOTA_QUEUED_RUNS must be a whole number of runs from 0 to 2147483647, got "2.5"',
     );
@@ -258,7 +260,10 @@ describe('configuration and documentation', () => {
     expect(rateFromEnv('R', fallback, {})).toBe(fallback);
     expect(rateFromEnv('R', fallback, { R: '10/1s' })).toEqual({ limit: 10, windowSeconds: 1 });
     expect(rateFromEnv('R', fallback, { R: 'off' })).toBeNull();
-    expect(() => rateFromEnv('R', fallback, { R: '10 per minute' })).toThrow('R must be N/SECONDS');
+    expect(() => rateFromEnv('R', fallback, { R: '10 per minute' })).toThrow(SettingError);
+    expect(() => rateFromEnv('R', fallback, { R: '0/60' })).toThrow(
+      'R must be N/SECONDS (e.g. 60/60: 60 in a minute) or off, got "0/60"',
+    );
   });
 
   it('the OpenAPI document lists the 429s, with Retry-After', async () => {

@@ -17,6 +17,7 @@
  *   CurriculumError         @miniglm/core   curriculum-file.ts: a curriculum that cannot run
  *   ArtifactIntegrityError  @miniglm/core   db/artifacts.ts: stored bytes that do not match their sha256
  *   LocalRedisError         @miniglm/core   service/local-redis.ts: the demo's private Redis cannot start
+ *   SettingError            @miniglm/core   service/settings.ts: a MINIGLM_* setting it cannot take
  *   KeylessExposureError    the API         apps/api/src/server.ts: no API key, and an address beyond loopback
  *   UsageError, TrainingError  the CLI      apps/cli/src/errors.ts: a bad command line, a diverged stage
  */

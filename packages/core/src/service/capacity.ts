@@ -24,6 +24,7 @@ import type { Redis } from 'ioredis';
 import { CHAR_OFFSET, createTokenizer } from '@miniglm/data';
 import { countParameters, estimateTrainingMemory, formatBytes, resolveModelConfig } from '@miniglm/model/sizing';
 import { evaluationOf, type Curriculum } from '../curriculum.ts';
+import { SettingError } from './settings.ts';
 
 export interface RunLimits {
   parameters: number;
@@ -54,7 +55,7 @@ export function runLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): RunLimit
     if (raw === undefined || raw === '') continue;
     const value = Number(raw);
     if (!Number.isFinite(value) || value <= 0)
-      throw new Error(`${LIMIT_ENV[key]} must be a positive number (got "${raw}")`);
+      throw new SettingError(`${LIMIT_ENV[key]} must be a positive number (got "${raw}")`);
     limits[key] = value;
   }
   return limits;

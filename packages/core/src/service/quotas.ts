@@ -31,6 +31,7 @@
  */
 import { formatBytes } from '@miniglm/model/sizing';
 import type { Prisma, PrismaClient } from '../db/index.ts';
+import { SettingError } from './settings.ts';
 
 export interface OwnerQuotas {
   runningRuns: number;
@@ -121,7 +122,7 @@ export function quotasFromEnv(env: NodeJS.ProcessEnv = process.env): OwnerQuotas
     const raw = env[QUOTA_ENV[quota]];
     if (raw === undefined || raw === '') continue;
     const parsed = parseQuota(quota, raw, QUOTA_ENV[quota]);
-    if (!parsed.ok) throw new Error(parsed.error);
+    if (!parsed.ok) throw new SettingError(parsed.error);
     quotas[quota] = parsed.value;
   }
   return quotas;
