@@ -259,6 +259,8 @@ export async function writeWithinQuotas<T>(
 ): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
   return prisma.$transaction(
     async (tx) => {
+      // The lock's 64-bit key is a hash of the owner (a collision only makes two owners wait
+      // for each other); ::text because Prisma cannot read the function's void result.
       await tx.$queryRawUnsafe(
         'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text',
         `miniglm.quota:${owner.ownerId ?? '(keyless)'}`,
