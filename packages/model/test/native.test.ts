@@ -23,6 +23,7 @@ import {
   maskedCrossEntropy,
   perplexity,
   trainStage,
+  type GPTConfig,
   type StepMetrics,
 } from '../src/index.ts';
 import { causalAttention, causalAttentionQkv, causalMask, embed } from '../src/ops.ts';
@@ -95,6 +96,34 @@ function composedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: numb
   return tf.reshape(tf.transpose(tf.matMul(tf.softmax(att), split(v, tk)), [0, 2, 1, 3]), [b, t, c]);
 }
 
+/** Runs f with the native kernels on `n` threads (the products and loops split between them). */
+async function withThreads<T>(n: number, f: () => Promise<T>): Promise<T> {
+  const { kernels } = loaded as { kernels: NativeKernels };
+  const before = kernels.threads();
+  kernels.threads(n);
+  try {
+    return await f();
+  } finally {
+    kernels.threads(before);
+  }
+}
+
+/** Checks that decoding `steps` of token ids (each [batch][t]) gives the cpu backend's logits. */
+async function expectDecodingAsCpu(config: GPTConfig, steps: number[][][]): Promise<void> {
+  const batch = steps[0]!.length;
+  const run = () => {
+    const model = createModel(config, 5);
+    const state = model.startDecoding(batch);
+    const out = steps.map((ids) => model.decode(tf.tensor2d(ids, [batch, ids[0]!.length], 'int32'), state));
+    model.disposeDecoding(state);
+    model.dispose();
+    return out;
+  };
+  const want = await on('cpu', run);
+  const got = await on('native', run);
+  for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
+}
+
 if ('kernels' in loaded) {
   describe('native kernels against the tfjs cpu backend', () => {
     it('matMul: transposes as flags, batches, a broadcast batch of 1, odd sizes', async () => {
@@ -125,10 +154,7 @@ if ('kernels' in loaded) {
     it('matMul big enough to share between threads: blocks of rows, blocks of columns, transposes', async () => {
       // Over 2^20 multiply-adds the product is cut into blocks (kernels.cc, gemm): by rows when
       // op(A) has at least as many rows as op(B) columns, else by columns; 4 blocks at 2 threads.
-      const { kernels } = loaded as { kernels: NativeKernels };
-      const before = kernels.threads();
-      kernels.threads(2);
-      try {
+      await withThreads(2, async () => {
         for (const [m, n, k] of [
           [300, 70, 64],
           [40, 600, 64],
@@ -142,9 +168,7 @@ if ('kernels' in loaded) {
             await compare((x, y) => tf.matMul(x!, y!, ta, tb), [a, b], 1e-5);
           }
         }
-      } finally {
-        kernels.threads(before);
-      }
+      });
     });
 
     it('element-wise ops with equal shapes, scalars and bias rows; bias gradients as column sums', async () => {
@@ -291,62 +315,21 @@ if ('kernels' in loaded) {
             [9, 3],
           ],
         ];
-        const run = () => {
-          const model = createModel(config, 4);
-          const state = model.startDecoding(2);
-          const out = steps.map((ids) => model.decode(tf.tensor2d(ids, [2, ids[0]!.length], 'int32'), state));
-          model.disposeDecoding(state);
-          model.dispose();
-          return out;
-        };
-        const want = await on('cpu', run);
-        const got = await on('native', run);
-        for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
+        await expectDecodingAsCpu(config, steps);
       });
     }
 
     it("gives the cpu backend's logits at a width where two threads split q, k and v's outputs mid-product", async () => {
       // dim 256: 768 q/k/v outputs in one region (kernels.cc, linearRowsOf), at least 128 a thread.
-      const { kernels } = loaded as { kernels: NativeKernels };
-      const before = kernels.threads();
-      kernels.threads(2);
-      try {
-        const config = gptConfig({ vocabSize: 19, blockSize: 6, layers: 1, heads: 2, dim: 256, bias: true });
-        const run = () => {
-          const model = createModel(config, 5);
-          const state = model.startDecoding(1);
-          const out = [[[2, 7, 1]], [[8]], [[3]]].map((ids) =>
-            model.decode(tf.tensor2d(ids, [1, ids[0]!.length], 'int32'), state),
-          );
-          model.disposeDecoding(state);
-          model.dispose();
-          return out;
-        };
-        const want = await on('cpu', run);
-        const got = await on('native', run);
-        for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
-      } finally {
-        kernels.threads(before);
-      }
+      const config = gptConfig({ vocabSize: 19, blockSize: 6, layers: 1, heads: 2, dim: 256, bias: true });
+      await withThreads(2, () => expectDecodingAsCpu(config, [[[2, 7, 1]], [[8]], [[3]]]));
     });
 
     it("gives the cpu backend's logits for nine sequences at once (more rows than the packed path takes)", async () => {
       const config = gptConfig({ vocabSize: 29, blockSize: 9, layers: 1, heads: 2, dim: 18, bias: true });
       const rows = (t: number, shift: number) =>
         Array.from({ length: 9 }, (_, b) => [...Array(t)].map((_, i) => (b * 3 + i + shift) % 29));
-      const run = () => {
-        const model = createModel(config, 5);
-        const state = model.startDecoding(9);
-        const out = [rows(2, 0), rows(1, 7)].map((ids) =>
-          model.decode(tf.tensor2d(ids, [9, ids[0]!.length], 'int32'), state),
-        );
-        model.disposeDecoding(state);
-        model.dispose();
-        return out;
-      };
-      const want = await on('cpu', run);
-      const got = await on('native', run);
-      for (let i = 0; i < want.length; i++) expect(maxAbsDiff(got[i]!, want[i]!)).toBeLessThan(2e-5);
+      await expectDecodingAsCpu(config, [rows(2, 0), rows(1, 7)]);
     });
 
     it('held-out loss through the decoder: float32 equals the batched forward pass, int8 is close', async () => {
