@@ -171,6 +171,19 @@ if ('kernels' in loaded) {
       });
     });
 
+    it("concatenation and split along each axis, values and gradients (each is the other one's gradient)", async () => {
+      for (const axis of [0, 1, 2, -1]) {
+        const other = [3, 5, 7].map((d, i) => (i === (axis + 3) % 3 ? 2 : d));
+        await compare((x, y) => tf.concat([x!, y!, x!], axis), [[3, 5, 7], other]);
+        const scaledParts = (x: tf.Tensor) =>
+          tf.concat(
+            tf.split(x, [1, 4, 2], axis).map((part, i) => tf.mul(part, i + 1)),
+            axis,
+          );
+        await compare((x) => scaledParts(x!), [[7, 7, 7]]);
+      }
+    });
+
     it('element-wise ops with equal shapes, scalars and bias rows; bias gradients as column sums', async () => {
       await compare((x, y) => tf.add(x!, y!), [[3, 5, 7], [7]]);
       await compare((x, y) => tf.add(x!, y!), [[7], [2, 5, 7]]);
