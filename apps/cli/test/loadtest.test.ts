@@ -1,8 +1,8 @@
 /**
  * `npm run loadtest` (scripts/loadtest.ts), kept from rotting: its options and verdict, the
- * load test itself at its smallest (2 keys, 1 run each, 1 worker: real API and worker
- * processes on real Postgres and Redis), and Ctrl-C in the middle of it. Both runs must leave
- * no database, Redis key or folder behind.
+ * load test itself at its smallest (3 runs from 2 keys to 1 worker: real API and worker
+ * processes on real Postgres and Redis, with a submission rate that refuses one run), and
+ * Ctrl-C in the middle of it. Both runs must leave no database, Redis key or folder behind.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +19,7 @@ import { REPO_ROOT } from './helpers.ts';
 // by the clock of a machine that runs the whole suite beside it.
 const SMALL: LoadTestOptions = {
   ...DEFAULT_OPTIONS,
-  runs: 2,
+  runs: 3,
   keys: 2,
   workers: 1,
   readers: 1,
@@ -112,11 +112,22 @@ describe('loadtest verdict', () => {
 });
 
 describe('loadtest against the real service', () => {
-  it('submits from every key to a worker process, times every read route, and removes what it made', async () => {
+  it('submits from every key to a worker process, counts a 429 as refused, times every read route, and removes what it made', async () => {
     let started: LoadTestResources | undefined;
-    const report = await runLoadTest(SMALL, undefined, ({ resources }) => (started = resources));
+    // One submission per key in ten minutes, as a user would set it for the API it starts:
+    // the first key's second run (the third submission) is refused.
+    const before = process.env.MINIGLM_SUBMIT_RATE;
+    process.env.MINIGLM_SUBMIT_RATE = '1/600';
+    let report: LoadReport;
+    try {
+      report = await runLoadTest(SMALL, undefined, ({ resources }) => (started = resources));
+    } finally {
+      if (before === undefined) delete process.env.MINIGLM_SUBMIT_RATE;
+      else process.env.MINIGLM_SUBMIT_RATE = before;
+    }
     expect(report.failures).toEqual([]);
-    expect(report).toMatchObject({ submitted: 2, accepted: 2, refused: [], submitFailures: [] });
+    expect(report).toMatchObject({ submitted: 3, accepted: 2, submitFailures: [] });
+    expect(report.refused).toEqual([[expect.stringMatching(/^submission rate limit: key \w+ may submit 1/), 1]]);
     expect(report.runs).toMatchObject({ succeeded: 2, notFinal: 0, unannounced: 0, missing: 0 });
     expect(report.runs.stagesByWorker).toEqual({ 'loadtest-w1': 2 });
     expect(report.reads.map((r) => r.route).sort()).toEqual([
