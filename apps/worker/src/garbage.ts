@@ -4,7 +4,11 @@
  * - in the database, what nothing refers to any more and is older than its grace period
  *   (core's sweepGarbage: datasets no stage trains on, artifacts no row names, uploads
  *   abandoned a day ago). Deletions collect their own bytes at once; the sweep catches what a
- *   writer that died between storing bytes and naming them left behind;
+ *   writer that died between storing bytes and naming them left behind. Then a plain VACUUM
+ *   of the chunk table: Postgres reuses the pages of deleted rows only once a vacuum has
+ *   passed, and where autovacuum is off (or slow to come) a long run whose retention deletes a
+ *   checkpoint for every one it writes would otherwise grow the file as if it kept them all.
+ *   It takes no lock that blocks reads or writes, and skips pages with no dead rows;
  * - on this machine, the local copies whose rows are gone: cached artifacts
  *   (<workDir>/artifacts, also kept under `cacheBytes` by least-recent use as they are
  *   added), unpacked datasets (<workDir>/datasets/<id>) and uploaded files
@@ -40,6 +44,7 @@ export function startGarbageCollector(ctx: WorkerContext): GarbageCollector {
     (round ??= (async () => {
       try {
         const database = await sweepGarbage(ctx.db, { cache: ctx.store });
+        await ctx.db.sql.query('VACUUM "ArtifactChunk"');
         const local = await pruneLocalCopies(ctx);
         if (database.artifacts + database.datasets + local.entries > 0)
           ctx.log(
