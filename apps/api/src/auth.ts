@@ -27,7 +27,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { DbModels, PrismaClient } from '@miniglm/core/db';
-import { parseApiKey, secretMatches, type ApiKeyRole } from '@miniglm/core/service';
+import { parseApiKey, quotasApply, secretMatches, type ApiKeyRole } from '@miniglm/core/service';
 import { withTimeout } from './context.ts';
 import { HttpError, HttpTooManyRequests } from './errors.ts';
 import { AUTH_FAILURE_RATE_ENV, type RateLimiter } from './rate-limit.ts';
@@ -198,17 +198,12 @@ export function ownerOf(request: FastifyRequest): string | null {
 }
 
 /**
- * Whether the quotas (core's quotas.ts) spare this request's writes: only an admin key's.
- * Admins are the service's operators: they set the quotas (miniglm keys set), must be able to
- * act (re-run, upload a fixed corpus) when members have filled their share, and a quota on
- * them would only ever be raised by themselves. They are not
- * spared the submission rate limit: a looping script floods as well with an admin key.
- * Keyless mode acts as an admin but is not spared either: it is the one anonymous owner of a
- * loopback service, and the defaults protect that machine.
+ * Whether the quotas (core's quotas.ts) spare this request's writes: only an admin key's, by
+ * the rule the workers keep too (quotasApply says why). Admins are not spared the submission
+ * rate limit: a looping script floods as well with an admin key.
  */
 export function spareQuotas(request: FastifyRequest): boolean {
-  const p = principalOf(request);
-  return p.role === 'admin' && p.keyId !== null;
+  return !quotasApply(principalOf(request));
 }
 
 /**

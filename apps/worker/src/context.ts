@@ -30,6 +30,13 @@ export interface WorkerSettings {
   reconcileGraceMs: number;
   /** How often unreferenced rows, bytes and local copies are looked for and removed (default 10 min; garbage.ts). */
   collectIntervalMs: number;
+  /**
+   * How many runs of one key may run at once when its key has no limit of its own (default
+   * 20, DEFAULT_QUOTAS; `miniglm worker` reads MINIGLM_QUOTA_RUNNING_RUNS, as the API does).
+   */
+  defaultMaxRunningRuns: number;
+  /** How long a run held back by its key's running runs quota waits before it is looked at again (default 3 s; running-quota.ts). */
+  heldBackDelayMs: number;
 }
 
 export interface WorkerContext {

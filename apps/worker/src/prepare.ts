@@ -23,7 +23,6 @@ import {
 import {
   datasetLockKey,
   localDataset,
-  markRunRunning,
   uploadedFileId,
   type PrepareJob,
   type UploadedFile,
@@ -33,11 +32,14 @@ import type { WorkerContext } from './context.ts';
 import { adoptDatasetDir, datasetDir, uploadedFiles } from './materialize.ts';
 import { packDirectory } from './pack.ts';
 import { failRun, runIsOver } from './run-state.ts';
+import { startOrHoldBack } from './running-quota.ts';
 import { UnrecoverableError } from 'bullmq';
 
+/** `token`: the worker's lock on the job, which putting it back to wait needs (running-quota.ts). */
 export async function processPrepare(
   ctx: WorkerContext,
   job: Job<PrepareJob>,
+  token: string | undefined,
 ): Promise<{ datasets: string[]; reused: number }> {
   const { runId } = job.data;
   const over = await runIsOver(ctx, runId);
@@ -47,7 +49,8 @@ export async function processPrepare(
     include: { stages: { orderBy: { index: 'asc' } } },
   });
   if (!run) throw new UnrecoverableError(`run ${runId} does not exist`);
-  await markRunRunning(ctx.db.prisma, runId);
+  // The run starts here, unless its key runs as many runs as it may: then it waits, queued.
+  await startOrHoldBack(ctx, job, token);
   const curriculum = curriculumOf(run);
   try {
     return await prepareRun(ctx, run.id, curriculum, run.stages);

@@ -12,6 +12,7 @@ import {
   cancelChannel,
   createRedis,
   DEFAULT_PREFIX,
+  DEFAULT_QUOTAS,
   QUEUE,
   redactRedisUrl,
   withdrawWorker,
@@ -64,6 +65,8 @@ export const DEFAULT_SETTINGS: WorkerSettings = {
   reconcileIntervalMs: 30_000,
   reconcileGraceMs: 60_000,
   collectIntervalMs: 600_000,
+  defaultMaxRunningRuns: DEFAULT_QUOTAS.runningRuns,
+  heldBackDelayMs: 3000,
 };
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
@@ -105,7 +108,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     maxStalledCount: MAX_STALLED,
   };
   const workers = [
-    new Worker(QUEUE.prepare, (job) => failFast(job, processPrepare(ctx, job)), common),
+    new Worker(QUEUE.prepare, (job, token) => failFast(job, processPrepare(ctx, job, token)), common),
     new Worker(QUEUE.train, (job, token) => failFast(job, processTrainStage(ctx, active, job, token)), common),
     new Worker(QUEUE.evaluate, (job, token) => failFast(job, processEvaluate(ctx, active, job, token)), common),
     new Worker(QUEUE.generate, (job) => failFast(job, processGenerate(ctx, generator, job)), common),

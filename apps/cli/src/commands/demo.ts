@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCurriculumFile, type Curriculum } from '@miniglm/core';
-import { createRedis, isFinal, resolveRedis } from '@miniglm/core/service';
+import { createRedis, isFinal, quotasFromEnv, resolveRedis } from '@miniglm/core/service';
 import { startApi } from '@miniglm/api';
 import { startWorker } from '@miniglm/worker';
 import { api, type CompareView, type RunView } from '../api-client.ts';
@@ -46,6 +46,9 @@ export async function demo(argv: string[]): Promise<void> {
   const port = numberFlag('port', f.port, 8080, { integer: true, min: 0, max: 65535 });
   const curriculum = await loadCurriculumFile(f.config ?? DEFAULT_CONFIG);
   const prefix = queuePrefix();
+  // MINIGLM_QUOTA_*, read before anything opens: the API checks them at submit, and the worker
+  // keeps the running runs one.
+  const quotas = quotasFromEnv();
 
   // Redis keeps its queues next to the embedded database, so a demo stopped with Ctrl-C
   // continues its handed-back stages when it starts again.
@@ -55,9 +58,16 @@ export async function demo(argv: string[]): Promise<void> {
   console.log(
     db.target.kind === 'pglite' ? `database: embedded PGlite in ${db.target.dataDir}` : 'database: DATABASE_URL',
   );
-  const worker = await startWorker({ db, redisUrl: redis.url, prefix, workDir: f['work-dir'], log: () => {} });
+  const worker = await startWorker({
+    db,
+    redisUrl: redis.url,
+    prefix,
+    workDir: f['work-dir'],
+    settings: { defaultMaxRunningRuns: quotas.runningRuns },
+    log: () => {},
+  });
   const apiRedis = createRedis(redis.url, { failFast: true });
-  const server = await startApi({ db, redis: apiRedis, prefix, port, host: '127.0.0.1', logger: false });
+  const server = await startApi({ db, redis: apiRedis, prefix, port, host: '127.0.0.1', logger: false, quotas });
   console.log(`api: ${server.url} (OpenAPI at ${server.url}/docs)`);
 
   let stopping: Promise<void> | undefined;

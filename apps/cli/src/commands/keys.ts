@@ -43,13 +43,14 @@ MINIGLM_API_KEY. Once any key exists, every request to /v1/ needs one.
   viewer   reads everything, changes nothing
 
 QUOTAS, a key's own limits (without them, the API's defaults apply; "default" puts one back):
-  --max-running-runs N     no new run while the key has N running
-                           (default: the API's ${QUOTA_ENV.runningRuns}, else ${DEFAULT_QUOTAS.runningRuns})
+  --max-running-runs N     at most N of its runs run at once; the workers hold the others, queued
+                           (default: the workers' ${QUOTA_ENV.runningRuns}, else ${DEFAULT_QUOTAS.runningRuns})
   --max-queued-runs N      runs of the key queued, not started yet
                            (default: the API's ${QUOTA_ENV.queuedRuns}, else ${DEFAULT_QUOTAS.queuedRuns})
   --max-stored-bytes SIZE  its uploaded files and its runs' checkpoints, e.g. 50GiB or 500MB
                            (default: the API's ${QUOTA_ENV.storedBytes}, else ${formatBytes(DEFAULT_QUOTAS.storedBytes)})
-A submission or upload past one is refused with 429. Admin keys are not subject to quotas.
+A submission or upload past the queued runs or stored bytes quota is refused with 429.
+Admin keys are not subject to quotas.
 
 "generate" prints a new key without storing it (no database): put it in a Docker secret
 and point MINIGLM_ADMIN_KEY_FILE at it, and "miniglm api" stores it as an admin key when it

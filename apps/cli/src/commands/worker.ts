@@ -2,6 +2,7 @@
  * `miniglm worker`: one worker process of the training service. Run as many as you like,
  * on as many machines: they share only Postgres and Redis.
  */
+import { quotasFromEnv } from '@miniglm/core/service';
 import { startWorker } from '@miniglm/worker';
 import { numberFlag, parseCommandArgs } from '../args.ts';
 import { UsageError } from '../errors.ts';
@@ -33,6 +34,10 @@ Postgres says are queued or running and whose jobs Redis has lost (a restart wit
 persistence, say). Every MINIGLM_COLLECT_INTERVAL_MS (default 600000) it removes stored bytes
 and datasets nothing refers to any more (after an hour's grace) and its local copies of
 what is gone.
+A key runs at most MINIGLM_QUOTA_RUNNING_RUNS runs at once (default 20; a key's own limit,
+miniglm keys set ID --max-running-runs N, comes first; admin keys have none): give the
+workers the API's value. A run past it stays queued, and is looked at again every
+MINIGLM_HELD_BACK_DELAY_MS (default 3000).
 SIGTERM or Ctrl-C: running stages finish their iteration, checkpoint and go back to the
 queue; then the worker exits 0.`;
 
@@ -60,6 +65,8 @@ export async function worker(argv: string[]): Promise<void> {
   const stalledIntervalMs = envMs('MINIGLM_STALLED_INTERVAL_MS');
   const reconcileIntervalMs = envMs('MINIGLM_RECONCILE_INTERVAL_MS');
   const collectIntervalMs = envMs('MINIGLM_COLLECT_INTERVAL_MS');
+  const heldBackDelayMs = envMs('MINIGLM_HELD_BACK_DELAY_MS');
+  const defaultMaxRunningRuns = quotasFromEnv().runningRuns;
   const minCheckpointSeconds = envSeconds('MINIGLM_MIN_CHECKPOINT_SECONDS', DEFAULT_MIN_CHECKPOINT_SECONDS);
   const db = await openServiceDb();
   const running = await startWorker({
@@ -76,6 +83,8 @@ export async function worker(argv: string[]): Promise<void> {
       collectIntervalMs,
       cacheBytes,
       minCheckpointSeconds,
+      defaultMaxRunningRuns,
+      heldBackDelayMs,
     },
   }).catch(async (error: Error) => {
     await db.close(); // an open PGlite would keep the process alive

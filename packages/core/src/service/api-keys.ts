@@ -148,8 +148,9 @@ export async function listApiKeys(prisma: PrismaClient): Promise<ApiKeySummary[]
 
 /**
  * Sets a key's own quotas (a number, or null for the service's default); the fields left out
- * keep their value. Takes effect at the key's next submission or upload. Undefined when there
- * is no such key.
+ * keep their value. Takes effect at the key's next submission or upload, and for the running
+ * runs quota when a worker next looks at one of its queued runs. Undefined when there is no
+ * such key.
  */
 export async function setApiKeyQuotas(
   prisma: PrismaClient,

@@ -8,6 +8,7 @@ export * from './sources.ts';
 export * from './submit.ts';
 export * from './capacity.ts';
 export * from './quotas.ts';
+export * from './running-quota.ts';
 export * from './settings.ts';
 export * from './local-redis.ts';
 export * from './api-keys.ts';

@@ -1,17 +1,19 @@
 /**
- * Per-key quotas: how much of the service one API key may hold at once. Checked when it
- * submits a run (POST /v1/runs) and when it uploads a file (POST /v1/files); a refusal is a
- * 429 whose message names the quota, the key's usage, its limit and what sets that limit, and
- * nothing is written.
+ * Per-key quotas: how much of the service one API key may hold at once. The queued runs and
+ * stored bytes quotas are checked when it submits a run (POST /v1/runs) and when it uploads a
+ * file (POST /v1/files): a refusal is a 429 whose message names the quota, the key's usage,
+ * its limit and what sets that limit, and nothing is written. The running runs quota is not a
+ * refusal but a cap the workers keep (running-quota.ts): a run past it stays queued until one
+ * of the key's runs ends.
  *
- *   MINIGLM_QUOTA_RUNNING_RUNS   20      runs of the key running: no new submission while it has this many
+ *   MINIGLM_QUOTA_RUNNING_RUNS   20      runs of the key running at once; the workers start no more
  *   MINIGLM_QUOTA_QUEUED_RUNS    100     runs of the key queued (accepted, not started yet)
  *   MINIGLM_QUOTA_STORED_BYTES   100GiB  bytes of the key's uploaded files and its runs' checkpoints
  *
  * A key's own limits (columns of ApiKey, set by `miniglm keys create|set --max-running-runs N
  * --max-queued-runs N --max-stored-bytes SIZE`) replace the defaults; null means the default.
  * In keyless mode every run and file has no owner (null): they share the defaults as one owner.
- * Who is subject to quotas at all is the API's decision (admin keys are not: apps/api/src/auth.ts).
+ * Admin keys are spared (quotasApply says why).
  *
  * Stored bytes. Artifacts are addressed by their content, so bytes stored once are stored once:
  * a key is charged once for each distinct artifact named by its uploaded files or by the
@@ -24,13 +26,14 @@
  * upload nothing more until it is back under its limit.
  *
  * No race at the edge: the check and the write run in one transaction that first takes a
- * Postgres advisory lock of the owner (pg_advisory_xact_lock, released at commit or rollback),
- * so two submissions of one key are counted one after the other, each seeing the other's rows
- * (read committed: every statement after the lock reads what committed before it); other
- * keys are not held up.
+ * Postgres advisory lock of the owner (lockOwner: pg_advisory_xact_lock, released at commit or
+ * rollback), so two submissions of one key, or two workers starting its runs, are counted one
+ * after the other, each seeing the other's rows (read committed: every statement after the
+ * lock reads what committed before it); other keys are not held up.
  */
 import { formatBytes } from '@miniglm/model/sizing';
 import type { Prisma, PrismaClient } from '../db/index.ts';
+import type { ApiKeyRole } from './api-keys.ts';
 import { SettingError } from './settings.ts';
 
 export interface OwnerQuotas {
@@ -128,6 +131,18 @@ export function quotasFromEnv(env: NodeJS.ProcessEnv = process.env): OwnerQuotas
   return quotas;
 }
 
+/**
+ * Whether the quotas apply to an owner: to every key but an admin's. Admins are the service's
+ * operators: they set the quotas (miniglm keys set), must be able to act (re-run, upload a
+ * fixed corpus) when members have filled their share, and a quota on them would only ever be
+ * raised by themselves. Keyless use acts as an admin but is not spared: it is the one
+ * anonymous owner of a loopback service, and the defaults protect that machine. (The API
+ * decides it per request, the workers per run's owner: this is the one rule for both.)
+ */
+export function quotasApply(owner: { keyId: string | null; role: ApiKeyRole }): boolean {
+  return !(owner.role === 'admin' && owner.keyId !== null);
+}
+
 /** What an owner holds now. */
 export interface OwnerUsage {
   runningRuns: number;
@@ -171,8 +186,11 @@ export async function ownerUsage(db: Reader, ownerId: string | null): Promise<Ow
   return { runningRuns: row!.running, queuedRuns: row!.queued, storedBytes: Number(row!.stored) };
 }
 
-/** The owner's limits: its key's own where set, the defaults elsewhere; and the key's name for messages. */
-async function ownerLimits(db: Reader, owner: QuotaOwner) {
+/**
+ * The owner's limits (its key's own where set, the defaults elsewhere), and the words that
+ * messages use for it: who it is, and what sets each of its limits.
+ */
+export async function ownerLimits(db: Pick<Reader, 'apiKey'>, owner: QuotaOwner) {
   const key = owner.ownerId
     ? await db.apiKey.findUnique({
         where: { id: owner.ownerId },
@@ -188,19 +206,8 @@ async function ownerLimits(db: Reader, owner: QuotaOwner) {
   const limits = { ...owner.defaults };
   for (const quota of Object.keys(QUOTA_COLUMN) as (keyof OwnerQuotas)[])
     limits[quota] = own[QUOTA_COLUMN[quota]] ?? owner.defaults[quota];
-  return { limits, own, name: key?.name };
-}
-
-/**
- * Why the owner may not have what it asks (a message naming the quota, its usage, its limit
- * and what sets it), or undefined when it may. No lock: writeWithinQuotas checks again under
- * one; this alone serves to refuse early (an upload, before its bytes are stored).
- */
-export async function quotaRefusal(db: Reader, owner: QuotaOwner, ask: QuotaAsk): Promise<string | undefined> {
-  const usage = await ownerUsage(db, owner.ownerId);
-  const { limits, own, name } = await ownerLimits(db, owner);
   const who =
-    owner.ownerId === null ? 'keyless use (every run and file without a key)' : `key ${owner.ownerId} ("${name}")`;
+    owner.ownerId === null ? 'keyless use (every run and file without a key)' : `key ${owner.ownerId} ("${key?.name}")`;
   const setBy = (quota: keyof OwnerQuotas) => {
     const option = `miniglm keys set ${owner.ownerId} ${QUOTA_OPTION[quota]}`;
     if (owner.ownerId === null) return `${QUOTA_ENV[quota]}, the service's default`;
@@ -208,17 +215,24 @@ export async function quotaRefusal(db: Reader, owner: QuotaOwner, ask: QuotaAsk)
       ? `this key's own limit, set by ${option}`
       : `${QUOTA_ENV[quota]}, the service's default; an admin sets this key's own with ${option}`;
   };
+  return { limits, who, setBy };
+}
+
+/**
+ * Why the owner may not have what it asks (a message naming the quota, its usage, its limit
+ * and what sets it), or undefined when it may. No lock: writeWithinQuotas checks again under
+ * one; this alone serves to refuse early (an upload, before its bytes are stored). A run is
+ * not refused for the runs its owner has running: those the workers cap (running-quota.ts).
+ */
+export async function quotaRefusal(db: Reader, owner: QuotaOwner, ask: QuotaAsk): Promise<string | undefined> {
+  const usage = await ownerUsage(db, owner.ownerId);
+  const { limits, who, setBy } = await ownerLimits(db, owner);
 
   if (ask.kind === 'run') {
     if (usage.queuedRuns >= limits.queuedRuns)
       return (
         `queued runs quota: ${who} has ${usage.queuedRuns} runs queued, and its limit is ${limits.queuedRuns} ` +
         `(${setBy('queuedRuns')}); submit again when one has started, or cancel one`
-      );
-    if (usage.runningRuns >= limits.runningRuns)
-      return (
-        `running runs quota: ${who} has ${usage.runningRuns} runs running, and its limit is ${limits.runningRuns} ` +
-        `(${setBy('runningRuns')}); submit again when one has finished, or cancel one`
       );
     if (usage.storedBytes >= limits.storedBytes)
       return (
@@ -247,6 +261,25 @@ export async function quotaRefusal(db: Reader, owner: QuotaOwner, ask: QuotaAsk)
 }
 
 /**
+ * Takes the owner's advisory lock for the rest of the transaction `tx` (module comment): every
+ * check-and-write of an owner's quotas holds it. Its 64-bit key is a hash of the owner (a
+ * collision only makes two owners wait for each other); ::text because Prisma cannot read the
+ * function's void result.
+ */
+export async function lockOwner(tx: Pick<PrismaClient, '$queryRawUnsafe'>, ownerId: string | null): Promise<void> {
+  await tx.$queryRawUnsafe(
+    'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text',
+    `miniglm.quota:${ownerId ?? '(keyless)'}`,
+  );
+}
+
+/**
+ * Transaction options for a transaction that takes an owner's lock: submissions and starts of
+ * one key wait for each other's lock, so more room than Prisma's 2 s / 5 s.
+ */
+export const OWNER_LOCK_TRANSACTION = { maxWait: 10_000, timeout: 20_000 };
+
+/**
  * Runs `write` in a transaction, only if the owner stays within its quotas with what it asks:
  * the owner's advisory lock is taken first, so no other check-and-write of the same owner
  * can interleave (module comment). A refusal writes nothing.
@@ -257,21 +290,12 @@ export async function writeWithinQuotas<T>(
   ask: QuotaAsk,
   write: (tx: Prisma.TransactionClient) => Promise<T>,
 ): Promise<{ ok: true; value: T } | { ok: false; error: string }> {
-  return prisma.$transaction(
-    async (tx) => {
-      // The lock's 64-bit key is a hash of the owner (a collision only makes two owners wait
-      // for each other); ::text because Prisma cannot read the function's void result.
-      await tx.$queryRawUnsafe(
-        'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text',
-        `miniglm.quota:${owner.ownerId ?? '(keyless)'}`,
-      );
-      const refused = await quotaRefusal(tx, owner, ask);
-      if (refused) return { ok: false, error: refused } as const;
-      return { ok: true, value: await write(tx) } as const;
-    },
-    // Submissions of one key wait for each other's lock here: more room than Prisma's 2 s / 5 s.
-    { maxWait: 10_000, timeout: 20_000 },
-  );
+  return prisma.$transaction(async (tx) => {
+    await lockOwner(tx, owner.ownerId);
+    const refused = await quotaRefusal(tx, owner, ask);
+    if (refused) return { ok: false, error: refused } as const;
+    return { ok: true, value: await write(tx) } as const;
+  }, OWNER_LOCK_TRANSACTION);
 }
 
 /** "1,048,576 bytes (1.0 MiB)": exact, and readable. */

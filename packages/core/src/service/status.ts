@@ -55,9 +55,12 @@ function moveStages<T extends StageTransition>(
 
 // ---------------------------------------------------------------------------- runs
 
-/** The run's first job has started. */
-export async function markRunRunning(prisma: PrismaClient, runId: string): Promise<boolean> {
-  const moved = await moveRuns(prisma, { id: runId }, 'start', { startedAt: new Date() });
+/**
+ * The run's first job has started. `db` may be a transaction: starting a run within its
+ * owner's running runs quota (running-quota.ts) counts and starts under the owner's lock.
+ */
+export async function markRunRunning(db: Writer, runId: string): Promise<boolean> {
+  const moved = await moveRuns(db, { id: runId }, 'start', { startedAt: new Date() });
   return moved.count > 0;
 }
 
