@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '@miniglm/core/db';
 import { createApiKey } from '@miniglm/core/service';
-import { openHarness, type Harness } from './helpers.ts';
+import { openHarness, validCurriculum, type Harness } from './helpers.ts';
 
 let h: Harness;
 let store: ArtifactStore;
@@ -330,6 +330,40 @@ describe('DELETE /v1/files/:id', () => {
     expect(await snapshot()).toEqual(before);
     await h.db.prisma.run.update({ where: { id: run.id }, data: { status: 'cancelled' } });
     expectDeleted(await del(`/v1/files/${file.id}`));
+  });
+});
+
+describe('a checkpoint deleted while a run naming it is submitted', () => {
+  it('is a 409 naming the checkpoint, not a 500, and nothing of the run is written', async () => {
+    const p = h.db.prisma;
+    const source = await p.run.create({
+      data: { name: 'source', curriculum: validCurriculum(), seed: 1, status: 'succeeded' },
+    });
+    const stage = await p.stage.create({
+      data: { runId: source.id, index: 0, name: 'tang', kind: 'pretrain', iterations: 1, status: 'succeeded' },
+    });
+    const sha256 = (await store.put(bytes('branch point'), 'checkpoint')).sha256;
+    const checkpoint = await p.checkpoint.create({ data: { stageId: stage.id, step: 1, artifactSha256: sha256 } });
+    // What a DELETE or the source run's retention does between submit's lookup of initFrom
+    // and its write: the run's row goes in, then the checkpoint is gone before its stage is.
+    await p.$executeRawUnsafe(`CREATE FUNCTION drop_init_from() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN DELETE FROM "Checkpoint" WHERE "id" = NEW."curriculum"->>'initFrom'; RETURN NEW; END $$`);
+    await p.$executeRawUnsafe(
+      `CREATE TRIGGER drop_init_from AFTER INSERT ON "Run" FOR EACH ROW EXECUTE FUNCTION drop_init_from()`,
+    );
+    try {
+      const before = await snapshot();
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/v1/runs',
+        payload: validCurriculum({ name: 'late branch', initFrom: checkpoint.id }),
+      });
+      expectRefused(res, 409, new RegExp(`^/initFrom: checkpoint ${checkpoint.id} was deleted while this run`));
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      await p.$executeRawUnsafe(`DROP TRIGGER drop_init_from ON "Run"`);
+      await p.$executeRawUnsafe(`DROP FUNCTION drop_init_from()`);
+    }
   });
 });
 

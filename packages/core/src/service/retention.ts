@@ -71,6 +71,12 @@ export async function applyRetention(
     policy,
   );
   if (drop.length === 0) return { deleted: 0, artifacts: [] };
+  // Lock the rows first. A run submitted meanwhile with one of them as its initFrom holds a
+  // key-share lock on it (its stage's foreign key) until it commits; FOR UPDATE waits for that,
+  // and the DELETE below, a new statement, then sees the new stage and keeps the checkpoint.
+  // Without the lock the DELETE could pass its NOT EXISTS and fail on the foreign key,
+  // failing the checkpoint's whole write. (The other order, this first, is submit's 409.)
+  await tx.$queryRawUnsafe(`SELECT "id" FROM "Checkpoint" WHERE "id" = ANY($1::text[]) FOR UPDATE`, drop);
   const { count } = await tx.checkpoint.deleteMany({ where: { id: { in: drop }, ...UNPINNED } });
   const dropped = new Set(drop);
   return { deleted: count, artifacts: rows.filter((r) => dropped.has(r.id)).map((r) => r.artifactSha256) };

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FlowProducer } from 'bullmq';
 import { curriculumOf, parseCurriculum, type Curriculum } from '../curriculum.ts';
-import type { Prisma, PrismaClient } from '../db/index.ts';
+import { isForeignKeyViolation, type Prisma, type PrismaClient } from '../db/index.ts';
 import { initFromMismatch } from '../init-from.ts';
 import { isUuid } from './ids.ts';
 import { checkRunLimits, type Capacity } from './capacity.ts';
@@ -127,11 +127,23 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
     });
     await tx.stageEvent.createMany({ data: stages.map((s) => ({ stageId: s.id, type: 'queued' as const })) });
   };
-  if (deps.quotas) {
-    const owner = { ownerId: deps.ownerId ?? null, defaults: deps.quotas };
-    const written = await writeWithinQuotas(deps.prisma, owner, { kind: 'run' }, write);
-    if (!written.ok) return fail(429, written.error);
-  } else await deps.prisma.$transaction(write);
+  try {
+    if (deps.quotas) {
+      const owner = { ownerId: deps.ownerId ?? null, defaults: deps.quotas };
+      const written = await writeWithinQuotas(deps.prisma, owner, { kind: 'run' }, write);
+      if (!written.ok) return fail(429, written.error);
+    } else await deps.prisma.$transaction(write);
+  } catch (error) {
+    // The only row a new run refers to is its initFrom checkpoint: deleted since it was
+    // resolved above (by a DELETE, or by its run's retention policy as newer ones landed).
+    if (initFrom && isForeignKeyViolation(error))
+      return fail(
+        409,
+        `/initFrom: checkpoint ${initFrom.checkpointId} was deleted while this run was being submitted; ` +
+          'name a checkpoint its run keeps (an alias pins one) and submit again',
+      );
+    throw error;
+  }
   // Written first, so that a worker never finds a job whose rows are missing; taken back
   // when Redis does not take the flow, so that a refused submission leaves nothing behind.
   try {
