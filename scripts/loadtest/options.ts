@@ -45,7 +45,7 @@ a success or a quota refusal (429), or a read route's p99 latency reached the th
   --iterations N         iterations of each run's one stage (default 3)
   --readers N            concurrent read loops (default 2)
   --read-pause-ms N      pause of a read loop between rounds (default 50)
-  --deadline-s N         seconds the runs have to end, from the first submission (default 1200)
+  --deadline-s N         seconds the runs have to end, from the first submission (default 1800)
   --max-read-p99-ms N    fail at this read p99 or more, per route (default 200)
   --worker-nice N        nice value of the workers, 0-19 (default 10)
   --worker-threads N     MINIGLM_THREADS of each worker (default 1)
@@ -63,7 +63,7 @@ export const DEFAULT_OPTIONS: LoadTestOptions = {
   iterations: 3,
   readers: 2,
   readPauseMs: 50,
-  deadlineS: 1200,
+  deadlineS: 1800,
   maxReadP99Ms: 200,
   workerNice: 10,
   workerThreads: 1,

@@ -99,7 +99,7 @@ describe('loadtest verdict', () => {
     ).toEqual(['GET /v1/runs: p99 200.0 ms is not under 200 ms', 'GET /healthz: 3 of 100 answers were not a success']);
     expect(judge({ ...passing, runs: { ...passing.runs, notFinal: 1, failed: 1 } })).toEqual([
       '1 runs failed and 0 were cancelled',
-      '1 runs were still queued or running after 1200 s',
+      '1 runs were still queued or running after 1800 s',
     ]);
     expect(judge({ ...passing, submitFailures: ['loadtest-1: POST /v1/runs answered 500: boom'] })).toEqual([
       '1 submissions got an answer that was neither 201 nor 429',
