@@ -153,7 +153,7 @@ if ('kernels' in loaded) {
 
     it('matMul big enough to share between threads: blocks of rows, blocks of columns, transposes', async () => {
       // Over 2^20 multiply-adds the product is cut into blocks (kernels.cc, gemm): by rows when
-      // op(A) has at least as many rows as op(B) columns, else by columns; 4 blocks at 2 threads.
+      // C has at least as many rows as columns, else by columns; one block per thread.
       await withThreads(2, async () => {
         for (const [m, n, k] of [
           [300, 70, 64],

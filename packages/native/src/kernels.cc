@@ -135,22 +135,25 @@ void parallelFor(long n, long minChunk, F f) {
 }
 
 // C = alpha·op(A)·op(B) + beta·C (row-major, op(A) m×k, op(B) k×n) on our pool. A product big
-// enough to share is cut into fixed blocks of C's rows (or, when it has few rows, of its
-// columns), two per thread, each one single-threaded BLAS call; whoever is free claims the next
-// block. OpenBLAS's own threads split a product once, evenly, and wait for each other: on a
-// loaded machine (a test suite, a second worker) a descheduled thread stalled every product,
-// measured at 5-10 GFLOP/s instead of 60-90. Here the caller just does more blocks itself.
+// enough to share is cut into fixed blocks, one per thread, each one single-threaded BLAS call;
+// whoever is free claims the next block. OpenBLAS's own threads split a product evenly and wait
+// for each other: on a loaded machine (a test suite, a second worker) a descheduled thread
+// stalled every product, measured at 5-10 GFLOP/s instead of 60-90; here the caller takes the
+// block nobody has claimed yet. Each call packs the operand the blocks share again (B for
+// blocks of rows, A for blocks of columns), so the cut goes along C's longer side, into blocks
+// at least kMinBlock wide (two 32-row blocks per thread of a 128-token window rebuild spent
+// more time packing B than multiplying; one block per thread measured best).
 // The blocks depend only on the shape and the thread count, and every element of C is summed
 // over all of k by one call, so results repeat exactly run after run.
 constexpr double kShareWork = 1 << 20;  // multiply-adds below which one call is cheaper than sharing
-constexpr long kMinBlock = 32;          // rows or columns of a block, at least
+constexpr long kMinBlock = 64;          // rows or columns of a block, at least
 
 void gemm(bool ta, bool tb, long m, long n, long k, float alpha, const float* A, long lda, const float* B, long ldb,
           float beta, float* C, long ldc) {
   const CBLAS_TRANSPOSE opA = ta ? CblasTrans : CblasNoTrans, opB = tb ? CblasTrans : CblasNoTrans;
-  const long want = 2L * gThreads;
+  const long want = gThreads;
   const bool share = gThreads > 1 && static_cast<double>(m) * n * k >= kShareWork;
-  const bool byRows = m >= want * kMinBlock || m >= n;
+  const bool byRows = m >= n;
   const long extent = byRows ? m : n;
   const long blocks = share ? std::min(want, extent / kMinBlock) : 1;
   if (blocks <= 1) {
