@@ -66,10 +66,8 @@ describe('miniglm keys', () => {
 
     const list = await cli(['keys', 'list']);
     expectSuccess(list);
-    // Not revoked ("-"); no quotas of its own: the API's defaults apply.
-    expect(list.stdout).toMatch(
-      new RegExp(`${made.ops!.id}\\s+ops\\s+admin\\s+\\S+Z\\s+-\\s+default\\s+default\\s+default\\n`),
-    );
+    // Not revoked ("-"); no quotas or per-run limits of its own: the API's defaults apply.
+    expect(list.stdout).toMatch(new RegExp(`${made.ops!.id}\\s+ops\\s+admin\\s+\\S+Z\\s+-(\\s+default){7}\\n`));
     expect(list.stdout).toMatch(new RegExp(`${made['viewer-bot']!.id}\\s+viewer-bot\\s+viewer`));
     expect(list.stdout).not.toContain('mgk_');
   });
@@ -176,6 +174,8 @@ describe('miniglm keys', () => {
       '0',
       '--max-stored-bytes',
       '2GiB',
+      '--max-parameters',
+      '5e6',
       '--json',
     ]);
     expectSuccess(created);
@@ -184,10 +184,14 @@ describe('miniglm keys', () => {
       maxQueuedRuns: 0,
       maxRunningRuns: null,
       maxStoredBytes: 2 * 1024 ** 3,
+      maxParameters: 5e6,
+      maxCheckpoints: null,
     });
     const list = await cli(['keys', 'list']);
     expect(list.stdout).toMatch(
-      new RegExp(`${bot.id}\\s+quota-bot\\s+member\\s+\\S+Z\\s+-\\s+default\\s+0\\s+2\\.0 GiB\\n`),
+      new RegExp(
+        `${bot.id}\\s+quota-bot\\s+member\\s+\\S+Z\\s+-\\s+default\\s+0\\s+2\\.0 GiB\\s+5,000,000(\\s+default){3}\\n`,
+      ),
     );
 
     const config = path.join(dir(), 'quota.yaml');
@@ -210,16 +214,35 @@ describe('miniglm keys', () => {
     );
     expect(await t.db.prisma.run.count()).toBe(runs);
 
-    const set = await cli(['keys', 'set', bot.id, '--max-queued-runs', 'default', '--max-running-runs', '3']);
+    const set = await cli([
+      'keys',
+      'set',
+      bot.id,
+      '--max-queued-runs',
+      'default',
+      '--max-running-runs',
+      '3',
+      '--max-parameters',
+      'default',
+      '--max-checkpoints',
+      '50',
+    ]);
     expectSuccess(set);
     expect(set.stdout).toBe(
-      `key ${bot.id} ("quota-bot", member): max running runs 3, max queued runs default, max stored bytes 2.0 GiB\n`,
+      `key ${bot.id} ("quota-bot", member): max running runs 3, max queued runs default, max stored bytes 2.0 GiB; ` +
+        'per run: max parameters default, max training tokens default, max checkpoints per stage 50, max eval tokens default\n',
     );
     expect(await t.db.prisma.apiKey.findUniqueOrThrow({ where: { id: bot.id } })).toMatchObject({
       maxRunningRuns: 3,
       maxQueuedRuns: null,
       maxStoredBytes: 2n * 1024n ** 3n,
+      maxParameters: null,
+      maxCheckpoints: 50,
     });
+    expectOneLineError(
+      await cli(['keys', 'set', bot.id, '--max-checkpoints', '0']),
+      /keys set: --max-checkpoints must be a whole number from 1 to 2147483647, got "0", or "default"/,
+    );
     expectOneLineError(
       await cli(['keys', 'set', bot.id, '--max-stored-bytes', 'lots']),
       /keys set: --max-stored-bytes must be a size such as 50GiB, 500MB or 1048576 \(bytes\), got "lots", or "default"/,

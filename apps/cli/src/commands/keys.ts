@@ -9,16 +9,21 @@ import {
   isApiKeyRole,
   listApiKeys,
   parseQuota,
+  parseRunLimit,
   revokeApiKey,
   setApiKeyQuotas,
   API_KEY_ROLES,
   DEFAULT_QUOTAS,
+  DEFAULT_RUN_LIMITS,
   QUOTA_COLUMN,
   QUOTA_ENV,
   QUOTA_OPTION,
+  RUN_LIMIT_COLUMN,
+  RUN_LIMIT_OPTION,
   type ApiKeySummary,
-  type KeyQuotas,
+  type KeyLimits,
   type OwnerQuotas,
+  type RunLimits,
 } from '@miniglm/core/service';
 import { formatBytes } from '@miniglm/model/sizing';
 import { parseCommandArgs } from '../args.ts';
@@ -26,8 +31,10 @@ import { UsageError } from '../errors.ts';
 import { openServiceDb } from '../services.ts';
 import { table } from '../table.ts';
 
-const HELP = `usage: miniglm keys create --name NAME --role admin|member|viewer [QUOTAS] [--json]
-       miniglm keys set ID QUOTAS
+const count = (n: number) => n.toLocaleString('en-US');
+
+const HELP = `usage: miniglm keys create --name NAME --role admin|member|viewer [QUOTAS] [LIMITS] [--json]
+       miniglm keys set ID QUOTAS|LIMITS
        miniglm keys list [--json]
        miniglm keys revoke ID
        miniglm keys generate
@@ -51,6 +58,14 @@ QUOTAS, a key's own limits (without them, the API's defaults apply; "default" pu
                            (default: the API's ${QUOTA_ENV.storedBytes}, else ${formatBytes(DEFAULT_QUOTAS.storedBytes)})
 A submission or upload past the queued runs or stored bytes quota is refused with 429.
 Admin keys are not subject to quotas.
+
+LIMITS, a key's own limits per run (without them, the API's MINIGLM_MAX_*; "default" puts
+one back); a key's own may be above the API's, for a key trusted with larger runs:
+  --max-parameters N       the model's parameters (default ${count(DEFAULT_RUN_LIMITS.parameters)})
+  --max-training-tokens N  tokens all its stages train on (default ${count(DEFAULT_RUN_LIMITS.trainingTokens)})
+  --max-checkpoints N      checkpoints one stage writes (default ${count(DEFAULT_RUN_LIMITS.checkpointsPerStage)})
+  --max-eval-tokens N      tokens its evaluation generates (default ${count(DEFAULT_RUN_LIMITS.evaluationTokens)})
+A submission past one is refused with 400, for admin keys too.
 
 "generate" prints a new key without storing it (no database): put it in a Docker secret
 and point MINIGLM_ADMIN_KEY_FILE at it, and "miniglm api" stores it as an admin key when it
@@ -77,6 +92,10 @@ export async function keys(argv: string[]): Promise<void> {
       'max-running-runs': { type: 'string' },
       'max-queued-runs': { type: 'string' },
       'max-stored-bytes': { type: 'string' },
+      'max-parameters': { type: 'string' },
+      'max-training-tokens': { type: 'string' },
+      'max-checkpoints': { type: 'string' },
+      'max-eval-tokens': { type: 'string' },
     },
     HELP,
   );
@@ -85,7 +104,7 @@ export async function keys(argv: string[]): Promise<void> {
     throw new UsageError(
       `keys: unknown action "${action}"; use create, set, list, revoke or generate (see miniglm keys --help)`,
     );
-  const quotas = quotaFlags(action, f);
+  const quotas = { ...quotaFlags(action, f), ...runLimitFlags(action, f) };
   if (action === 'create') {
     if (!f.name?.trim()) throw new UsageError('keys create: missing --name NAME (who or what the key is for)');
     if (!f.role || !isApiKeyRole(f.role))
@@ -95,7 +114,9 @@ export async function keys(argv: string[]): Promise<void> {
   if ((action === 'revoke' || action === 'set') && !id)
     throw new UsageError(`keys ${action}: missing the key id (miniglm keys list shows them)`);
   if (action === 'set' && Object.keys(quotas).length === 0)
-    throw new UsageError(`keys set: name at least one of ${Object.values(QUOTA_OPTION).join(', ')}`);
+    throw new UsageError(
+      `keys set: name at least one of ${[...Object.values(QUOTA_OPTION), ...Object.values(RUN_LIMIT_OPTION)].join(', ')}`,
+    );
 
   const db = await openServiceDb();
   try {
@@ -117,7 +138,20 @@ export async function keys(argv: string[]): Promise<void> {
       else
         console.log(
           table(
-            ['id', 'name', 'role', 'created', 'revoked', 'max running', 'max queued', 'max stored'],
+            [
+              'id',
+              'name',
+              'role',
+              'created',
+              'revoked',
+              'max running',
+              'max queued',
+              'max stored',
+              'max params',
+              'max train tokens',
+              'max ckpts',
+              'max eval tokens',
+            ],
             all.map((k) => [
               k.id,
               k.name,
@@ -125,6 +159,7 @@ export async function keys(argv: string[]): Promise<void> {
               k.createdAt.toISOString(),
               k.revokedAt?.toISOString() ?? '-',
               ...quotaCells(k),
+              ...runLimitCells(k),
             ]),
           ),
         );
@@ -132,8 +167,11 @@ export async function keys(argv: string[]): Promise<void> {
       const key = await setApiKeyQuotas(db.prisma, id!, quotas);
       if (!key) throw new UsageError(`keys set: no key with id "${id}" (miniglm keys list shows them)`);
       const [running, queued, stored] = quotaCells(key);
+      const [parameters, tokens, checkpoints, evalTokens] = runLimitCells(key);
       console.log(
-        `key ${key.id} ("${key.name}", ${key.role}): max running runs ${running}, max queued runs ${queued}, max stored bytes ${stored}`,
+        `key ${key.id} ("${key.name}", ${key.role}): max running runs ${running}, max queued runs ${queued}, ` +
+          `max stored bytes ${stored}; per run: max parameters ${parameters}, max training tokens ${tokens}, ` +
+          `max checkpoints per stage ${checkpoints}, max eval tokens ${evalTokens}`,
       );
     } else {
       const key = await revokeApiKey(db.prisma, id!);
@@ -145,9 +183,9 @@ export async function keys(argv: string[]): Promise<void> {
   }
 }
 
-/** QUOTA_OPTION's flags as KeyQuotas: a number, null for "default", absent when not given. */
-function quotaFlags(action: string, flags: Record<string, unknown>): Partial<KeyQuotas> {
-  const quotas: Partial<KeyQuotas> = {};
+/** QUOTA_OPTION's flags as KeyLimits: a number, null for "default", absent when not given. */
+function quotaFlags(action: string, flags: Record<string, unknown>): Partial<KeyLimits> {
+  const quotas: Partial<KeyLimits> = {};
   for (const quota of Object.keys(QUOTA_COLUMN) as (keyof OwnerQuotas)[]) {
     const option = QUOTA_OPTION[quota];
     const value = flags[option.slice(2)];
@@ -163,6 +201,32 @@ function quotaFlags(action: string, flags: Record<string, unknown>): Partial<Key
     quotas[QUOTA_COLUMN[quota]] = parsed.value;
   }
   return quotas;
+}
+
+/** RUN_LIMIT_OPTION's flags as KeyLimits, as quotaFlags reads QUOTA_OPTION's. */
+function runLimitFlags(action: string, flags: Record<string, unknown>): Partial<KeyLimits> {
+  const limits: Partial<KeyLimits> = {};
+  for (const limit of Object.keys(RUN_LIMIT_COLUMN) as (keyof RunLimits)[]) {
+    const option = RUN_LIMIT_OPTION[limit];
+    const value = flags[option.slice(2)];
+    if (typeof value !== 'string') continue;
+    if (action !== 'create' && action !== 'set')
+      throw new UsageError(`keys ${action}: ${option} belongs to keys create or keys set`);
+    if (value === 'default') {
+      limits[RUN_LIMIT_COLUMN[limit]] = null;
+      continue;
+    }
+    const parsed = parseRunLimit(limit, value, `keys ${action}: ${option}`);
+    if (!parsed.ok) throw new UsageError(`${parsed.error}, or "default"`);
+    limits[RUN_LIMIT_COLUMN[limit]] = parsed.value;
+  }
+  return limits;
+}
+
+/** A key's own per-run limits for the table: the number, or "default" (the API's MINIGLM_MAX_*). */
+function runLimitCells(k: ApiKeySummary): [string, string, string, string] {
+  const own = (v: number | null) => (v === null ? 'default' : count(v));
+  return [own(k.maxParameters), own(k.maxTrainingTokens), own(k.maxCheckpoints), own(k.maxEvalTokens)];
 }
 
 /** A key's own limits for the table: the number, or "default" (the API's MINIGLM_QUOTA_*). */

@@ -9,6 +9,7 @@
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { DbModels, PrismaClient } from '../db/index.ts';
+import type { KeyRunLimits } from './capacity.ts';
 import type { KeyQuotas } from './quotas.ts';
 
 export const API_KEY_ROLES = ['admin', 'member', 'viewer'] as const;
@@ -42,8 +43,14 @@ export async function secretMatches(secret: string, key: Pick<DbModels.ApiKey, '
   return stored.length === given.length && timingSafeEqual(stored, given);
 }
 
-/** A key as `miniglm keys` shows it: never its secret or hash; its own quotas, null where the default applies. */
-export interface ApiKeySummary extends KeyQuotas {
+/** A key's own limits, each null where the service's default applies. */
+export type KeyLimits = KeyQuotas & KeyRunLimits;
+
+/**
+ * A key as `miniglm keys` shows it: never its secret or hash; its own quotas and per-run
+ * limits, null where the default applies.
+ */
+export interface ApiKeySummary extends KeyLimits {
   id: string;
   name: string;
   role: ApiKeyRole;
@@ -60,24 +67,36 @@ const summarySelect = {
   maxRunningRuns: true,
   maxQueuedRuns: true,
   maxStoredBytes: true,
+  maxParameters: true,
+  maxTrainingTokens: true,
+  maxCheckpoints: true,
+  maxEvalTokens: true,
 } as const;
 
 type SummaryRow = Pick<DbModels.ApiKey, keyof typeof summarySelect>;
 
-/** The row as a summary: stored bytes as a number (a BigInt column; JSON cannot hold BigInt). */
+/** The limits held in BigInt columns (counts past 2^31); JSON cannot hold BigInt, so they travel as numbers. */
+const BIGINT_COLUMNS = ['maxStoredBytes', 'maxParameters', 'maxTrainingTokens', 'maxEvalTokens'] as const;
+
+/** The row as a summary: its BigInt columns as numbers. */
 function toSummary(row: SummaryRow): ApiKeySummary {
-  return { ...row, maxStoredBytes: row.maxStoredBytes === null ? null : Number(row.maxStoredBytes) };
+  const summary = { ...row } as unknown as ApiKeySummary;
+  for (const column of BIGINT_COLUMNS) summary[column] = row[column] === null ? null : Number(row[column]);
+  return summary;
 }
 
-/** KeyQuotas as the columns take them (stored bytes as BigInt); absent fields are left alone. */
-function quotaColumns(quotas: Partial<KeyQuotas>) {
-  const { maxStoredBytes, ...runs } = quotas;
-  return {
-    ...runs,
-    ...(maxStoredBytes === undefined
-      ? {}
-      : { maxStoredBytes: maxStoredBytes === null ? null : BigInt(maxStoredBytes) }),
-  };
+type BigIntColumn = (typeof BIGINT_COLUMNS)[number];
+/** KeyLimits as Prisma takes them: a bigint for a BigInt column. */
+type LimitColumns = { [K in keyof KeyLimits]?: K extends BigIntColumn ? bigint | null : number | null };
+
+/** KeyLimits as the columns take them; absent fields are left alone. */
+function limitColumns(limits: Partial<KeyLimits>): LimitColumns {
+  const columns: Record<string, number | bigint | null> = { ...limits };
+  for (const column of BIGINT_COLUMNS) {
+    const value = limits[column];
+    if (value !== undefined) columns[column] = value === null ? null : BigInt(value);
+  }
+  return columns as LimitColumns;
 }
 
 /** A new key, not stored anywhere: `miniglm keys generate`, for a secret a deployment hands the API. */
@@ -85,18 +104,18 @@ export function generateApiKey(): string {
   return `mgk_${randomBytes(6).toString('hex')}_${randomBytes(32).toString('base64url')}`;
 }
 
-/** What a new key is: its name, role and (optionally) its own quotas. */
+/** What a new key is: its name, role and (optionally) its own quotas and per-run limits. */
 export interface NewApiKey {
   name: string;
   role: ApiKeyRole;
-  quotas?: Partial<KeyQuotas>;
+  quotas?: Partial<KeyLimits>;
 }
 
 async function insertKey(prisma: PrismaClient, id: string, secret: string, options: NewApiKey) {
   const salt = randomBytes(16).toString('hex');
   const secretHash = (await hashSecret(secret, salt)).toString('hex');
   const row = await prisma.apiKey.create({
-    data: { id, name: options.name, role: options.role, secretHash, salt, ...quotaColumns(options.quotas ?? {}) },
+    data: { id, name: options.name, role: options.role, secretHash, salt, ...limitColumns(options.quotas ?? {}) },
     select: summarySelect,
   });
   return toSummary(row);
@@ -147,17 +166,17 @@ export async function listApiKeys(prisma: PrismaClient): Promise<ApiKeySummary[]
 }
 
 /**
- * Sets a key's own quotas (a number, or null for the service's default); the fields left out
- * keep their value. Takes effect at the key's next submission or upload, and for the running
- * runs quota when a worker next looks at one of its queued runs. Undefined when there is no
- * such key.
+ * Sets a key's own quotas and per-run limits (a number, or null for the service's default);
+ * the fields left out keep their value. Takes effect at the key's next submission or upload,
+ * and for the running runs quota when a worker next looks at one of its queued runs.
+ * Undefined when there is no such key.
  */
 export async function setApiKeyQuotas(
   prisma: PrismaClient,
   id: string,
-  quotas: Partial<KeyQuotas>,
+  quotas: Partial<KeyLimits>,
 ): Promise<ApiKeySummary | undefined> {
-  const updated = await prisma.apiKey.updateMany({ where: { id }, data: quotaColumns(quotas) });
+  const updated = await prisma.apiKey.updateMany({ where: { id }, data: limitColumns(quotas) });
   if (updated.count === 0) return undefined;
   return toSummary(await prisma.apiKey.findUniqueOrThrow({ where: { id }, select: summarySelect }));
 }

@@ -14,6 +14,12 @@
  *   MINIGLM_MAX_EVAL_TOKENS       1e6   tokens the evaluation generates:
  *                                       (rougeSamples + prompts × samples) × maxNewTokens
  *
+ * A key's own limits (columns of ApiKey, set by `miniglm keys create|set --max-parameters N
+ * --max-training-tokens N --max-checkpoints N --max-eval-tokens N`) replace these for the runs
+ * it submits; null means the service's. A key's own may be above the service's: an admin sets
+ * it deliberately, for a key trusted with larger runs, and the service-wide values are only
+ * defaults (what no worker can carry is refused anyway, by the memory check below).
+ *
  * And capacity: each worker advertises the memory its backend can give training
  * (advertiseWorker, refreshed while it runs); a stage whose model, optimizer state and
  * activations need more than the largest worker has is refused. The estimate is a lower bound
@@ -21,6 +27,7 @@
  * with the real vocabulary before it trains.
  */
 import type { Redis } from 'ioredis';
+import type { PrismaClient } from '../db/index.ts';
 import { CHAR_OFFSET, createTokenizer } from '@miniglm/data';
 import { countParameters, estimateTrainingMemory, formatBytes, resolveModelConfig } from '@miniglm/model/sizing';
 import { evaluationOf, type Curriculum } from '../curriculum.ts';
@@ -46,6 +53,80 @@ const LIMIT_ENV: Record<keyof RunLimits, string> = {
   checkpointsPerStage: 'MINIGLM_MAX_CHECKPOINTS',
   evaluationTokens: 'MINIGLM_MAX_EVAL_TOKENS',
 };
+
+/** A key's own per-run limits as stored (ApiKey columns); null: the service's. */
+export interface KeyRunLimits {
+  maxParameters: number | null;
+  maxTrainingTokens: number | null;
+  maxCheckpoints: number | null;
+  maxEvalTokens: number | null;
+}
+
+/** Which ApiKey column holds a key's own value of each limit. */
+export const RUN_LIMIT_COLUMN: Record<keyof RunLimits, keyof KeyRunLimits> = {
+  parameters: 'maxParameters',
+  trainingTokens: 'maxTrainingTokens',
+  checkpointsPerStage: 'maxCheckpoints',
+  evaluationTokens: 'maxEvalTokens',
+};
+
+/** The `miniglm keys create|set` options that set a key's own limits. */
+export const RUN_LIMIT_OPTION: Record<keyof RunLimits, string> = {
+  parameters: '--max-parameters',
+  trainingTokens: '--max-training-tokens',
+  checkpointsPerStage: '--max-checkpoints',
+  evaluationTokens: '--max-eval-tokens',
+};
+
+/** Whose a limit is and what sets it, as a refusal names them. */
+export type LimitSource = (limit: keyof RunLimits) => { whose: string; setBy: string };
+
+/** The service's limits, set by the environment. */
+export const serviceLimits: LimitSource = (limit) => ({ whose: "this service's", setBy: LIMIT_ENV[limit] });
+
+/**
+ * A limit as text (a command-line option): a whole number from 1 (checkpoints: an Int column)
+ * or a message naming `source`. "1e9" is read as a number, as the environment's values are.
+ */
+export function parseRunLimit(
+  limit: keyof RunLimits,
+  text: string,
+  source: string,
+): { ok: true; value: number } | { ok: false; error: string } {
+  const n = Number(text);
+  const max = limit === 'checkpointsPerStage' ? 2 ** 31 - 1 : Number.MAX_SAFE_INTEGER;
+  return text.trim() !== '' && Number.isSafeInteger(n) && n >= 1 && n <= max
+    ? { ok: true, value: n }
+    : { ok: false, error: `${source} must be a whole number from 1 to ${max}, got "${text}"` };
+}
+
+/**
+ * The limits of a run the owner submits: its key's own where set, the service's elsewhere,
+ * and the words a refusal uses for each. Keyless (no owner): the service's.
+ */
+export async function ownerRunLimits(
+  db: Pick<PrismaClient, 'apiKey'>,
+  ownerId: string | null,
+  defaults: RunLimits,
+): Promise<{ limits: RunLimits; source: LimitSource }> {
+  if (ownerId === null) return { limits: defaults, source: serviceLimits };
+  const key = await db.apiKey.findUnique({
+    where: { id: ownerId },
+    select: { maxParameters: true, maxTrainingTokens: true, maxCheckpoints: true, maxEvalTokens: true },
+  });
+  const own = (limit: keyof RunLimits) => {
+    const value = key?.[RUN_LIMIT_COLUMN[limit]];
+    return value === null || value === undefined ? undefined : Number(value);
+  };
+  const limits = { ...defaults };
+  for (const limit of Object.keys(RUN_LIMIT_COLUMN) as (keyof RunLimits)[])
+    limits[limit] = own(limit) ?? defaults[limit];
+  const source: LimitSource = (limit) =>
+    own(limit) === undefined
+      ? serviceLimits(limit)
+      : { whose: `key ${ownerId}'s own`, setBy: `miniglm keys set ${ownerId} ${RUN_LIMIT_OPTION[limit]}` };
+  return { limits, source };
+}
 
 /** The limits the environment sets, the defaults elsewhere; a value that is no positive number is an error. */
 export function runLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): RunLimits {
@@ -76,14 +157,22 @@ export interface Capacity {
   workers(): Promise<WorkerAd[] | undefined>;
 }
 
-/** The first limit the curriculum exceeds, as a message naming the field; undefined when it fits. */
-export function checkRunLimits(c: Curriculum, limits: RunLimits, workers: WorkerAd[] = []): string | undefined {
+/**
+ * The first limit the curriculum exceeds, as a message naming the field, the limit and what
+ * sets it (`source`: the service's by default); undefined when it fits.
+ */
+export function checkRunLimits(
+  c: Curriculum,
+  limits: RunLimits,
+  workers: WorkerAd[] = [],
+  source: LimitSource = serviceLimits,
+): string | undefined {
   const model = smallestModel(c);
   const parameters = countParameters(model);
   if (parameters > limits.parameters)
     return (
-      `/model: this model has at least ${count(parameters)} parameters, more than this service's limit of ` +
-      `${count(limits.parameters)} (${LIMIT_ENV.parameters}); use fewer layers or a smaller dim`
+      `/model: this model has at least ${count(parameters)} parameters, more than ${source('parameters').whose} limit of ` +
+      `${count(limits.parameters)} (${source('parameters').setBy}); use fewer layers or a smaller dim`
     );
 
   const tokens = c.stages.map((s) => s.iterations * s.batchSize * s.gradAccum * c.model.blockSize);
@@ -92,8 +181,8 @@ export function checkRunLimits(c: Curriculum, limits: RunLimits, workers: Worker
     const largest = tokens.indexOf(Math.max(...tokens));
     return (
       `/stages/${largest}/iterations: the stages train on ${count(total)} tokens (iterations × batchSize × ` +
-      `gradAccum × blockSize), more than this service's limit of ${count(limits.trainingTokens)} per run ` +
-      `(${LIMIT_ENV.trainingTokens}); stage "${c.stages[largest]!.name}" alone takes ${count(tokens[largest]!)}`
+      `gradAccum × blockSize), more than ${source('trainingTokens').whose} limit of ${count(limits.trainingTokens)} per run ` +
+      `(${source('trainingTokens').setBy}); stage "${c.stages[largest]!.name}" alone takes ${count(tokens[largest]!)}`
     );
   }
 
@@ -102,8 +191,8 @@ export function checkRunLimits(c: Curriculum, limits: RunLimits, workers: Worker
     if (checkpoints > limits.checkpointsPerStage)
       return (
         `/stages/${i}/checkpointEvery: ${s.iterations} iterations with a checkpoint every ${s.checkpointEvery} ` +
-        `write ${count(checkpoints)} checkpoints, more than this service's limit of ${count(limits.checkpointsPerStage)} ` +
-        `per stage (${LIMIT_ENV.checkpointsPerStage}); checkpointEvery must be at least ` +
+        `write ${count(checkpoints)} checkpoints, more than ${source('checkpointsPerStage').whose} limit of ` +
+        `${count(limits.checkpointsPerStage)} per stage (${source('checkpointsPerStage').setBy}); checkpointEvery must be at least ` +
         `${Math.ceil(s.iterations / limits.checkpointsPerStage)}`
       );
   }
@@ -115,8 +204,8 @@ export function checkRunLimits(c: Curriculum, limits: RunLimits, workers: Worker
   if (evaluationTokens > limits.evaluationTokens)
     return (
       `/evaluation/maxNewTokens: the evaluation would generate up to ${count(evaluationTokens)} tokens ` +
-      `((rougeSamples + prompts × samples) × maxNewTokens), more than this service's limit of ` +
-      `${count(limits.evaluationTokens)} (${LIMIT_ENV.evaluationTokens})`
+      `((rougeSamples + prompts × samples) × maxNewTokens), more than ${source('evaluationTokens').whose} limit of ` +
+      `${count(limits.evaluationTokens)} (${source('evaluationTokens').setBy})`
     );
 
   return checkFitsAWorker(c, model, workers);

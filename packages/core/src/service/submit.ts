@@ -9,7 +9,7 @@ import { curriculumOf, parseCurriculum, type Curriculum } from '../curriculum.ts
 import { isForeignKeyViolation, type Prisma, type PrismaClient } from '../db/index.ts';
 import { initFromMismatch } from '../init-from.ts';
 import { isUuid } from './ids.ts';
-import { checkRunLimits, type Capacity } from './capacity.ts';
+import { checkRunLimits, ownerRunLimits, type Capacity } from './capacity.ts';
 import { writeWithinQuotas, type OwnerQuotas } from './quotas.ts';
 import { runFlow } from './queues.ts';
 import { checkSources } from './sources.ts';
@@ -32,7 +32,10 @@ const fail = (status: ServiceError['status'], error: string): { ok: false } & Se
 export interface SubmitDeps {
   prisma: PrismaClient;
   flows: FlowProducer;
-  /** What a run may ask and what the workers hold (capacity.ts); absent: not checked. */
+  /**
+   * What a run may ask (the service's limits; the owner's key may have its own) and what the
+   * workers hold (capacity.ts); absent: not checked.
+   */
   capacity?: Capacity;
   /** The API key submitting the run, recorded as its owner (null or absent: submitted without keys). */
   ownerId?: string | null;
@@ -80,7 +83,8 @@ export async function submitRun(deps: SubmitDeps, body: unknown): Promise<Servic
   const curriculum = parsed.value;
   if (deps.capacity) {
     const workers = await deps.capacity.workers();
-    const refused = checkRunLimits(curriculum, deps.capacity.limits, workers);
+    const { limits, source } = await ownerRunLimits(deps.prisma, deps.ownerId ?? null, deps.capacity.limits);
+    const refused = checkRunLimits(curriculum, limits, workers, source);
     if (refused) return fail(400, refused);
   }
   const sources = await checkSources(deps.prisma, curriculum, deps.visibleTo);
