@@ -23,20 +23,18 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { createRng, type Batch, type BatchSampler, type SamplerState } from '@miniglm/data';
 import { parseCurriculum } from '@miniglm/core';
 import {
   backendThreads,
   createModel,
   generate,
   initBackend,
-  parameterCount,
   resolveModelConfig,
-  trainStage,
   type DecodeWeights,
   type LanguageModel,
 } from '@miniglm/model';
 import { loadNative } from '../packages/native/src/index.ts';
+import { gptOf, HANDOUT, REF, trainOnRandomTokens, WARMUP, type BenchConfig } from './bench-training.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -49,77 +47,10 @@ const { values: args } = parseArgs({
 });
 const STEPS = Number(args.steps);
 const HANDOUT_STEPS = Number(args['handout-steps']);
-const WARMUP = 3;
-interface BenchConfig {
-  vocab: number;
-  layers: number;
-  heads: number;
-  dim: number;
-  block: number;
-  batch: number;
-}
-const REF: BenchConfig = { vocab: 4096, layers: 4, heads: 4, dim: 128, block: 128, batch: 16 };
-const HANDOUT: BenchConfig = { vocab: 8192, layers: 6, heads: 8, dim: 512, block: 256, batch: 8 };
-
-/** Uniform random tokens, as torch_ref trains on: throughput does not depend on the data. */
-function randomSampler(vocab: number, batchSize: number, blockSize: number): BatchSampler {
-  const rng = createRng(0);
-  let drawn = 0;
-  const ids = () => Int32Array.from({ length: batchSize * blockSize }, () => rng.int(vocab));
-  return {
-    batchSize,
-    blockSize,
-    next: (): Batch => (drawn++, { batchSize, blockSize, x: ids(), y: ids() }),
-    getState: (): SamplerState => ({ kind: 'pretrain', rng: rng.getState(), drawn }),
-    setState: (s) => rng.setState(s.rng),
-  };
-}
-
-function gptOf(c: BenchConfig, vocab = c.vocab) {
-  return resolveModelConfig({
-    kind: 'gpt',
-    vocabSize: vocab,
-    blockSize: c.block,
-    layers: c.layers,
-    heads: c.heads,
-    dim: c.dim,
-    bias: true,
-  });
-}
 
 async function benchTraining(c: BenchConfig, steps: number): Promise<{ tokensPerSec: number; params: number }> {
-  const model = createModel(gptOf(c), 0);
-  const sampler = randomSampler(c.vocab, c.batch, c.block);
   const rates: number[] = [];
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-bench-'));
-  try {
-    await trainStage({
-      model,
-      tokenizer: { name: 'char' },
-      sampler,
-      valBatches: () => [],
-      // torch_ref's AdamW (lr 1e-3, weight decay 0.01); the rest as a curriculum stage's defaults.
-      options: {
-        iterations: WARMUP + steps,
-        gradAccum: 1,
-        lr: 1e-3,
-        minLr: 1e-4,
-        warmup: 100,
-        weightDecay: 0.01,
-        beta1: 0.9,
-        beta2: 0.99,
-        gradClip: 1,
-        evalEvery: 1e9,
-        checkpointEvery: 1e9,
-      },
-      checkpointPath: path.join(dir, 'bench.ckpt'),
-      onMetrics: (m) => m.step > WARMUP && rates.push(m.tokensPerSec),
-    });
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  const params = parameterCount(model);
-  model.dispose();
+  const params = await trainOnRandomTokens(c, steps, (m) => m.step > WARMUP && rates.push(m.tokensPerSec));
   // Harmonic mean = total tokens / total time, as torch_ref measures it.
   return { tokensPerSec: rates.length / rates.reduce((s, r) => s + 1 / r, 0), params };
 }

@@ -5,22 +5,16 @@
  * matrix products by shape, with their GFLOP/s — and how much of the step ran outside native
  * code (tfjs ops in JS). Measure on a quiet machine and compare runs taken side by side.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { createRng, type Batch, type BatchSampler, type SamplerState } from '@miniglm/data';
-import { createModel, initBackend, resolveModelConfig, trainStage } from '@miniglm/model';
+import { initBackend } from '@miniglm/model';
 import { loadNative, type NativeKernels } from '../packages/native/src/index.ts';
+import { HANDOUT, REF, trainOnRandomTokens, WARMUP } from './bench-training.ts';
 
-const CONFIGS = {
-  ref: { vocab: 4096, layers: 4, heads: 4, dim: 128, block: 128, batch: 16 },
-  handout: { vocab: 8192, layers: 6, heads: 8, dim: 512, block: 256, batch: 8 },
-};
+const CONFIGS = { ref: REF, handout: HANDOUT };
 const name = (process.argv[2] ?? 'ref') as keyof typeof CONFIGS;
 const c = CONFIGS[name];
 if (!c) throw new Error(`unknown config "${process.argv[2]}": use ref or handout`);
 const steps = Number(process.argv[3] ?? 8);
-const WARMUP = 3;
 
 const loaded = loadNative();
 if (!('kernels' in loaded)) throw new Error(loaded.reason);
@@ -53,61 +47,14 @@ for (const [kernel, f] of Object.entries(kernels)) {
 }
 
 await initBackend('native');
-const model = createModel(
-  resolveModelConfig({
-    kind: 'gpt',
-    vocabSize: c.vocab,
-    blockSize: c.block,
-    layers: c.layers,
-    heads: c.heads,
-    dim: c.dim,
-    bias: true,
-  }),
-  0,
-);
-const rng = createRng(0);
-const ids = () => Int32Array.from({ length: c.batch * c.block }, () => rng.int(c.vocab));
-const sampler: BatchSampler = {
-  batchSize: c.batch,
-  blockSize: c.block,
-  next: (): Batch => ({ batchSize: c.batch, blockSize: c.block, x: ids(), y: ids() }),
-  getState: (): SamplerState => ({ kind: 'pretrain', rng: rng.getState(), drawn: 0 }),
-  setState: (s) => rng.setState(s.rng),
-};
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'miniglm-profile-'));
 const stepMs: number[] = [];
 let last = performance.now();
-try {
-  await trainStage({
-    model,
-    tokenizer: { name: 'char' },
-    sampler,
-    valBatches: () => [],
-    options: {
-      iterations: WARMUP + steps,
-      gradAccum: 1,
-      lr: 1e-3,
-      minLr: 1e-4,
-      warmup: 100,
-      weightDecay: 0.01,
-      beta1: 0.9,
-      beta2: 0.99,
-      gradClip: 1,
-      evalEvery: 1e9,
-      checkpointEvery: 1e9,
-    },
-    checkpointPath: path.join(dir, 'profile.ckpt'),
-    onMetrics: (m) => {
-      const now = performance.now();
-      if (m.step > WARMUP) stepMs.push(now - last);
-      last = now;
-      timing = m.step >= WARMUP;
-    },
-  });
-} finally {
-  fs.rmSync(dir, { recursive: true, force: true });
-  model.dispose();
-}
+await trainOnRandomTokens(c, steps, (m) => {
+  const now = performance.now();
+  if (m.step > WARMUP) stepMs.push(now - last);
+  last = now;
+  timing = m.step >= WARMUP;
+});
 
 const perStep = (ms: number) => ms / stepMs.length;
 const total = stepMs.reduce((a, b) => a + b, 0);
