@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '@miniglm/core/db';
-import { openHarness, validCurriculum, type Harness } from './helpers.ts';
+import { openHarness, rowCounts, validCurriculum, type Harness } from './helpers.ts';
 
 let h: Harness;
 let checkpointId = '';
@@ -37,17 +37,8 @@ afterAll(async () => {
 async function snapshot() {
   const p = h.db.prisma;
   return {
-    runs: await p.run.count(),
-    stages: await p.stage.count(),
-    checkpoints: await p.checkpoint.count(),
+    ...(await rowCounts(h.db)),
     aliases: await p.alias.findMany({ orderBy: { name: 'asc' } }),
-    artifacts: await p.artifact.count(),
-    chunks: await p.artifactChunk.count(),
-    files: await p.datasetFile.count(),
-    datasets: await p.dataset.count(),
-    metrics: await p.metricPoint.count(),
-    evaluations: await p.evaluation.count(),
-    events: await p.stageEvent.count(),
     runStatus: (await p.run.findUniqueOrThrow({ where: { id: runId } })).status,
     // A refused submission still counts against the submission rate limit (its counter, under
     // :rate:, is no data of the service): every other key must stay as it was.

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '@miniglm/core/db';
 import { createApiKey } from '@miniglm/core/service';
-import { openHarness, validCurriculum, type Harness } from './helpers.ts';
+import { openHarness, rowCounts, validCurriculum, type Harness } from './helpers.ts';
 
 let h: Harness;
 let store: ArtifactStore;
@@ -35,22 +35,7 @@ function expectDeleted(res: Res) {
 }
 
 /** Every table's row count: a refused delete changes none of them. */
-async function snapshot() {
-  const p = h.db.prisma;
-  return {
-    runs: await p.run.count(),
-    stages: await p.stage.count(),
-    checkpoints: await p.checkpoint.count(),
-    aliases: await p.alias.count(),
-    artifacts: await p.artifact.count(),
-    chunks: await p.artifactChunk.count(),
-    files: await p.datasetFile.count(),
-    datasets: await p.dataset.count(),
-    metrics: await p.metricPoint.count(),
-    evaluations: await p.evaluation.count(),
-    events: await p.stageEvent.count(),
-  };
-}
+const snapshot = () => rowCounts(h.db);
 
 let made = 0;
 const bytes = (what: string) => Buffer.from(`${what} #${++made}: ${'w'.repeat(40)}`);

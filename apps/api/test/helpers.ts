@@ -57,6 +57,24 @@ export async function openHarness(name: string, options: Partial<ApiOptions> = {
   };
 }
 
+/** Every table's row count: a refused request changes none of them. */
+export async function rowCounts(db: Db) {
+  const p = db.prisma;
+  return {
+    runs: await p.run.count(),
+    stages: await p.stage.count(),
+    checkpoints: await p.checkpoint.count(),
+    aliases: await p.alias.count(),
+    artifacts: await p.artifact.count(),
+    chunks: await p.artifactChunk.count(),
+    files: await p.datasetFile.count(),
+    datasets: await p.dataset.count(),
+    metrics: await p.metricPoint.count(),
+    evaluations: await p.evaluation.count(),
+    events: await p.stageEvent.count(),
+  };
+}
+
 /** A small curriculum the service accepts (bundled poetry, no files). */
 export function validCurriculum(overrides: Record<string, unknown> = {}) {
   return {
